@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Builds walden and runs its demo on a throwaway PostgreSQL cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo build --release --quiet
+exec ./target/release/walden demo "$@"

@@ -1,0 +1,300 @@
+//! `demo`: a self-contained tour on a throwaway cluster: archive WAL through walden, then recover a copy from the archive.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::cli::DemoArgs;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::pg::server::{PgBin, RunAs, Server};
+use crate::storage::{LocalStore, ObjectStore};
+
+/// Rows inserted per batch; one WAL switch follows each batch.
+const ROWS_PER_BATCH: u32 = 20_000;
+const BATCHES: u32 = 4;
+
+pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
+    let bin = PgBin::find(args.pg_bin.as_deref()).map_err(|e| Error::usage(e.to_string()))?;
+    let run_as = RunAs::detect().map_err(|e| Error::usage(e.to_string()))?;
+    let workdir = Workdir::new(args.dir.as_deref(), args.keep)?;
+    let dir = workdir.path.clone();
+    let fail = |what: &str| {
+        let what = what.to_string();
+        move |e: std::io::Error| Error::failed(format!("demo: {what}: {e}"))
+    };
+    run_as
+        .give(&dir)
+        .map_err(fail("preparing the demo directory"))?;
+
+    println!("walden demo in {}", dir.display());
+    println!("  PostgreSQL programs: {}", bin.dir.display());
+
+    // PostgreSQL runs as an unprivileged user: give it its own copy of this
+    // binary and an age key it can read.
+    let walden = dir.join("walden");
+    let me = std::env::current_exe().map_err(fail("locating the walden binary"))?;
+    std::fs::copy(&me, &walden).map_err(fail("copying the walden binary"))?;
+    let repo = dir.join("repo");
+    run_as
+        .make_dir(&repo)
+        .map_err(fail("creating the repository"))?;
+    let (key_file, recipient) = write_age_key(&dir.join("age-key.txt"), &run_as)?;
+    println!(
+        "  repository:          {} (zstd + age encryption to {recipient})",
+        repo.display()
+    );
+
+    let primary = Guard(Server::new(
+        bin.clone(),
+        run_as,
+        dir.join("primary"),
+        dir.join("sock-primary"),
+        dir.join("primary.log"),
+    ));
+    step("initdb a throwaway primary cluster", || primary.initdb(&[])).map_err(fail("initdb"))?;
+    let archive_command = format!(
+        "{} wal-push --repo {} --encrypt-recipient {recipient} --log-format logfmt %p",
+        walden.display(),
+        repo.display()
+    );
+    primary
+        .configure(&[
+            ("wal_level", "replica".into()),
+            ("archive_mode", "on".into()),
+            ("archive_command", archive_command.clone()),
+        ])
+        .map_err(fail("configuring the primary"))?;
+    println!("  archive_command = '{archive_command}'");
+    step("start the primary", || primary.start()).map_err(fail("starting the primary"))?;
+
+    let sql = |s: &str| primary.psql(s).map_err(fail("running SQL on the primary"));
+    sql("CREATE TABLE demo (id int PRIMARY KEY, batch int, note text)")?;
+    let started = Instant::now();
+    let mut last_segment = String::new();
+    for batch in 1..=BATCHES {
+        let from = (batch - 1) * ROWS_PER_BATCH + 1;
+        let to = batch * ROWS_PER_BATCH;
+        sql(&format!(
+            "INSERT INTO demo SELECT g, {batch}, md5(g::text) FROM generate_series({from}, {to}) g"
+        ))?;
+        last_segment = sql("SELECT pg_walfile_name(pg_current_wal_lsn())")?;
+        sql("SELECT pg_switch_wal()")?;
+        println!(
+            "  batch {batch}: inserted rows {from}..={to}, switched WAL away from {last_segment}"
+        );
+        if batch == 1 {
+            step("copy the data directory with pg_basebackup --wal-method=none (the copy needs the archive to recover)", || {
+                primary.base_copy_without_wal(&dir.join("recovered"))
+            })
+            .map_err(fail("pg_basebackup"))?;
+        }
+    }
+    let expected = sql("SELECT count(*) FROM demo")?;
+    step(
+        &format!("wait until PostgreSQL has archived {last_segment}"),
+        || primary.wait_archived(&last_segment, Duration::from_secs(120)),
+    )
+    .map_err(fail("waiting for the archiver"))?;
+    println!("  archived in {:.1} s", started.elapsed().as_secs_f64());
+    primary.stop().map_err(fail("stopping the primary"))?;
+
+    let store = LocalStore::new(repo.clone());
+    let (objects, bytes) = wal_objects(&store).await?;
+    println!(
+        "  repository now holds {objects} WAL objects, {} KiB compressed and encrypted:",
+        bytes / 1024
+    );
+    for line in listing(&store).await?.iter().take(12) {
+        println!("    {line}");
+    }
+
+    let recovered = Guard(Server::new(
+        bin,
+        run_as,
+        dir.join("recovered"),
+        dir.join("sock-recovered"),
+        dir.join("recovered.log"),
+    ));
+    let restore_command = format!(
+        "{} wal-fetch --repo {} --decrypt-identity {} --log-format logfmt %f %p",
+        walden.display(),
+        repo.display(),
+        key_file.display()
+    );
+    recovered
+        .configure(&[
+            ("restore_command", restore_command.clone()),
+            ("archive_mode", "off".into()),
+        ])
+        .map_err(fail("configuring recovery"))?;
+    std::fs::write(recovered.data.join("recovery.signal"), b"")
+        .map_err(fail("writing recovery.signal"))?;
+    run_as
+        .give(&recovered.data.join("recovery.signal"))
+        .map_err(fail("writing recovery.signal"))?;
+    println!("  restore_command = '{restore_command}'");
+    let recovery_started = Instant::now();
+    step(
+        "start the copy in recovery: it replays every segment through walden wal-fetch",
+        || {
+            recovered.start()?;
+            recovered.wait_until_promoted(Duration::from_secs(300))
+        },
+    )
+    .map_err(fail("recovering the copy"))?;
+    let got = recovered
+        .psql("SELECT count(*) FROM demo")
+        .map_err(fail("querying the recovered copy"))?;
+    let fetched = count_log_lines(&recovered.log, "msg=restored");
+    println!(
+        "  recovered in {:.1} s: {fetched} WAL files restored by walden wal-fetch; the copy has {got} rows, the primary had {expected}",
+        recovery_started.elapsed().as_secs_f64()
+    );
+    recovered
+        .stop()
+        .map_err(fail("stopping the recovered copy"))?;
+    if got != expected {
+        return Err(Error::failed(format!(
+            "demo failed: the recovered copy has {got} rows but the primary had {expected}; see {}",
+            recovered.log.display()
+        )));
+    }
+    println!("demo OK: every row written on the primary came back through the archive.");
+    if args.keep {
+        println!("kept {} (logs: primary.log, recovered.log)", dir.display());
+    }
+    Ok(())
+}
+
+/// Stops its server by PID when dropped, whatever happened.
+struct Guard(Server);
+
+impl std::ops::Deref for Guard {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.0.kill();
+    }
+}
+
+/// The demo's directory: removed at the end unless kept or given by the user.
+struct Workdir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl Workdir {
+    fn new(given: Option<&Path>, keep: bool) -> Result<Workdir> {
+        match given {
+            Some(path) => {
+                let empty = std::fs::read_dir(path)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(true);
+                if !empty {
+                    return Err(Error::usage(format!(
+                        "demo: {} is not empty; give a new or empty directory",
+                        path.display()
+                    )));
+                }
+                std::fs::create_dir_all(path).map_err(|e| {
+                    Error::usage(format!("demo: cannot create {}: {e}", path.display()))
+                })?;
+                let path = path
+                    .canonicalize()
+                    .map_err(|e| Error::usage(format!("demo: {}: {e}", path.display())))?;
+                Ok(Workdir {
+                    path,
+                    remove: false,
+                })
+            }
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("walden-demo-")
+                    .tempdir()
+                    .map_err(|e| {
+                        Error::failed(format!("demo: cannot create a temporary directory: {e}"))
+                    })?;
+                Ok(Workdir {
+                    path: dir.keep(),
+                    remove: !keep,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn step<T>(what: &str, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    let started = Instant::now();
+    let result = f();
+    let mark = if result.is_ok() { "ok" } else { "FAILED" };
+    println!(
+        "- {what} ... {mark} ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+fn write_age_key(path: &Path, run_as: &RunAs) -> Result<(PathBuf, String)> {
+    use age::secrecy::ExposeSecret;
+    use std::os::unix::fs::OpenOptionsExt;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let text = format!(
+        "# walden demo key\n# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(text.as_bytes())?;
+        run_as.give(path)
+    };
+    write().map_err(|e| Error::failed(format!("demo: cannot write {}: {e}", path.display())))?;
+    Ok((path.to_path_buf(), recipient))
+}
+
+async fn wal_objects(store: &dyn ObjectStore) -> Result<(usize, u64)> {
+    let mut list = store.list("wal/");
+    let (mut count, mut bytes) = (0, 0);
+    while let Some(meta) = list.next().await {
+        let meta = meta?;
+        count += 1;
+        bytes += meta.size;
+    }
+    Ok((count, bytes))
+}
+
+async fn listing(store: &dyn ObjectStore) -> Result<Vec<String>> {
+    let mut list = store.list("wal/");
+    let mut lines = Vec::new();
+    while let Some(meta) = list.next().await {
+        let meta = meta?;
+        lines.push(format!("{:<48} {:>9} bytes", meta.key, meta.size));
+    }
+    Ok(lines)
+}
+
+fn count_log_lines(log: &Path, needle: &str) -> usize {
+    std::fs::read_to_string(log)
+        .map(|text| text.lines().filter(|l| l.contains(needle)).count())
+        .unwrap_or(0)
+}

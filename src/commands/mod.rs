@@ -1,0 +1,21 @@
+//! One module per command; `run` dispatches to them.
+
+pub mod completions;
+pub mod demo;
+pub mod man;
+pub mod wal_fetch;
+pub mod wal_push;
+
+use crate::cli::Command;
+use crate::config::Settings;
+use crate::error::Result;
+
+pub async fn run(command: Command, settings: &Settings) -> Result<()> {
+    match command {
+        Command::WalPush(args) => wal_push::run(&args, settings).await,
+        Command::WalFetch(args) => wal_fetch::run(&args, settings).await,
+        Command::Demo(args) => demo::run(&args, settings).await,
+        Command::Man(args) => man::run(&args),
+        Command::Completions(args) => completions::run(&args),
+    }
+}

@@ -1,0 +1,95 @@
+//! walden keeps PostgreSQL clusters recoverable: WAL archiving to object storage through compression and encryption stages.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod logging;
+pub mod pg;
+pub mod pipeline;
+pub mod repo;
+pub mod storage;
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::config::Settings;
+use crate::error::{exit_code, Kind, Role};
+
+/// Runs walden with these arguments and returns the process exit code.
+pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(err) => return report_usage_error(err, &args),
+    };
+    let role = cli.command.role();
+    let global = cli.global;
+    let settings = Settings::resolve(
+        global.settings.clone(),
+        global.config.as_deref(),
+        Path::new(config::DEFAULT_CONFIG_FILE),
+    );
+    let settings = match settings {
+        Ok(settings) => settings,
+        Err(err) => {
+            let fallback = Settings::without_file(global.settings);
+            logging::init(
+                fallback.log_format(),
+                fallback.log_level(),
+                global.verbose,
+                global.quiet,
+            );
+            tracing::error!("{err}");
+            return exit_code(role, err.kind);
+        }
+    };
+    logging::init(
+        settings.log_format(),
+        settings.log_level(),
+        global.verbose,
+        global.quiet,
+    );
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!("cannot start the async runtime: {err}");
+            return exit_code(role, Kind::Failed);
+        }
+    };
+    match runtime.block_on(commands::run(cli.command, &settings)) {
+        Ok(()) => error::EXIT_OK,
+        Err(err) => {
+            // "Not in the archive" is how every recovery ends: not an error.
+            if role == Role::WalFetch && err.kind == Kind::NotFound {
+                tracing::info!("{err}");
+            } else {
+                tracing::error!("{err}");
+            }
+            exit_code(role, err.kind)
+        }
+    }
+}
+
+/// clap's own errors: help and version are success; anything else is a usage
+/// error, except for wal-fetch, where it must stop recovery (see error.rs).
+fn report_usage_error(err: clap::Error, args: &[OsString]) -> u8 {
+    use clap::error::ErrorKind as E;
+    let _ = err.print();
+    if matches!(err.kind(), E::DisplayHelp | E::DisplayVersion) {
+        return error::EXIT_OK;
+    }
+    let role = if args.iter().any(|a| a == "wal-fetch") {
+        Role::WalFetch
+    } else {
+        Role::Other
+    };
+    exit_code(role, Kind::Usage)
+}

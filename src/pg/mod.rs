@@ -1,0 +1,25 @@
+//! PostgreSQL knowledge: WAL positions and file names, segment page headers, timeline history, and a throwaway local server.
+
+pub mod history;
+pub mod lsn;
+pub mod page_header;
+pub mod server;
+pub mod wal_name;
+
+pub use history::{parse_history, parse_history_for, timeline_of_lsn, HistoryEntry, HistoryError};
+pub use lsn::{Lsn, LsnParseError, SegmentSizeError, WalSegmentSize};
+pub use page_header::{
+    parse_long_page_header, pg_major_for_magic, LongPageHeader, PageHeaderError,
+    LONG_PAGE_HEADER_LEN,
+};
+pub use wal_name::{SegmentName, TimelineId, TimelineParseError, WalFileName, WalNameError};
+
+/// A file from `fixtures/wal/`: real WAL written by PostgreSQL (see its
+/// README). The path goes through the crate root so that it works both in
+/// this crate and in a crate that links `fixtures` to it.
+#[cfg(test)]
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path =
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/wal")).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}

@@ -1,0 +1,7 @@
+//! The on-store format: where each kind of object lives, and the repository's identity record.
+
+pub mod identity;
+pub mod layout;
+pub mod wal;
+
+pub use identity::RepoIdentity;

@@ -1,0 +1,1003 @@
+//! A store on a local (or mounted) filesystem: one file per object, published atomically and durably.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::{
+    clamp_range, validate_key, validate_metadata, GetResult, Metadata, ObjectMeta, ObjectStore,
+    PutMode, StorageError, StorageResult,
+};
+
+/// Names of in-flight writes start with this; they are never objects.
+const TEMP_PREFIX: &str = ".walden-tmp";
+
+/// Longest file name most filesystems accept (NAME_MAX).
+const NAME_MAX: usize = 255;
+
+const DEFAULT_PAGE_SIZE: usize = 1000;
+
+/// An [`ObjectStore`] whose keys are paths below `root`.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+    page_size: usize,
+}
+
+impl LocalStore {
+    pub fn new(root: PathBuf) -> LocalStore {
+        LocalStore {
+            root,
+            page_size: DEFAULT_PAGE_SIZE,
+        }
+    }
+
+    /// Sets how many objects `list` gathers per step (at least 1).
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.max(1);
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    fn url(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        mode: PutMode,
+        metadata: &Metadata,
+    ) -> StorageResult<()> {
+        validate_key(key)?;
+        validate_metadata(key, metadata)?;
+        let path = self.path_of(key);
+        let metadata = metadata.clone();
+        blocking(key, move |key| put_file(key, &path, &body, mode, &metadata)).await
+    }
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult> {
+        validate_key(key)?;
+        let path = self.path_of(key);
+        let (meta, file, len) = blocking(key, move |key| {
+            let (mut file, meta) = open_object(key, &path)?;
+            let range = clamp_range(range, meta.size);
+            if range.start > 0 {
+                file.seek(SeekFrom::Start(range.start))
+                    .map_err(|e| io_error(key, "seeking in", &path, e))?;
+            }
+            Ok((meta, file, range.end - range.start))
+        })
+        .await?;
+        let body = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(file), len);
+        Ok(GetResult {
+            meta,
+            body: Box::pin(body),
+        })
+    }
+
+    async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
+        validate_key(key)?;
+        let path = self.path_of(key);
+        blocking(key, move |key| {
+            open_object(key, &path).map(|(_, meta)| meta)
+        })
+        .await
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, StorageResult<ObjectMeta>> {
+        let walk = Walk::new(&self.root, prefix);
+        let page_size = self.page_size;
+        stream::unfold(Some(walk), move |state| async move {
+            let mut walk = state?;
+            let (walk, page, failure) = blocking(prefix, move |_| {
+                let (page, failure) = walk.next_page(page_size);
+                Ok((walk, page, failure))
+            })
+            .await
+            .unwrap_or_else(|e| (Walk::finished(), Vec::new(), Some(e)));
+            let finished = failure.is_some() || walk.is_done();
+            let mut items: Vec<StorageResult<ObjectMeta>> = page.into_iter().map(Ok).collect();
+            items.extend(failure.map(Err));
+            if items.is_empty() {
+                return None;
+            }
+            Some((items, (!finished).then_some(walk)))
+        })
+        .flat_map(stream::iter)
+        .boxed()
+    }
+
+    async fn delete(&self, key: &str) -> StorageResult<()> {
+        validate_key(key)?;
+        let path = self.path_of(key);
+        blocking(key, move |key| delete_file(key, &path)).await
+    }
+}
+
+/// Runs filesystem work on `key` off the async threads, keeping a panic a panic.
+async fn blocking<T, F>(key: &str, work: F) -> StorageResult<T>
+where
+    F: FnOnce(&str) -> StorageResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let owned = key.to_string();
+    match tokio::task::spawn_blocking(move || work(&owned)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StorageError::Transient {
+            key: key.to_string(),
+            message: format!("filesystem task cancelled (runtime shutting down?): {e}"),
+        }),
+    }
+}
+
+/// Maps an I/O error to a kind, naming the file so an operator can act on it.
+fn io_error(key: &str, doing: &str, path: &Path, err: io::Error) -> StorageError {
+    let message = format!("{doing} {}: {err}", path.display());
+    match StorageError::from_io(key, err) {
+        StorageError::Transient { key, .. } => StorageError::Transient { key, message },
+        StorageError::Permanent { key, .. } => StorageError::Permanent { key, message },
+        other => other,
+    }
+}
+
+/// True when `err` means "no object here": the path is absent, or one of its
+/// parents is a plain file (another object), which S3 would call absent too.
+fn means_absent(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::NotFound || err.raw_os_error() == Some(libc::ENOTDIR)
+}
+
+fn not_found(key: &str) -> StorageError {
+    StorageError::NotFound {
+        key: key.to_string(),
+    }
+}
+
+fn put_file(
+    key: &str,
+    path: &Path,
+    body: &[u8],
+    mode: PutMode,
+    metadata: &Metadata,
+) -> StorageResult<()> {
+    let dir = path.parent().expect("a key always has a parent directory");
+    ensure_dir(key, dir)?;
+    let temp = TempFile::write(key, path, body, metadata)?;
+    match mode {
+        PutMode::CreateOnly => publish_new(key, temp, path)?,
+        PutMode::Overwrite => publish_replacing(key, temp, path)?,
+    }
+    sync_dir(key, dir)
+}
+
+/// Writes `body` to the file `path`, replacing it, atomically and durably:
+/// temp file beside it, fsync, rename, fsync of the directory. Readers (and
+/// a crash) see the old file or the whole new one. Used outside the store,
+/// e.g. by wal-fetch to hand a segment to PostgreSQL.
+pub fn write_file_atomically(path: &Path, body: &[u8]) -> StorageResult<()> {
+    let key = path.display().to_string();
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let temp = TempFile::write(&key, path, body, &Metadata::new())?;
+    publish_replacing(&key, temp, path)?;
+    sync_dir(&key, dir)
+}
+
+/// Creates `dir` and any missing ancestors, making each new entry durable.
+fn ensure_dir(key: &str, dir: &Path) -> StorageResult<()> {
+    if dir.as_os_str().is_empty() {
+        return Ok(());
+    }
+    match fs::metadata(dir) {
+        Ok(m) if m.is_dir() => return Ok(()),
+        Ok(_) => {
+            let err = io::Error::from_raw_os_error(libc::ENOTDIR);
+            return Err(io_error(key, "creating directory", dir, err));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(key, "checking directory", dir, e)),
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
+        ensure_dir(key, parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => parent.map_or(Ok(()), |p| sync_dir(key, p)),
+        // Another writer created it between our check and mkdir.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io_error(key, "creating directory", dir, e)),
+    }
+}
+
+fn sync_dir(key: &str, dir: &Path) -> StorageResult<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(key, "syncing directory", dir, e))
+}
+
+/// CreateOnly: link(2) fails if the name exists, so of racing writers
+/// exactly one wins. The temp name goes before the directory is synced, so
+/// a crash does not bring it back.
+fn publish_new(key: &str, temp: TempFile, path: &Path) -> StorageResult<()> {
+    match fs::hard_link(&temp.path, path) {
+        Ok(()) => {
+            drop(temp);
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {
+            Err(StorageError::Permanent {
+                key: key.to_string(),
+                message: format!(
+                    "cannot create {}: a directory of that name holds other objects",
+                    path.display()
+                ),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StorageError::AlreadyExists {
+            key: key.to_string(),
+        }),
+        Err(e) => Err(io_error(key, "publishing", path, e)),
+    }
+}
+
+/// Overwrite: rename(2) swaps the name over atomically; readers see old or new.
+fn publish_replacing(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> {
+    fs::rename(&temp.path, path).map_err(|e| io_error(key, "publishing", path, e))?;
+    temp.published = true;
+    Ok(())
+}
+
+/// A fully written, synced temp file beside its final name; removed on drop
+/// unless renamed into place, so a failed put leaves nothing behind.
+struct TempFile {
+    path: PathBuf,
+    published: bool,
+}
+
+impl TempFile {
+    fn write(
+        key: &str,
+        final_path: &Path,
+        body: &[u8],
+        metadata: &Metadata,
+    ) -> StorageResult<Self> {
+        let path = temp_path_for(final_path);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_error(key, "writing", final_path, e))?;
+        let temp = TempFile {
+            path,
+            published: false,
+        };
+        file.write_all(body)
+            .map_err(|e| io_error(key, "writing", final_path, e))?;
+        write_metadata(key, &file, final_path, metadata)?;
+        file.sync_all()
+            .map_err(|e| io_error(key, "syncing", final_path, e))?;
+        Ok(temp)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `.walden-tmp.<random>.<basename>`, cut to fit NAME_MAX: the basename is
+/// there only to help someone looking at a leftover after a crash.
+fn temp_path_for(final_path: &Path) -> PathBuf {
+    let base = final_path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let mut name = format!("{TEMP_PREFIX}.{:016x}.", rand::random::<u64>());
+    for c in base.chars() {
+        if name.len() + c.len_utf8() > NAME_MAX {
+            break;
+        }
+        name.push(c);
+    }
+    final_path.with_file_name(name)
+}
+
+fn write_metadata(key: &str, file: &File, path: &Path, metadata: &Metadata) -> StorageResult<()> {
+    if metadata.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_vec(metadata).expect("a string map always serializes");
+    match xattr::set(file, &json) {
+        Ok(()) => Ok(()),
+        Err(e) if xattr::unsupported(&e) => {
+            warn_no_xattrs(path);
+            Ok(())
+        }
+        Err(e) => Err(io_error(key, "storing metadata (xattr) of", path, e)),
+    }
+}
+
+fn read_metadata(key: &str, file: &File, path: &Path) -> StorageResult<Metadata> {
+    let raw = match xattr::get(file) {
+        Ok(Some(raw)) => raw,
+        Ok(None) => return Ok(Metadata::new()),
+        Err(e) if xattr::unsupported(&e) => return Ok(Metadata::new()),
+        Err(e) => return Err(io_error(key, "reading metadata (xattr) of", path, e)),
+    };
+    serde_json::from_slice(&raw).map_err(|e| StorageError::Permanent {
+        key: key.to_string(),
+        message: format!(
+            "corrupt metadata in xattr user.walden of {}: {e}",
+            path.display()
+        ),
+    })
+}
+
+fn warn_no_xattrs(path: &Path) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            path = %path.display(),
+            "filesystem does not support user extended attributes: object metadata is not stored"
+        );
+    }
+}
+
+/// Extended attribute access through libc, on the open file so that what we
+/// read belongs to the same inode (object version) as the bytes.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod xattr {
+    use std::ffi::CStr;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    const NAME: &CStr = c"user.walden";
+
+    pub fn unsupported(err: &io::Error) -> bool {
+        matches!(err.raw_os_error(), Some(code) if code == libc::ENOTSUP || code == libc::EOPNOTSUPP)
+    }
+
+    pub fn set(file: &File, value: &[u8]) -> io::Result<()> {
+        // SAFETY: the fd is open for the call's duration; name and value are valid for their lengths.
+        let rc = unsafe {
+            libc::fsetxattr(
+                file.as_raw_fd(),
+                NAME.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub fn get(file: &File) -> io::Result<Option<Vec<u8>>> {
+        let fd = file.as_raw_fd();
+        loop {
+            // SAFETY: a null buffer of size 0 asks only for the value's length.
+            let len = unsafe { libc::fgetxattr(fd, NAME.as_ptr(), std::ptr::null_mut(), 0) };
+            if len < 0 {
+                return absent_or_error(io::Error::last_os_error());
+            }
+            let mut buf = vec![0u8; len as usize];
+            // SAFETY: buf is valid for writes of buf.len() bytes.
+            let got =
+                unsafe { libc::fgetxattr(fd, NAME.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            if got >= 0 {
+                buf.truncate(got as usize);
+                return Ok(Some(buf));
+            }
+            let err = io::Error::last_os_error();
+            // The value grew between the two calls; ask again.
+            if err.raw_os_error() != Some(libc::ERANGE) {
+                return absent_or_error(err);
+            }
+        }
+    }
+
+    fn absent_or_error(err: io::Error) -> io::Result<Option<Vec<u8>>> {
+        if err.raw_os_error() == Some(libc::ENODATA) {
+            Ok(None)
+        } else {
+            Err(err)
+        }
+    }
+}
+
+/// Platforms without the Linux xattr calls behave like a filesystem without xattrs.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod xattr {
+    use std::fs::File;
+    use std::io;
+
+    pub fn unsupported(err: &io::Error) -> bool {
+        err.kind() == io::ErrorKind::Unsupported
+    }
+
+    pub fn set(_file: &File, _value: &[u8]) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub fn get(_file: &File) -> io::Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+}
+
+/// Opens an object's file and describes it; directories and other non-files are absent.
+fn open_object(key: &str, path: &Path) -> StorageResult<(File, ObjectMeta)> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if means_absent(&e) => return Err(not_found(key)),
+        Err(e) => return Err(io_error(key, "opening", path, e)),
+    };
+    let stat = file
+        .metadata()
+        .map_err(|e| io_error(key, "reading attributes of", path, e))?;
+    if !stat.is_file() {
+        return Err(not_found(key));
+    }
+    let meta = ObjectMeta {
+        key: key.to_string(),
+        size: stat.len(),
+        last_modified: stat.modified().ok(),
+        metadata: read_metadata(key, &file, path)?,
+    };
+    Ok((file, meta))
+}
+
+fn delete_file(key: &str, path: &Path) -> StorageResult<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if means_absent(&e) => return Ok(()),
+        // A directory of that name holds other objects, not this one.
+        Err(_) if path.is_dir() => return Ok(()),
+        Err(e) => return Err(io_error(key, "deleting", path, e)),
+    }
+    sync_dir(
+        key,
+        path.parent().expect("a key always has a parent directory"),
+    )
+}
+
+/// A depth-first walk in key order over the directories that can hold keys
+/// with a given prefix. Holds one sorted directory listing per level.
+struct Walk {
+    /// The first directory to read, with the key prefix of its entries and
+    /// the start their names must have; taken on the first page.
+    start: Option<(PathBuf, String, String)>,
+    stack: Vec<DirCursor>,
+    list_prefix: String,
+}
+
+struct DirCursor {
+    dir: PathBuf,
+    key_prefix: String,
+    entries: Vec<DirEntry>,
+    next: usize,
+}
+
+struct DirEntry {
+    name: String,
+    is_dir: bool,
+}
+
+impl DirEntry {
+    /// Keys below a directory `d` all start `d/`, so it sorts as `d/` among
+    /// its siblings: `a-b` < `a/x` < `a0` in key order.
+    fn sort_key(&self) -> String {
+        if self.is_dir {
+            format!("{}/", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+impl Walk {
+    fn new(root: &Path, prefix: &str) -> Walk {
+        let (dir_part, partial) = match prefix.rsplit_once('/') {
+            Some((dir, partial)) => (Some(dir), partial),
+            None => (None, prefix),
+        };
+        let start = match dir_part {
+            None => Some((root.to_path_buf(), String::new(), partial.to_string())),
+            // A directory part no valid key can have matches nothing; it
+            // must not be walked either (think `../`).
+            Some(dir) if validate_key(dir).is_err() => None,
+            Some(dir) => Some((root.join(dir), format!("{dir}/"), partial.to_string())),
+        };
+        Walk {
+            start,
+            stack: Vec::new(),
+            list_prefix: prefix.to_string(),
+        }
+    }
+
+    fn finished() -> Walk {
+        Walk {
+            start: None,
+            stack: Vec::new(),
+            list_prefix: String::new(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.start.is_none() && self.stack.is_empty()
+    }
+
+    /// Up to `n` objects in key order, and the error that cut the page short, if any.
+    fn next_page(&mut self, n: usize) -> (Vec<ObjectMeta>, Option<StorageError>) {
+        let mut page = Vec::new();
+        if let Some((dir, key_prefix, partial)) = self.start.take() {
+            if let Err(e) = self.enter(dir, key_prefix, &partial) {
+                return (page, Some(e));
+            }
+        }
+        while page.len() < n {
+            let Some(top) = self.stack.last_mut() else {
+                break;
+            };
+            let Some(entry) = top.entries.get(top.next) else {
+                self.stack.pop();
+                continue;
+            };
+            top.next += 1;
+            let path = top.dir.join(&entry.name);
+            let key = format!("{}{}", top.key_prefix, entry.name);
+            let step = if entry.is_dir {
+                self.enter(path, format!("{key}/"), "")
+            } else {
+                self.describe(key, &path).map(|meta| page.extend(meta))
+            };
+            if let Err(e) = step {
+                return (page, Some(e));
+            }
+        }
+        (page, None)
+    }
+
+    fn enter(&mut self, dir: PathBuf, key_prefix: String, partial: &str) -> StorageResult<()> {
+        let entries = match read_sorted(&dir, partial) {
+            Ok(entries) => entries,
+            // Removed while we walked, or never there: nothing to list.
+            Err(e) if means_absent(&e) => return Ok(()),
+            Err(e) => return Err(io_error(&self.list_prefix, "listing", &dir, e)),
+        };
+        self.stack.push(DirCursor {
+            dir,
+            key_prefix,
+            entries,
+            next: 0,
+        });
+        Ok(())
+    }
+
+    fn describe(&self, key: String, path: &Path) -> StorageResult<Option<ObjectMeta>> {
+        if validate_key(&key).is_err() {
+            return Ok(None);
+        }
+        match fs::symlink_metadata(path) {
+            Ok(stat) if stat.is_file() => Ok(Some(ObjectMeta {
+                key,
+                size: stat.len(),
+                last_modified: stat.modified().ok(),
+                metadata: Metadata::new(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if means_absent(&e) => Ok(None),
+            Err(e) => Err(io_error(&self.list_prefix, "listing", path, e)),
+        }
+    }
+}
+
+/// The entries of `dir` whose names start with `partial`, in key order,
+/// leaving out in-flight temp files and anything that is not a file or directory.
+fn read_sorted(dir: &Path, partial: &str) -> io::Result<Vec<DirEntry>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !name.starts_with(partial) || name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        let file_type = entry.file_type()?;
+        if file_type.is_dir() || file_type.is_file() {
+            entries.push(DirEntry {
+                name,
+                is_dir: file_type.is_dir(),
+            });
+        }
+    }
+    entries.sort_by_cached_key(DirEntry::sort_key);
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::conformance;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+        fs::read(path)
+    }
+
+    fn store(dir: &tempfile::TempDir) -> LocalStore {
+        LocalStore::new(dir.path().to_path_buf()).with_page_size(7)
+    }
+
+    /// Every file name under `dir`, recursively, relative to it.
+    fn files_under(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    let rel = path.strip_prefix(dir).unwrap();
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    async fn listed(store: &LocalStore, prefix: &str) -> Vec<String> {
+        store
+            .list(prefix)
+            .map(|r| r.unwrap().key)
+            .collect::<Vec<_>>()
+            .await
+    }
+
+    #[tokio::test]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::run(&store(&dir)).await;
+    }
+
+    #[tokio::test]
+    async fn url_names_the_root() {
+        let store = LocalStore::new(PathBuf::from("/var/lib/walden"));
+        assert_eq!(store.url(), "file:///var/lib/walden");
+    }
+
+    #[tokio::test]
+    async fn creates_missing_root_and_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("not/yet/there"));
+        assert!(listed(&store, "").await.is_empty());
+        store
+            .put(
+                "a/b/c",
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            read_all(&dir.path().join("not/yet/there/a/b/c")).unwrap(),
+            b"x"
+        );
+    }
+
+    #[tokio::test]
+    async fn metadata_lives_in_an_xattr() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let meta = Metadata::from([("sha256".to_string(), "abc".to_string())]);
+        store
+            .put("k", Bytes::from_static(b"x"), PutMode::CreateOnly, &meta)
+            .await
+            .unwrap();
+        let file = File::open(dir.path().join("k")).unwrap();
+        match xattr::get(&file) {
+            Ok(raw) => assert_eq!(raw.as_deref(), Some(&br#"{"sha256":"abc"}"#[..])),
+            Err(e) if xattr::unsupported(&e) => {}
+            Err(e) => panic!("reading xattr: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn temp_files_are_invisible() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        store
+            .put(
+                "wal/a",
+                Bytes::from_static(b"a"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        // What a crash mid-put leaves: a temp file, maybe partial, beside the final name.
+        fs::write(dir.path().join("wal/.walden-tmp.0123.b"), b"partial").unwrap();
+        fs::create_dir(dir.path().join(".walden-tmp.dir")).unwrap();
+        fs::write(dir.path().join(".walden-tmp.dir/c"), b"c").unwrap();
+        assert_eq!(listed(&store, "").await, ["wal/a"]);
+        assert_eq!(listed(&store, "wal/").await, ["wal/a"]);
+        assert!(listed(&store, "wal/.walden").await.is_empty());
+        let err = store.head("wal/.walden-tmp.0123.b").await.unwrap_err();
+        assert!(matches!(err, StorageError::Permanent { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn list_skips_directories_and_prefixes_do_not_escape_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let store = LocalStore::new(root.clone()).with_page_size(2);
+        fs::create_dir_all(root.join("empty/deeper")).unwrap();
+        fs::write(dir.path().join("outside"), b"o").unwrap();
+        store
+            .put(
+                "x",
+                Bytes::from_static(b"1"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed(&store, "").await, ["x"]);
+        assert!(listed(&store, "../").await.is_empty());
+        assert!(listed(&store, "../out").await.is_empty());
+        assert!(listed(&store, "/").await.is_empty());
+        assert!(listed(&store, "x/").await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn failed_publish_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        store
+            .put(
+                "d/inner",
+                Bytes::from_static(b"i"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        store
+            .put(
+                "k",
+                Bytes::from_static(b"old"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        // rename(2) onto a non-empty directory fails even for root, after the temp is written.
+        let err = store
+            .put(
+                "d",
+                Bytes::from_static(b"new"),
+                PutMode::Overwrite,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Permanent { .. }), "{err}");
+        let err = store
+            .put(
+                "d",
+                Bytes::from_static(b"new"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Permanent { .. }), "{err}");
+        let err = store
+            .put(
+                "k",
+                Bytes::from_static(b"new"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::AlreadyExists { .. }), "{err}");
+        assert_eq!(files_under(dir.path()), ["d/inner", "k"]);
+        assert_eq!(read_all(&dir.path().join("k")).unwrap(), b"old");
+    }
+
+    #[tokio::test]
+    async fn unwritable_location_is_permanent_and_names_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        store
+            .put(
+                "file",
+                Bytes::from_static(b"f"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        // Root ignores file modes, so use a failure root cannot bypass: a
+        // parent that is a regular file (ENOTDIR).
+        let err = store
+            .put(
+                "file/below",
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(matches!(err, StorageError::Permanent { .. }), "{shown}");
+        assert!(
+            shown.contains(&dir.path().join("file").display().to_string()),
+            "{shown}"
+        );
+        assert_eq!(files_under(dir.path()), ["file"]);
+    }
+
+    #[tokio::test]
+    async fn permission_denied_is_permanent_and_names_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // Root bypasses file modes; the ENOTDIR test above covers the error path.
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        fs::create_dir(dir.path().join("ro")).unwrap();
+        fs::set_permissions(dir.path().join("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+        let err = store
+            .put(
+                "ro/k",
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap_err();
+        fs::set_permissions(dir.path().join("ro"), fs::Permissions::from_mode(0o755)).unwrap();
+        let shown = err.to_string();
+        assert!(matches!(err, StorageError::Permanent { .. }), "{shown}");
+        assert!(
+            shown.contains(&dir.path().join("ro/k").display().to_string()),
+            "{shown}"
+        );
+        assert!(
+            shown.to_lowercase().contains("permission denied"),
+            "{shown}"
+        );
+        assert!(files_under(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn long_names_still_fit_their_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let key = "n".repeat(250);
+        store
+            .put(
+                &key,
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed(&store, "").await, [key]);
+    }
+
+    const CRASH_CHILD_ROOT: &str = "WALDEN_TEST_CRASH_CHILD_ROOT";
+    const CRASH_BODY_LEN: usize = 8 << 20;
+
+    fn crash_body() -> Bytes {
+        (0..CRASH_BODY_LEN).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// The child process of `sigkill_mid_put_never_publishes_a_partial_object`;
+    /// returns at once when run as an ordinary test (the variable is unset).
+    #[tokio::test]
+    async fn crash_child() {
+        let Ok(root) = std::env::var(CRASH_CHILD_ROOT) else {
+            return;
+        };
+        let store = LocalStore::new(PathBuf::from(root));
+        let body = crash_body();
+        for i in 0u64.. {
+            let mode = if i % 2 == 0 {
+                PutMode::CreateOnly
+            } else {
+                PutMode::Overwrite
+            };
+            store
+                .put(
+                    &format!("crash/{:04}", i / 2),
+                    body.clone(),
+                    mode,
+                    &Metadata::new(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn sigkill_mid_put_never_publishes_a_partial_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let test_path = module_path!().split_once("::").unwrap().1;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &format!("{test_path}::crash_child")])
+            .arg("--test-threads=1")
+            .env(CRASH_CHILD_ROOT, dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill while a write is in flight: once a temp file exists and a few objects are done.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let crash_dir = dir.path().join("crash");
+        loop {
+            let names: Vec<String> = fs::read_dir(&crash_dir)
+                .map(|rd| {
+                    rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let in_flight = names.iter().any(|n| n.starts_with(TEMP_PREFIX));
+            if (in_flight && names.len() > 3) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let keys = listed(&store, "").await;
+        assert!(!keys.is_empty(), "the child never published an object");
+        let body = crash_body();
+        for key in keys {
+            let got = store.get(&key, None).await.unwrap().bytes().await.unwrap();
+            assert!(
+                got == body,
+                "{key} holds {} bytes, not the whole body",
+                got.len()
+            );
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Object storage: the one small trait every backend implements, its error kinds, and the repo-URL → store factory.
+
+pub mod local;
+pub mod memory;
+pub mod retry;
+
+#[cfg(test)]
+pub mod conformance;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::ops::Range;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use tokio::io::AsyncReadExt;
+
+pub use local::LocalStore;
+pub use memory::MemoryStore;
+pub use retry::{RetryPolicy, RetryingStore};
+
+/// A streaming object body.
+pub type ByteStream = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
+/// User metadata stored with an object. Keys are lowercase ASCII `[a-z0-9-]`,
+/// values printable ASCII: the intersection of what S3, GCS and local xattrs accept.
+pub type Metadata = BTreeMap<String, String>;
+
+/// How a `put` treats an object that already exists under the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// Fail with [`StorageError::AlreadyExists`] if the key exists. Atomic: of
+    /// concurrent create-only puts of one key, exactly one succeeds.
+    CreateOnly,
+    /// Replace whatever is there, atomically (readers see old or new, never a mix).
+    Overwrite,
+}
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub last_modified: Option<SystemTime>,
+    /// Filled by `head` and `get`; `list` may leave it empty.
+    pub metadata: Metadata,
+}
+
+/// An object being read: its metadata and a stream of its bytes.
+pub struct GetResult {
+    pub meta: ObjectMeta,
+    pub body: ByteStream,
+}
+
+impl Debug for GetResult {
+    // The body is a stream: show what is known about the object.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GetResult {
+    /// Reads the whole body into memory. Use only for objects known to be small.
+    pub async fn bytes(mut self) -> StorageResult<Bytes> {
+        let mut buf = Vec::with_capacity(self.meta.size as usize);
+        self.body
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| StorageError::from_io(&self.meta.key, e))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// The semantic error kinds every backend maps its failures onto.
+/// Callers decide by kind: only `Transient` is worth retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{key}: not found")]
+    NotFound { key: String },
+    #[error("{key}: already exists")]
+    AlreadyExists { key: String },
+    #[error("{key}: transient storage error: {message}")]
+    Transient { key: String, message: String },
+    #[error("{key}: {message}")]
+    Permanent { key: String, message: String },
+}
+
+impl StorageError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, StorageError::NotFound { .. })
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Transient { .. })
+    }
+
+    /// Maps an I/O error met while working on `key` onto a kind.
+    pub fn from_io(key: &str, err: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let key = key.to_string();
+        match err.kind() {
+            K::NotFound => StorageError::NotFound { key },
+            K::AlreadyExists => StorageError::AlreadyExists { key },
+            K::Interrupted
+            | K::WouldBlock
+            | K::TimedOut
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::ConnectionRefused
+            | K::BrokenPipe
+            | K::UnexpectedEof => StorageError::Transient {
+                key,
+                message: err.to_string(),
+            },
+            _ => StorageError::Permanent {
+                key,
+                message: err.to_string(),
+            },
+        }
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// An object store: a flat namespace of keys mapped to immutable byte strings.
+///
+/// Contract (every backend passes the conformance suite in `conformance.rs`):
+///
+/// * Keys are `/`-separated relative paths (see [`validate_key`]). A backend
+///   refuses an invalid key with `Permanent` before touching storage.
+/// * `put` is atomic: a reader sees the whole object or nothing; a crash or
+///   error mid-put never leaves a partial object under the key. It returns
+///   only once the object is durable. `PutMode` says what happens when the
+///   key exists; `CreateOnly` races have exactly one winner.
+/// * `get` streams the body; `range` selects bytes `start..end` (clamped to
+///   the object's size). An absent key is `NotFound`.
+/// * `head` returns size, modification time and user metadata.
+/// * `list(prefix)` yields every object whose key starts with `prefix`
+///   (a plain string prefix, not only a directory) in ascending key order,
+///   fetching page by page so memory does not grow with the listing.
+/// * `delete` removes a key; deleting an absent key succeeds.
+/// * Errors use the four kinds of [`StorageError`]; only `Transient` ones
+///   may succeed when retried (see [`RetryingStore`]).
+#[async_trait]
+pub trait ObjectStore: Send + Sync + Debug {
+    /// Where this store points, for messages (e.g. `file:///var/lib/walden`).
+    fn url(&self) -> String;
+
+    async fn put(
+        &self,
+        key: &str,
+        body: Bytes,
+        mode: PutMode,
+        metadata: &Metadata,
+    ) -> StorageResult<()>;
+
+    async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult>;
+
+    async fn head(&self, key: &str) -> StorageResult<ObjectMeta>;
+
+    fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, StorageResult<ObjectMeta>>;
+
+    async fn delete(&self, key: &str) -> StorageResult<()>;
+}
+
+/// Checks that `key` is a key every backend can store: non-empty, at most
+/// 1024 bytes, `/`-separated segments that are non-empty and not `.` or `..`,
+/// no leading or trailing `/`, no NUL or other control characters, and no
+/// segment starting with `.walden-tmp` (reserved for in-flight local writes).
+pub fn validate_key(key: &str) -> StorageResult<()> {
+    let bad = |why: &str| {
+        Err(StorageError::Permanent {
+            key: key.to_string(),
+            message: format!("invalid object key: {why}"),
+        })
+    };
+    if key.is_empty() {
+        return bad("empty");
+    }
+    if key.len() > 1024 {
+        return bad("longer than 1024 bytes");
+    }
+    if key.chars().any(|c| c.is_control()) {
+        return bad("contains a control character");
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" => return bad("empty path segment (leading, trailing or double '/')"),
+            "." | ".." => return bad("'.' or '..' path segment"),
+            s if s.starts_with(".walden-tmp") => return bad("'.walden-tmp' prefix is reserved"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks user metadata against the portable subset (see [`Metadata`]).
+pub fn validate_metadata(key: &str, metadata: &Metadata) -> StorageResult<()> {
+    for (k, v) in metadata {
+        let key_ok = !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let value_ok = v.bytes().all(|b| (0x20..0x7f).contains(&b));
+        if !key_ok || !value_ok {
+            return Err(StorageError::Permanent {
+                key: key.to_string(),
+                message: format!("invalid metadata entry {k:?}={v:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The byte range a ranged `get` returns: `range` clamped to an object of
+/// `size` bytes, empty when it starts past the end or is reversed. Shared so
+/// every backend answers odd ranges alike.
+pub fn clamp_range(range: Option<Range<u64>>, size: u64) -> Range<u64> {
+    match range {
+        None => 0..size,
+        Some(r) => {
+            let end = r.end.min(size);
+            r.start.min(end)..end
+        }
+    }
+}
+
+/// Why a repository URL could not be turned into a store.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("unsupported repository URL scheme {scheme:?} in {url:?}: use a local path, file:///path (s3:// and gs:// are not built into this version)")]
+    UnknownScheme { scheme: String, url: String },
+    #[error("invalid repository URL {url:?}: {why}")]
+    Invalid { url: String, why: String },
+}
+
+/// Parses a repository URL (`file:///path` or a plain path) into a store.
+pub fn open_url(url: &str) -> Result<std::sync::Arc<dyn ObjectStore>, UrlError> {
+    let path = match url.split_once("://") {
+        Some(("file", rest)) => {
+            if !rest.starts_with('/') {
+                return Err(UrlError::Invalid {
+                    url: url.to_string(),
+                    why: "file:// URLs need an absolute path, e.g. file:///var/lib/walden".into(),
+                });
+            }
+            rest.to_string()
+        }
+        Some((scheme, _)) => {
+            return Err(UrlError::UnknownScheme {
+                scheme: scheme.to_string(),
+                url: url.to_string(),
+            })
+        }
+        None => url.to_string(),
+    };
+    // PostgreSQL runs archive_command with the data directory as cwd: a
+    // relative repository path would silently archive into PGDATA.
+    if !path.starts_with('/') {
+        return Err(UrlError::Invalid {
+            url: url.to_string(),
+            why: "a repository path must be absolute".into(),
+        });
+    }
+    Ok(std::sync::Arc::new(LocalStore::new(
+        std::path::PathBuf::from(path),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        for ok in ["a", "wal/00000001/x.zst", "odd key/ü=+%&#.txt", ".hidden"] {
+            assert!(validate_key(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "/a",
+            "a/",
+            "a//b",
+            "a/../b",
+            "./a",
+            "a\nb",
+            "x/.walden-tmp.1",
+        ] {
+            assert!(validate_key(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ranges_clamp_to_the_object() {
+        assert_eq!(clamp_range(None, 10), 0..10);
+        assert_eq!(clamp_range(Some(2..5), 10), 2..5);
+        assert_eq!(clamp_range(Some(8..50), 10), 8..10);
+        assert_eq!(clamp_range(Some(12..20), 10), 10..10);
+        let reversed = Range { start: 6, end: 3 };
+        assert_eq!(clamp_range(Some(reversed), 10), 3..3);
+        assert_eq!(clamp_range(Some(0..4), 0), 0..0);
+    }
+
+    #[test]
+    fn urls() {
+        assert!(open_url("file:///tmp/x").is_ok());
+        assert!(open_url("/tmp/x").is_ok());
+        assert!(matches!(
+            open_url("relative/dir"),
+            Err(UrlError::Invalid { .. })
+        ));
+        assert!(matches!(
+            open_url("ftp://host/x"),
+            Err(UrlError::UnknownScheme { .. })
+        ));
+        assert!(matches!(
+            open_url("file://relative"),
+            Err(UrlError::Invalid { .. })
+        ));
+    }
+}

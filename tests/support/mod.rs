@@ -1,0 +1,212 @@
+//! Test helpers: the built binary, scratch directories PostgreSQL can use, and real PostgreSQL clusters killed by PID.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use walden::pg::server::{PgBin, RunAs, Server};
+
+/// The walden binary cargo built for these tests.
+pub fn walden_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_walden"))
+}
+
+/// A walden command with a clean environment (no WALDEN_* from the caller).
+pub fn walden() -> Command {
+    let mut cmd = Command::new(walden_bin());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WALDEN_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs a walden command, returning its output.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("walden runs")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A scratch directory that the `postgres` user can use too.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    pub run_as: RunAs,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::Builder::new()
+            .prefix("walden-test-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run_as = RunAs::detect().expect("an account to run PostgreSQL as");
+        Scratch { dir, run_as }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A subdirectory owned by the PostgreSQL account.
+    pub fn pg_dir(&self, name: &str) -> PathBuf {
+        let path = self.path().join(name);
+        self.run_as.make_dir(&path).unwrap();
+        path
+    }
+
+    /// A copy of the walden binary that the PostgreSQL account can execute
+    /// wherever the build directory lives.
+    pub fn walden_copy(&self) -> PathBuf {
+        let path = self.path().join("walden");
+        if !path.exists() {
+            std::fs::copy(walden_bin(), &path).unwrap();
+        }
+        path
+    }
+}
+
+/// PostgreSQL's programs, or a loud skip (a failure under CI=true).
+pub fn pg_bin_or_skip(test: &str) -> Option<PgBin> {
+    match PgBin::find(None) {
+        Ok(bin) => Some(bin),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: PostgreSQL is required under CI=true: {e}")
+        }
+        Err(e) => {
+            eprintln!("\n*** SKIPPED {test}: PostgreSQL not installed ({e}) ***\n");
+            None
+        }
+    }
+}
+
+/// A PostgreSQL server that is killed by PID when dropped.
+pub struct Cluster(pub Server);
+
+impl std::ops::Deref for Cluster {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.0.kill();
+    }
+}
+
+impl Cluster {
+    pub fn new(bin: &PgBin, scratch: &Scratch, name: &str) -> Cluster {
+        let root = scratch.path();
+        Cluster(Server::new(
+            bin.clone(),
+            scratch.run_as,
+            root.join(name),
+            root.join(format!("sock-{name}")),
+            root.join(format!("{name}.log")),
+        ))
+    }
+
+    /// initdb + archiving to walden, started.
+    pub fn primary(
+        bin: &PgBin,
+        scratch: &Scratch,
+        archive_command: String,
+        initdb_args: &[&str],
+    ) -> Cluster {
+        let cluster = Cluster::new(bin, scratch, "primary");
+        cluster.initdb(initdb_args).unwrap();
+        cluster
+            .configure(&[
+                ("wal_level", "replica".into()),
+                ("archive_mode", "on".into()),
+                ("archive_command", archive_command),
+                ("fsync", "off".into()),
+            ])
+            .unwrap();
+        cluster.start().unwrap();
+        cluster
+    }
+
+    pub fn sql(&self, sql: &str) -> String {
+        self.psql(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", self.log_tail(30)))
+    }
+
+    /// Switches WAL and returns the name of the segment switched away from.
+    pub fn switch_wal(&self) -> String {
+        let segment = self.sql("SELECT pg_walfile_name(pg_current_wal_lsn())");
+        self.sql("SELECT pg_switch_wal()");
+        segment
+    }
+
+    /// Waits until the archiver has archived `segment` (or a later one).
+    pub fn wait_archived(&self, segment: &str) {
+        self.0
+            .wait_archived(segment, Duration::from_secs(60))
+            .unwrap();
+    }
+
+    /// A WAL-less copy of the data directory: recovering it needs the archive.
+    pub fn base_copy(&self, scratch: &Scratch, name: &str) -> Cluster {
+        let copy = Cluster::new(&self.bin, scratch, name);
+        self.base_copy_without_wal(&copy.data).unwrap();
+        copy
+    }
+
+    /// Configures archive recovery with `restore_command` and starts.
+    pub fn start_recovery(&self, restore_command: String) {
+        self.configure(&[
+            ("restore_command", restore_command),
+            ("archive_mode", "off".into()),
+        ])
+        .unwrap();
+        let signal = self.data.join("recovery.signal");
+        std::fs::write(&signal, b"").unwrap();
+        self.run_as.give(&signal).unwrap();
+        // pg_ctl -w returns once the server accepts connections or has exited.
+        let _ = self.start();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Keys of every object under `dir` in a local repository, relative to it.
+pub fn repo_files(repo: &Path, dir: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let root = repo.join(dir);
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(".walden-tmp") {
+                out.push(name);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A 16 MiB WAL segment built from a real PostgreSQL 15 segment's first
+/// 8 KiB (fixtures/wal), zero-padded, with its system identifier replaced by
+/// `sysid` when given. Returns the segment's name (timeline 1) and bytes.
+pub fn fixture_segment(sysid: Option<u64>) -> (String, Vec<u8>) {
+    const NAME: &str = "000000010000000000000001";
+    let head =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/wal/pg15-16MiB-{NAME}.head"));
+    let mut data = std::fs::read(&head).unwrap_or_else(|e| panic!("{}: {e}", head.display()));
+    data.resize(16 << 20, 0);
+    if let Some(sysid) = sysid {
+        data[24..32].copy_from_slice(&sysid.to_le_bytes());
+    }
+    (NAME.to_string(), data)
+}
