@@ -37,9 +37,16 @@ max_wal_size = 4GB
 CONF
 "${AS_PG[@]}" $PGBIN/pg_ctl -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
 echo "generating $N segments of real WAL with pgbench ..." >&2
-"${AS_PG[@]}" $PGBIN/pgbench -h "$WORK/sock" -U postgres -i -s 20 postgres >/dev/null 2>&1
+# A mix: pgbench's initial load, then bulk inserts and updates of
+# text-heavy rows until there are enough segments.
+"${AS_PG[@]}" $PGBIN/pgbench -h "$WORK/sock" -U postgres -i -s 10 postgres >/dev/null 2>&1
+"${AS_PG[@]}" $PGBIN/psql -X -q -h "$WORK/sock" -U postgres -c "CREATE TABLE IF NOT EXISTS filler (id bigint, note text, n numeric)" postgres
 while [ "$(ls "$WORK/src" | grep -c '^[0-9A-F]\{24\}$')" -lt "$N" ]; do
-  "${AS_PG[@]}" $PGBIN/pgbench -h "$WORK/sock" -U postgres -n -T 5 -c 2 postgres >/dev/null 2>&1
+  "${AS_PG[@]}" $PGBIN/psql -X -q -h "$WORK/sock" -U postgres postgres >/dev/null <<SQL
+INSERT INTO filler SELECT g, md5(g::text) || repeat(chr(65 + g % 26), g % 200), random() * 1e6 FROM generate_series(1, 300000) g;
+UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 7 = 0;
+SQL
+  sleep 0.5
 done
 "${AS_PG[@]}" $PGBIN/pg_ctl -D "$WORK/pg" -m fast -w stop >/dev/null
 SEGS=$(ls "$WORK/src" | grep '^[0-9A-F]\{24\}$' | head -n "$N")

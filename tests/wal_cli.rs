@@ -550,3 +550,55 @@ fn killed_push_leaves_nothing_partial_and_rerun_succeeds() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(s.fetched(), data);
 }
+
+/// The README's break-glass restore: stock `age` and `zstd` read what
+/// walden archived, without walden.
+#[test]
+fn archived_segments_restore_with_stock_age_and_zstd() {
+    let missing: Vec<&str> = ["age", "zstd"]
+        .into_iter()
+        .filter(|tool| {
+            !std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("command -v {tool}"))
+                .status()
+                .unwrap()
+                .success()
+        })
+        .collect();
+    if !missing.is_empty() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{missing:?} required under CI=true"
+        );
+        eprintln!("\n*** SKIPPED archived_segments_restore_with_stock_age_and_zstd: {missing:?} not installed ***\n");
+        return;
+    }
+    let s = setup();
+    let (recipient, key) = age_key(s.scratch.path());
+    let (name, data) = fixture_segment(None);
+    let out = s.push(
+        &s.wal_file(&name, &data),
+        &["--encrypt-recipient", &recipient],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let object = s.repo.join(format!("wal/00000001/{name}.zst.age"));
+    let restored = s.scratch.path().join("restored");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"age -d -i "$1" "$2" | zstd -d -q -o "$3""#)
+        .args([
+            "sh",
+            key.to_str().unwrap(),
+            object.to_str().unwrap(),
+            restored.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read(&restored).unwrap() == data,
+        "break-glass restore differs"
+    );
+}

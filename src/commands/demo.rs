@@ -101,12 +101,13 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
     primary.stop().map_err(fail("stopping the primary"))?;
 
     let store = LocalStore::new(repo.clone());
-    let (objects, bytes) = wal_objects(&store).await?;
+    let (lines, bytes) = wal_listing(&store).await?;
     println!(
-        "  repository now holds {objects} WAL objects, {} KiB compressed and encrypted:",
+        "  repository now holds {} WAL objects, {} KiB compressed and encrypted:",
+        lines.len(),
         bytes / 1024
     );
-    for line in listing(&store).await?.iter().take(12) {
+    for line in lines.iter().take(12) {
         println!("    {line}");
     }
 
@@ -272,25 +273,16 @@ fn write_age_key(path: &Path, run_as: &RunAs) -> Result<(PathBuf, String)> {
     Ok((path.to_path_buf(), recipient))
 }
 
-async fn wal_objects(store: &dyn ObjectStore) -> Result<(usize, u64)> {
+/// One line per WAL object, and their total size.
+async fn wal_listing(store: &dyn ObjectStore) -> Result<(Vec<String>, u64)> {
     let mut list = store.list("wal/");
-    let (mut count, mut bytes) = (0, 0);
+    let (mut lines, mut bytes) = (Vec::new(), 0);
     while let Some(meta) = list.next().await {
         let meta = meta?;
-        count += 1;
         bytes += meta.size;
+        lines.push(format!("{:<64} {:>9} bytes", meta.key, meta.size));
     }
-    Ok((count, bytes))
-}
-
-async fn listing(store: &dyn ObjectStore) -> Result<Vec<String>> {
-    let mut list = store.list("wal/");
-    let mut lines = Vec::new();
-    while let Some(meta) = list.next().await {
-        let meta = meta?;
-        lines.push(format!("{:<48} {:>9} bytes", meta.key, meta.size));
-    }
-    Ok(lines)
+    Ok((lines, bytes))
 }
 
 fn count_log_lines(log: &Path, needle: &str) -> usize {

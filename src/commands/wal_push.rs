@@ -1,5 +1,7 @@
 //! `wal-push`: archive one WAL file as PostgreSQL's archive_command.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Instant;
 
@@ -8,7 +10,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg::{parse_long_page_header, LongPageHeader, SegmentName, WalFileName};
 use crate::repo::identity::{self, RepoIdentity};
-use crate::repo::wal::{self, ArchiveOutcome, WalFile};
+use crate::repo::wal::{self, ArchiveOutcome, Plaintext, WalFile};
 
 pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     let started = Instant::now();
@@ -18,10 +20,10 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
     let encode = settings.encode_options()?;
     let identities = settings.identities()?;
-    let plain = read_wal_file(&args.path)?;
+    let (mut file, len) = open_wal_file(&args.path)?;
 
     if let WalFileName::Segment(segment) | WalFileName::Partial(segment) = &name {
-        let header = check_segment(&args.path, segment, &plain)?;
+        let header = check_segment(&args.path, segment, &mut file, len)?;
         let candidate = RepoIdentity::new(
             header.system_identifier,
             header.pg_major().unwrap_or(0),
@@ -35,15 +37,19 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
         timeline: name.timeline().0,
         file_name: &file_name,
     };
-    let outcome = wal::archive(store.as_ref(), target, &plain, &encode, &identities).await?;
+    let plain = Plaintext {
+        reader: &mut file,
+        len: Some(len),
+    };
+    let outcome = wal::archive(store.as_ref(), target, plain, &encode, &identities).await?;
     let ms = started.elapsed().as_millis() as u64;
     match outcome {
         ArchiveOutcome::Stored { key, stored_bytes } => tracing::info!(
-            wal = %file_name, key, bytes_in = plain.len(), bytes_out = stored_bytes, ms,
+            wal = %file_name, key, bytes_in = len, bytes_out = stored_bytes, ms,
             "archived"
         ),
         ArchiveOutcome::AlreadyArchived { key } => tracing::info!(
-            wal = %file_name, key, bytes_in = plain.len(), ms,
+            wal = %file_name, key, bytes_in = len, ms,
             "already archived with identical content; nothing written"
         ),
     }
@@ -64,8 +70,9 @@ fn wal_file_name(path: &Path) -> Result<WalFileName> {
         .map_err(|e| Error::usage(format!("refusing to archive {}: {e}", path.display())))
 }
 
-fn read_wal_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
+/// Opens the WAL file PostgreSQL named, with its size.
+fn open_wal_file(path: &Path) -> Result<(BufReader<File>, u64)> {
+    let fail = |e: std::io::Error| {
         let cwd = std::env::current_dir()
             .map(|d| d.display().to_string())
             .unwrap_or_default();
@@ -73,26 +80,35 @@ fn read_wal_file(path: &Path) -> Result<Vec<u8>> {
             "cannot read WAL file {} (working directory {cwd}): {e}",
             path.display()
         ))
-    })
+    };
+    let file = File::open(path).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len();
+    Ok((BufReader::with_capacity(1 << 16, file), len))
 }
 
 /// Checks a segment's long page header against its name and size, so a
 /// renamed or truncated file is never archived as something it is not.
-fn check_segment(path: &Path, segment: &SegmentName, plain: &[u8]) -> Result<LongPageHeader> {
-    let header = parse_long_page_header(plain).map_err(|e| {
-        Error::failed(format!(
-            "refusing to archive {}: not a PostgreSQL WAL segment: {e}",
-            path.display()
-        ))
-    })?;
+/// Leaves `file` at its start.
+fn check_segment(
+    path: &Path,
+    segment: &SegmentName,
+    file: &mut BufReader<File>,
+    len: u64,
+) -> Result<LongPageHeader> {
+    let refuse =
+        |why: String| Error::failed(format!("refusing to archive {}: {why}", path.display()));
+    // fill_buf reads at least the header (64 KiB buffer); rewinding is free.
+    let first = file
+        .fill_buf()
+        .map_err(|e| refuse(format!("cannot read it: {e}")))?;
+    let header = parse_long_page_header(first)
+        .map_err(|e| refuse(format!("not a PostgreSQL WAL segment: {e}")))?;
     header
         .check_is_segment(segment)
-        .map_err(|e| Error::failed(format!("refusing to archive {}: {e}", path.display())))?;
-    if plain.len() as u64 != u64::from(header.segment_size) {
-        return Err(Error::failed(format!(
-            "refusing to archive {}: it is {} bytes but its header says segments are {} bytes (truncated or still being written?)",
-            path.display(),
-            plain.len(),
+        .map_err(|e| refuse(e.to_string()))?;
+    if len != u64::from(header.segment_size) {
+        return Err(refuse(format!(
+            "it is {len} bytes but its header says segments are {} bytes (truncated or still being written?)",
             header.segment_size
         )));
     }

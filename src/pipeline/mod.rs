@@ -27,44 +27,70 @@ pub use encrypt::{Identities, Recipients};
 pub use error::PipelineError;
 pub use stages::{Codec, Compression, Stages, UnknownCompression};
 
-/// Encodes a whole in-memory object (a WAL segment) in one go.
+/// Encodes a whole in-memory object in one go.
 pub fn encode_bytes(
     plain: &[u8],
     opts: &EncodeOptions,
 ) -> Result<(Vec<u8>, Digest), PipelineError> {
-    if plain.len() < PARALLEL_HASH_MIN {
-        return encode_in_memory(plain, opts, true);
-    }
-    // Hashing is a good part of the work: do it on another core meanwhile.
+    encode_reader(plain, Some(plain.len() as u64), opts)
+}
+
+/// Encodes the plaintext read from `src` into memory (a WAL segment on its
+/// way to one PUT). `len`, when given, must be exact. Only a few chunks of
+/// plaintext are held at a time, so memory stays near the stored size, and
+/// the sha256 is computed on another core while this one compresses.
+pub fn encode_reader<R: Read>(
+    mut src: R,
+    len: Option<u64>,
+    opts: &EncodeOptions,
+) -> Result<(Vec<u8>, Digest), PipelineError> {
+    let out = Vec::with_capacity(len.map_or(0, |len| stored_size_bound(len as usize, opts)));
     std::thread::scope(|scope| {
+        let (chunks, received) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(2);
         let hashing = std::thread::Builder::new()
             .name("walden-sha256".into())
-            .spawn_scoped(scope, || Digest::of(plain));
+            .spawn_scoped(scope, move || {
+                let mut hasher = checksum::Hasher::default();
+                for chunk in received {
+                    hasher.update(&chunk);
+                }
+                hasher.finish()
+            });
         let Ok(hashing) = hashing else {
             // Out of threads (ulimit): slower, but never fail an archive for it.
-            return encode_in_memory(plain, opts, true);
+            let mut encoder = Encoder::build(out, opts, len, true)?;
+            std::io::copy(&mut src, &mut encoder)?;
+            return encoder.finish();
         };
-        let (stored, _) = encode_in_memory(plain, opts, false)?;
-        let digest = hashing.join().expect("hashing a slice does not panic");
+        let mut encoder = Encoder::build(out, opts, len, false)?;
+        loop {
+            let chunk = read_chunk(&mut src)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let chunk = std::sync::Arc::new(chunk);
+            // The hasher only stops early if it panicked; join reports that.
+            let _ = chunks.send(chunk.clone());
+            encoder.write_all(&chunk)?;
+        }
+        drop(chunks);
+        let (stored, counted) = encoder.finish()?;
+        let digest = hashing.join().expect("hashing does not panic");
+        debug_assert_eq!(digest.bytes, counted.bytes);
         Ok((stored, digest))
     })
 }
 
-/// Below this, a thread costs more than hashing inline saves.
-const PARALLEL_HASH_MIN: usize = 1 << 20;
-
-fn encode_in_memory(
-    plain: &[u8],
-    opts: &EncodeOptions,
-    hash_inline: bool,
-) -> Result<(Vec<u8>, Digest), PipelineError> {
-    let out = Vec::with_capacity(stored_size_bound(plain.len(), opts));
-    // The exact length lets zstd size its window and record the content
-    // size, which decoders use to preallocate.
-    let mut encoder = Encoder::build(out, opts, Some(plain.len() as u64), hash_inline)?;
-    encoder.write_all(plain)?;
-    encoder.finish()
+/// Reads up to `ENCODE_CHUNK` bytes, fewer only at the end of `src`.
+fn read_chunk<R: Read>(src: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut chunk = Vec::with_capacity(ENCODE_CHUNK);
+    src.take(ENCODE_CHUNK as u64).read_to_end(&mut chunk)?;
+    Ok(chunk)
 }
+
+/// Plaintext chunk size of `encode_reader`: large enough to keep both cores
+/// busy, small enough that a few in flight cost little memory.
+const ENCODE_CHUNK: usize = 1 << 20;
 
 /// Decodes a whole in-memory stored object, checking it ended properly.
 pub fn decode_bytes(

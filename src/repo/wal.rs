@@ -1,10 +1,12 @@
 //! Archiving and fetching WAL objects: the duplicate rule and checksum verification.
 
+use std::io::Read;
+
 use bytes::Bytes;
 use futures::future::join_all;
 
 use crate::error::{Error, Result};
-use crate::pipeline::{self, EncodeOptions, Identities, Stages};
+use crate::pipeline::{self, Digest, EncodeOptions, Identities, Stages};
 use crate::repo::layout::{self, META_PLAIN_SIZE, META_SHA256};
 use crate::storage::{Metadata, ObjectMeta, ObjectStore, PutMode, StorageError};
 
@@ -56,20 +58,30 @@ pub async fn find(
     Ok(None)
 }
 
+/// The plaintext of a WAL file being archived: read once, streamed.
+pub struct Plaintext<'a> {
+    pub reader: &'a mut dyn Read,
+    /// Exact size when known (lets zstd record it in the frame).
+    pub len: Option<u64>,
+}
+
 /// Archives `plain` as `wal`, create-only. An object already archived with the
 /// same plaintext is success; with different plaintext it is an error and
 /// nothing is overwritten.
 pub async fn archive(
     store: &dyn ObjectStore,
     wal: WalFile<'_>,
-    plain: &[u8],
+    plain: Plaintext<'_>,
     encode: &EncodeOptions,
     identities: &Identities,
 ) -> Result<ArchiveOutcome> {
     if let Some(existing) = find(store, wal, encode.stages()).await? {
-        return check_duplicate(store, wal, plain, existing, identities).await;
+        let ours = Digest::of_reader(plain.reader)
+            .map_err(|e| Error::failed(format!("reading {}: {e}", wal.file_name)))?;
+        return check_duplicate(store, wal, ours, existing, identities).await;
     }
-    let (stored, digest) = pipeline::encode_bytes(plain, encode)?;
+    let (stored, digest) = pipeline::encode_reader(plain.reader, plain.len, encode)
+        .map_err(|e| Error::from(e).context(format!("reading and encoding {}", wal.file_name)))?;
     let key = layout::wal_key(wal.timeline, wal.file_name, encode.stages());
     let metadata = Metadata::from([
         (META_SHA256.to_string(), digest.sha256_hex()),
@@ -89,7 +101,7 @@ pub async fn archive(
                 stages: encode.stages(),
                 meta,
             };
-            check_duplicate(store, wal, plain, existing, identities).await
+            check_duplicate(store, wal, digest, existing, identities).await
         }
         Err(e) => {
             Err(Error::from(e).context(format!("archiving {} to {}", wal.file_name, store.url())))
@@ -100,11 +112,11 @@ pub async fn archive(
 async fn check_duplicate(
     store: &dyn ObjectStore,
     wal: WalFile<'_>,
-    plain: &[u8],
+    ours: Digest,
     existing: Found,
     identities: &Identities,
 ) -> Result<ArchiveOutcome> {
-    let ours = pipeline::sha256_hex(plain);
+    let ours = ours.sha256_hex();
     let theirs = match existing.meta.metadata.get(META_SHA256) {
         Some(sha) => sha.clone(),
         // Stores without metadata support: decode the object to compare.
@@ -199,6 +211,11 @@ mod tests {
     use crate::pipeline::{Compression, Recipients};
     use crate::storage::MemoryStore;
 
+    fn plain<'a>(data: &'a mut &[u8]) -> Plaintext<'a> {
+        let len = Some(data.len() as u64);
+        Plaintext { reader: data, len }
+    }
+
     fn opts(compression: Compression) -> EncodeOptions {
         EncodeOptions {
             compression,
@@ -216,9 +233,15 @@ mod tests {
         let store = MemoryStore::new();
         let data = vec![7u8; 100_000];
         let zstd = opts(Compression::Zstd { level: 3 });
-        let outcome = archive(&store, SEG, &data, &zstd, &Identities::none())
-            .await
-            .unwrap();
+        let outcome = archive(
+            &store,
+            SEG,
+            plain(&mut &data[..]),
+            &zstd,
+            &Identities::none(),
+        )
+        .await
+        .unwrap();
         assert!(matches!(outcome, ArchiveOutcome::Stored { ref key, .. } if key.ends_with(".zst")));
         let fetched = fetch(&store, SEG, zstd.stages(), &Identities::none())
             .await
@@ -234,7 +257,7 @@ mod tests {
         archive(
             &store,
             SEG,
-            &data,
+            plain(&mut &data[..]),
             &opts(Compression::Zstd { level: 3 }),
             &Identities::none(),
         )
@@ -243,7 +266,7 @@ mod tests {
         let again = archive(
             &store,
             SEG,
-            &data,
+            plain(&mut &data[..]),
             &opts(Compression::Snappy),
             &Identities::none(),
         )
@@ -267,12 +290,24 @@ mod tests {
     async fn different_duplicate_is_refused_and_original_kept() {
         let store = MemoryStore::new();
         let zstd = opts(Compression::Zstd { level: 3 });
-        archive(&store, SEG, b"original", &zstd, &Identities::none())
-            .await
-            .unwrap();
-        let err = archive(&store, SEG, b"impostor", &zstd, &Identities::none())
-            .await
-            .unwrap_err();
+        archive(
+            &store,
+            SEG,
+            plain(&mut &b"original"[..]),
+            &zstd,
+            &Identities::none(),
+        )
+        .await
+        .unwrap();
+        let err = archive(
+            &store,
+            SEG,
+            plain(&mut &b"impostor"[..]),
+            &zstd,
+            &Identities::none(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("different checksum"), "{err}");
         let fetched = fetch(&store, SEG, zstd.stages(), &Identities::none())
             .await
