@@ -5,6 +5,7 @@
 # the peak RSS of one wal-push.
 #
 #   bash benches/wal.sh [N]        (default N=100; needs PostgreSQL 15 and pgbench)
+#   BENCH_WAL_DIR=/var/tmp/wal bash benches/wal.sh   keeps the generated WAL there for reruns
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
@@ -24,8 +25,15 @@ cleanup() {
 trap cleanup EXIT
 
 # 1. Real WAL: pgbench writes it, a plain cp archives it into src/.
+if [ -n "${BENCH_WAL_DIR:-}" ]; then
+  mkdir -p "$BENCH_WAL_DIR"
+  ln -s "$(cd "$BENCH_WAL_DIR" && pwd)" "$WORK/src"
+fi
 mkdir -p "$WORK/src" "$WORK/sock"
-[ "$(id -u)" -eq 0 ] && chown postgres "$WORK" "$WORK/src" "$WORK/sock"
+[ "$(id -u)" -eq 0 ] && chown postgres "$WORK" "$WORK/src/" "$WORK/sock"
+have() { ls "$WORK/src/" | grep -c '^[0-9A-F]\{24\}$' || true; }
+if [ "$(have)" -lt "$N" ]; then
+rm -f "$WORK/src/"*
 "${AS_PG[@]}" $PGBIN/initdb -D "$WORK/pg" -U postgres --auth=trust --no-sync >/dev/null
 cat >> "$WORK/pg/postgresql.conf" <<CONF
 listen_addresses = ''
@@ -49,6 +57,7 @@ SQL
   sleep 0.5
 done
 "${AS_PG[@]}" $PGBIN/pg_ctl -D "$WORK/pg" -m fast -w stop >/dev/null
+fi
 SEGS=$(ls "$WORK/src" | grep '^[0-9A-F]\{24\}$' | head -n "$N")
 mkdir -p "$WORK/cp" && sync
 

@@ -13,8 +13,11 @@ use crate::config::{LogFormat, LogLevel};
 /// Installs the global subscriber. `verbose`/`quiet` move the level from `base`.
 pub fn init(format: LogFormat, base: LogLevel, verbose: u8, quiet: u8) {
     let level = adjust(base, verbose, quiet);
+    // Colours only for a person at a terminal, never into PostgreSQL's log.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_max_level(level)
         .with_target(false);
     // A second init (tests, or re-init after a config error) keeps the first.

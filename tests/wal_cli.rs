@@ -188,6 +188,10 @@ fn missing_file_is_an_ordinary_failure() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        !stderr(&out).contains('\u{1b}'),
+        "no colour codes into PostgreSQL's log"
+    );
 }
 
 #[test]

@@ -46,13 +46,13 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
         repo.display()
     );
 
-    let primary = Guard(Server::new(
+    let primary = Server::new(
         bin.clone(),
         run_as,
         dir.join("primary"),
         dir.join("sock-primary"),
         dir.join("primary.log"),
-    ));
+    );
     step("initdb a throwaway primary cluster", || primary.initdb(&[])).map_err(fail("initdb"))?;
     let archive_command = format!(
         "{} wal-push --repo {} --encrypt-recipient {recipient} --log-format logfmt %p",
@@ -111,13 +111,13 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
         println!("    {line}");
     }
 
-    let recovered = Guard(Server::new(
+    let recovered = Server::new(
         bin,
         run_as,
         dir.join("recovered"),
         dir.join("sock-recovered"),
         dir.join("recovered.log"),
-    ));
+    );
     let restore_command = format!(
         "{} wal-fetch --repo {} --decrypt-identity {} --log-format logfmt %f %p",
         walden.display(),
@@ -167,22 +167,6 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
         println!("kept {} (logs: primary.log, recovered.log)", dir.display());
     }
     Ok(())
-}
-
-/// Stops its server by PID when dropped, whatever happened.
-struct Guard(Server);
-
-impl std::ops::Deref for Guard {
-    type Target = Server;
-    fn deref(&self) -> &Server {
-        &self.0
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.0.kill();
-    }
 }
 
 /// The demo's directory: removed at the end unless kept or given by the user.

@@ -133,7 +133,8 @@ impl RunAs {
     }
 }
 
-/// One PostgreSQL server on a data directory, reachable on a private socket.
+/// One PostgreSQL server on a data directory, reachable on a private socket;
+/// stopped by PID when dropped.
 #[derive(Debug)]
 pub struct Server {
     pub bin: PgBin,
@@ -362,6 +363,14 @@ impl Server {
                 self.log_tail(20)
             ),
         )
+    }
+}
+
+/// A throwaway server never outlives its handle: whatever happened, it is
+/// shut down (immediately, by PID) when the handle goes away.
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

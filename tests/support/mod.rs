@@ -86,19 +86,13 @@ pub fn pg_bin_or_skip(test: &str) -> Option<PgBin> {
     }
 }
 
-/// A PostgreSQL server that is killed by PID when dropped.
+/// A PostgreSQL server for a test (killed by PID when dropped, as every `Server` is).
 pub struct Cluster(pub Server);
 
 impl std::ops::Deref for Cluster {
     type Target = Server;
     fn deref(&self) -> &Server {
         &self.0
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.0.kill();
     }
 }
 
