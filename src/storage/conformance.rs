@@ -10,7 +10,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{clamp_range, Metadata, ObjectMeta, ObjectStore, PutMode, StorageError};
+use super::{clamp_range, ByteStream, Metadata, ObjectMeta, ObjectStore, PutMode, StorageError};
 
 /// How many puts, gets or deletes the suite keeps in flight at once.
 const PARALLEL: usize = 32;
@@ -33,6 +33,7 @@ pub async fn run(store: &dyn ObjectStore) {
     suite.absent_keys().await;
     suite.odd_keys().await;
     suite.invalid_keys().await;
+    suite.streaming().await;
     suite.cleanup().await;
 }
 
@@ -546,6 +547,80 @@ impl Suite<'_> {
         }
     }
 
+    /// `put_stream`: round trips, metadata, create-only, and a body stream
+    /// that fails mid-way leaving nothing behind.
+    async fn streaming(&self) {
+        let big: Vec<u8> = (0..17u32 << 20)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let meta = Metadata::from([("sha256".to_string(), "abc".to_string())]);
+        for (name, body) in [("stream/empty", Vec::new()), ("stream/big", big.clone())] {
+            let key = self.key(name);
+            let stream: ByteStream = Box::pin(std::io::Cursor::new(body.clone()));
+            match self
+                .store
+                .put_stream(&key, stream, PutMode::CreateOnly, &meta)
+                .await
+            {
+                Ok(n) if n == body.len() as u64 => {}
+                Ok(n) => self.fail(format_args!(
+                    "put_stream {key:?} reported {n} bytes, wrote {}",
+                    body.len()
+                )),
+                Err(e) => self.fail(format_args!("put_stream {key:?} failed: {e}")),
+            }
+            let (got_meta, got) = self.read(&key, None).await;
+            self.same_body(
+                &got,
+                &body,
+                format_args!("put_stream round trip of {key:?}"),
+            );
+            if self.head(&key).await.metadata != meta || got_meta.metadata != meta {
+                self.fail(format_args!("put_stream lost the metadata of {key:?}"));
+            }
+        }
+        let key = self.key("stream/big");
+        let again: ByteStream = Box::pin(std::io::Cursor::new(b"other".to_vec()));
+        match self
+            .store
+            .put_stream(&key, again, PutMode::CreateOnly, &Metadata::new())
+            .await
+        {
+            Err(StorageError::AlreadyExists { .. }) => {}
+            other => self.fail(format_args!(
+                "second create-only put_stream of {key:?}: {other:?}"
+            )),
+        }
+        let (_, got) = self.read(&key, None).await;
+        self.same_body(
+            &got,
+            &big,
+            format_args!("{key:?} after a refused put_stream"),
+        );
+
+        let broken = self.key("stream/broken");
+        let failing: ByteStream = Box::pin(tokio::io::AsyncReadExt::chain(
+            std::io::Cursor::new(vec![7u8; 3 << 20]),
+            FailingReader,
+        ));
+        if self
+            .store
+            .put_stream(&broken, failing, PutMode::CreateOnly, &Metadata::new())
+            .await
+            .is_ok()
+        {
+            self.fail(format_args!(
+                "put_stream of a failing body succeeded for {broken:?}"
+            ));
+        }
+        self.expect_not_found(&broken).await;
+        if self.list(&broken).await.iter().any(|m| m.key == broken) {
+            self.fail(format_args!(
+                "a failed put_stream left {broken:?} in the listing"
+            ));
+        }
+    }
+
     async fn cleanup(&self) {
         let keys: Vec<String> = self
             .list(&self.run)
@@ -566,6 +641,19 @@ impl Suite<'_> {
                 self.run
             ));
         }
+    }
+}
+
+/// A body stream that breaks: as a network or a producer failing mid-upload.
+struct FailingReader;
+
+impl tokio::io::AsyncRead for FailingReader {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("the body stream broke")))
     }
 }
 

@@ -73,6 +73,18 @@ impl ObjectStore for LocalStore {
         blocking(key, move |key| put_file(key, &path, &body, mode, &metadata)).await
     }
 
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: super::ByteStream,
+        mode: PutMode,
+        metadata: &Metadata,
+    ) -> StorageResult<u64> {
+        validate_key(key)?;
+        validate_metadata(key, metadata)?;
+        put_stream_file(key, self.path_of(key), body, mode, metadata.clone()).await
+    }
+
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult> {
         validate_key(key)?;
         let path = self.path_of(key);
@@ -281,8 +293,17 @@ impl TempFile {
         body: &[u8],
         metadata: &Metadata,
     ) -> StorageResult<Self> {
+        let (temp, mut file) = TempFile::create(key, final_path)?;
+        file.write_all(body)
+            .map_err(|e| io_error(key, "writing", final_path, e))?;
+        temp.seal(key, &file, final_path, metadata)?;
+        Ok(temp)
+    }
+
+    /// A new, empty temp file beside `final_path`, open for writing.
+    fn create(key: &str, final_path: &Path) -> StorageResult<(Self, File)> {
         let path = temp_path_for(final_path);
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
@@ -291,13 +312,62 @@ impl TempFile {
             path,
             published: false,
         };
-        file.write_all(body)
-            .map_err(|e| io_error(key, "writing", final_path, e))?;
-        write_metadata(key, &file, final_path, metadata)?;
-        file.sync_all()
-            .map_err(|e| io_error(key, "syncing", final_path, e))?;
-        Ok(temp)
+        Ok((temp, file))
     }
+
+    /// Stores the metadata and makes the written content durable.
+    fn seal(
+        &self,
+        key: &str,
+        file: &File,
+        final_path: &Path,
+        metadata: &Metadata,
+    ) -> StorageResult<()> {
+        write_metadata(key, file, final_path, metadata)?;
+        file.sync_all()
+            .map_err(|e| io_error(key, "syncing", final_path, e))
+    }
+}
+
+/// Writes a stream into a new temp file beside `path` and publishes it.
+async fn put_stream_file(
+    key: &str,
+    path: PathBuf,
+    mut body: super::ByteStream,
+    mode: PutMode,
+    metadata: Metadata,
+) -> StorageResult<u64> {
+    let dir = path
+        .parent()
+        .expect("a key always has a parent directory")
+        .to_path_buf();
+    let (temp, file) = {
+        let (path, dir) = (path.clone(), dir.clone());
+        blocking(key, move |key| {
+            ensure_dir(key, &dir)?;
+            TempFile::create(key, &path)
+        })
+        .await?
+    };
+    // Large writes: one blocking-pool hop per MiB, not per 8 KiB.
+    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+    let written = tokio::io::copy(&mut body, &mut out)
+        .await
+        .map_err(|e| io_error(key, "writing", &path, e))?;
+    tokio::io::AsyncWriteExt::flush(&mut out)
+        .await
+        .map_err(|e| io_error(key, "writing", &path, e))?;
+    let file = out.into_inner().into_std().await;
+    blocking(key, move |key| {
+        temp.seal(key, &file, &path, &metadata)?;
+        match mode {
+            PutMode::CreateOnly => publish_new(key, temp, &path)?,
+            PutMode::Overwrite => publish_replacing(key, temp, &path)?,
+        }
+        sync_dir(key, &dir)
+    })
+    .await?;
+    Ok(written)
 }
 
 impl Drop for TempFile {

@@ -102,6 +102,23 @@ impl ObjectStore for MemoryStore {
         "memory://".to_string()
     }
 
+    async fn put_stream(
+        &self,
+        key: &str,
+        mut body: super::ByteStream,
+        mode: PutMode,
+        metadata: &Metadata,
+    ) -> StorageResult<u64> {
+        validate_key(key)?;
+        let mut buf = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut body, &mut buf)
+            .await
+            .map_err(|e| StorageError::from_io(key, e))?;
+        let len = buf.len() as u64;
+        self.put(key, Bytes::from(buf), mode, metadata).await?;
+        Ok(len)
+    }
+
     async fn put(
         &self,
         key: &str,

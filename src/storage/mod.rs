@@ -137,6 +137,11 @@ pub type StorageResult<T> = Result<T, StorageError>;
 ///   error mid-put never leaves a partial object under the key. It returns
 ///   only once the object is durable. `PutMode` says what happens when the
 ///   key exists; `CreateOnly` races have exactly one winner.
+/// * `put_stream` is `put` for a body of unknown length read from a stream
+///   (backup parts): the same atomicity, durability and `PutMode` rules; it
+///   returns the number of bytes stored. A stream that fails mid-way fails
+///   the put and leaves nothing under the key. The body cannot be replayed,
+///   so retrying is the caller's job (it re-creates the stream).
 /// * `get` streams the body; `range` selects bytes `start..end` (clamped to
 ///   the object's size). An absent key is `NotFound`.
 /// * `head` returns size, modification time and user metadata.
@@ -158,6 +163,14 @@ pub trait ObjectStore: Send + Sync + Debug {
         mode: PutMode,
         metadata: &Metadata,
     ) -> StorageResult<()>;
+
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        mode: PutMode,
+        metadata: &Metadata,
+    ) -> StorageResult<u64>;
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult>;
 

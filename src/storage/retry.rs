@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-use super::{GetResult, Metadata, ObjectMeta, ObjectStore, PutMode, StorageError, StorageResult};
+use super::{
+    ByteStream, GetResult, Metadata, ObjectMeta, ObjectStore, PutMode, StorageError, StorageResult,
+};
 
 /// How hard [`RetryingStore`] tries before giving up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +123,18 @@ impl ObjectStore for RetryingStore {
             .await
     }
 
+    /// Not retried here: a stream cannot be replayed. Callers that can
+    /// re-create the body (backup parts) retry the whole part.
+    async fn put_stream(
+        &self,
+        key: &str,
+        body: ByteStream,
+        mode: PutMode,
+        metadata: &Metadata,
+    ) -> StorageResult<u64> {
+        self.inner.put_stream(key, body, mode, metadata).await
+    }
+
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult> {
         self.retry(key, || self.inner.get(key, range.clone())).await
     }
@@ -200,6 +214,17 @@ mod tests {
         ) -> StorageResult<()> {
             self.fail(key)?;
             self.inner.put(key, body, mode, m).await
+        }
+
+        async fn put_stream(
+            &self,
+            key: &str,
+            body: ByteStream,
+            mode: PutMode,
+            m: &Metadata,
+        ) -> StorageResult<u64> {
+            self.fail(key)?;
+            self.inner.put_stream(key, body, mode, m).await
         }
 
         async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult> {
