@@ -47,7 +47,10 @@ complete -c walden -n "__fish_walden_needs_command" -s h -l help -d 'Print help 
 complete -c walden -n "__fish_walden_needs_command" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_needs_command" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
 complete -c walden -n "__fish_walden_needs_command" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
-complete -c walden -n "__fish_walden_needs_command" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL to a local repo, then recover a copy from it'
+complete -c walden -n "__fish_walden_needs_command" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
+complete -c walden -n "__fish_walden_needs_command" -f -a "backup-list" -d 'List the backups in the repository'
+complete -c walden -n "__fish_walden_needs_command" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
+complete -c walden -n "__fish_walden_needs_command" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
 complete -c walden -n "__fish_walden_needs_command" -f -a "man" -d 'Write the man pages'
 complete -c walden -n "__fish_walden_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c walden -n "__fish_walden_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -93,6 +96,95 @@ complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s v -l verbose
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pgdata -d 'The cluster\'s data directory (must be the one the server reports)' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-host -d 'Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
+best-effort\t'Normal priority, lowest level within it'"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target (gentle; the default)'
+fast\t'Checkpoint at once (faster start, an I/O burst)'"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l part-size-mib -d 'Target plaintext size of one tar part, in MiB' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l json -d 'Print JSON (stable field names, for scripts)'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l all -d 'Also list incomplete backups (no manifest: interrupted or in progress)'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand restore" -l pgdata -d 'Data directory to create; must be missing or empty' -r -F
+complete -c walden -n "__fish_walden_using_subcommand restore" -l jobs -d 'Parts downloaded and unpacked in parallel' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l tablespace-map -d 'Put tablespace OID at DIR instead of its original location (repeatable)' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-time -d 'Recover up to this time, e.g. \'2026-11-24 10:00:00+00\' (an offset is required)' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-lsn -d 'Recover up to this WAL position, e.g. 0/3000060' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-xid -d 'Recover up to the commit of this transaction id' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-name -d 'Recover up to this restore point (pg_create_restore_point)' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-action -d 'What to do at the target: pause (inspect, then promote), promote, or shutdown [PostgreSQL\'s default: pause]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-timeline -d 'Timeline to recover along: latest, current, or a number [PostgreSQL\'s default: latest]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand restore" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand restore" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand restore" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-immediate -d 'Stop as soon as the backup is consistent'
+complete -c walden -n "__fish_walden_using_subcommand restore" -l target-exclusive -d 'Stop just before the target instead of just after it'
+complete -c walden -n "__fish_walden_using_subcommand restore" -l standby -d 'Set up a standby (standby.signal) instead of a one-off recovery'
+complete -c walden -n "__fish_walden_using_subcommand restore" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand restore" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand demo" -l dir -d 'Directory for the demo\'s clusters and repository [default: a new temporary directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (initdb, pg_ctl, postgres) [default: from pg_config, or /usr/lib/postgresql/15/bin]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -160,9 +252,12 @@ complete -c walden -n "__fish_walden_using_subcommand completions" -s v -l verbo
 complete -c walden -n "__fish_walden_using_subcommand completions" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch demo man completions help" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch demo man completions help" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL to a local repo, then recover a copy from it'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch demo man completions help" -f -a "man" -d 'Write the man pages'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch demo man completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch demo man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "backup-list" -d 'List the backups in the repository'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "man" -d 'Write the man pages'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

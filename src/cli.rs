@@ -72,7 +72,22 @@ pub enum Command {
     )]
     WalFetch(WalFetchArgs),
 
-    /// Tour on a throwaway cluster: archive WAL to a local repo, then recover a copy from it.
+    /// Take a throttled base backup of a running cluster into the repository.
+    #[command(
+        long_about = "Take a non-exclusive base backup of a running cluster (pg_backup_start / pg_backup_stop over one session) into the repository, as tar parts through the compression and encryption stages.\n\nThe copy reads the data directory directly, so run it on the database host, as a user that can read the data directory (usually postgres). WAL needed to make the backup consistent must be archived by walden wal-push: pg_backup_stop waits for it. The manifest is written last: a backup without one is incomplete and never restored.\n\nThrottle it so production does not starve: --max-rate 50MB/s limits disk reads, --io-priority idle yields the disk to everything else."
+    )]
+    BackupPush(BackupPushArgs),
+
+    /// List the backups in the repository.
+    BackupList(BackupListArgs),
+
+    /// Restore a backup into a new data directory, set up for point-in-time recovery.
+    #[command(
+        long_about = "Download and unpack a backup into a new (missing or empty) data directory, verify every checksum, write backup_label and tablespace_map, and configure recovery: restore_command pointing at this walden with the same repository and key, recovery.signal (or standby.signal with --standby), and the recovery target.\n\n`latest` with a --target-time or --target-lsn picks the newest backup that finished before the target. Then start PostgreSQL on the directory (pg_ctl start): it replays WAL from the archive up to the target."
+    )]
+    Restore(RestoreArgs),
+
+    /// Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time.
     Demo(DemoArgs),
 
     /// Write the man pages.
@@ -100,6 +115,141 @@ pub struct WalFetchArgs {
     /// Where to write it (%p), relative to the current directory.
     #[arg(value_name = "DEST")]
     pub dest: PathBuf,
+}
+
+/// How to reach the cluster's control session (libpq-style; PG* variables apply).
+#[derive(Debug, Clone, Args)]
+pub struct PgConnectArgs {
+    /// Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql].
+    #[arg(long, value_name = "HOST")]
+    pub pg_host: Option<String>,
+
+    /// Server port [env: PGPORT; default: 5432].
+    #[arg(long, value_name = "PORT")]
+    pub pg_port: Option<u16>,
+
+    /// User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user].
+    #[arg(long, value_name = "USER")]
+    pub pg_user: Option<String>,
+
+    /// Database to connect to [env: PGDATABASE; default: the user name].
+    #[arg(long, value_name = "DB")]
+    pub pg_database: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Checkpoint {
+    /// Spread the start checkpoint over checkpoint_completion_target (gentle; the default).
+    Spread,
+    /// Checkpoint at once (faster start, an I/O burst).
+    Fast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IoPriority {
+    /// Read the disk only when nothing else wants it (Linux ioprio class idle).
+    Idle,
+    /// Normal priority, lowest level within it.
+    BestEffort,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPushArgs {
+    /// The cluster's data directory (must be the one the server reports).
+    #[arg(long, env = "PGDATA", value_name = "DIR")]
+    pub pgdata: PathBuf,
+
+    #[command(flatten)]
+    pub connect: PgConnectArgs,
+
+    /// Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited].
+    #[arg(long, env = "WALDEN_MAX_RATE", value_name = "RATE")]
+    pub max_rate: Option<crate::pipeline::throttle::Rate>,
+
+    /// I/O scheduling priority of the backup's disk reads.
+    #[arg(long, env = "WALDEN_IO_PRIORITY", value_name = "CLASS")]
+    pub io_priority: Option<IoPriority>,
+
+    /// Parts compressed and uploaded in parallel.
+    #[arg(long, env = "WALDEN_JOBS", value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Start checkpoint.
+    #[arg(long, value_name = "MODE", default_value = "spread")]
+    pub checkpoint: Checkpoint,
+
+    /// Target plaintext size of one tar part, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024, hide = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub part_size_mib: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    /// Print JSON (stable field names, for scripts).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also list incomplete backups (no manifest: interrupted or in progress).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup name from backup-list, or `latest`.
+    #[arg(value_name = "NAME|latest")]
+    pub backup: String,
+
+    /// Data directory to create; must be missing or empty.
+    #[arg(long, value_name = "DIR")]
+    pub pgdata: PathBuf,
+
+    /// Parts downloaded and unpacked in parallel.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Put tablespace OID at DIR instead of its original location (repeatable).
+    #[arg(long, value_name = "OID=DIR")]
+    pub tablespace_map: Vec<String>,
+
+    /// Recover up to this time, e.g. '2026-11-24 10:00:00+00' (an offset is required).
+    #[arg(long, value_name = "TIME", group = "target")]
+    pub target_time: Option<String>,
+
+    /// Recover up to this WAL position, e.g. 0/3000060.
+    #[arg(long, value_name = "LSN", group = "target")]
+    pub target_lsn: Option<String>,
+
+    /// Recover up to the commit of this transaction id.
+    #[arg(long, value_name = "XID", group = "target")]
+    pub target_xid: Option<String>,
+
+    /// Recover up to this restore point (pg_create_restore_point).
+    #[arg(long, value_name = "NAME", group = "target")]
+    pub target_name: Option<String>,
+
+    /// Stop as soon as the backup is consistent.
+    #[arg(long, group = "target")]
+    pub target_immediate: bool,
+
+    /// Stop just before the target instead of just after it.
+    #[arg(long)]
+    pub target_exclusive: bool,
+
+    /// What to do at the target: pause (inspect, then promote), promote, or shutdown [PostgreSQL's default: pause].
+    #[arg(long, value_name = "ACTION")]
+    pub target_action: Option<String>,
+
+    /// Timeline to recover along: latest, current, or a number [PostgreSQL's default: latest].
+    #[arg(long, value_name = "TIMELINE")]
+    pub target_timeline: Option<String>,
+
+    /// Set up a standby (standby.signal) instead of a one-off recovery.
+    #[arg(long)]
+    pub standby: bool,
 }
 
 #[derive(Debug, Args)]

@@ -55,7 +55,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
     );
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_time()
+        .enable_all()
         .build()
     {
         Ok(runtime) => runtime,

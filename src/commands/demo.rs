@@ -1,4 +1,4 @@
-//! `demo`: a self-contained tour on a throwaway cluster: archive WAL through walden, then recover a copy from the archive.
+//! `demo`: a self-contained tour on a throwaway cluster: archive WAL, take a base backup, write more, restore to a point in time.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -73,6 +73,7 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
     sql("CREATE TABLE demo (id int PRIMARY KEY, batch int, note text)")?;
     let started = Instant::now();
     let mut last_segment = String::new();
+    let mut target_time = String::new();
     for batch in 1..=BATCHES {
         let from = (batch - 1) * ROWS_PER_BATCH + 1;
         let to = batch * ROWS_PER_BATCH;
@@ -85,13 +86,46 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
             "  batch {batch}: inserted rows {from}..={to}, switched WAL away from {last_segment}"
         );
         if batch == 1 {
-            step("copy the data directory with pg_basebackup --wal-method=none (the copy needs the archive to recover)", || {
-                primary.base_copy_without_wal(&dir.join("recovered"))
-            })
-            .map_err(fail("pg_basebackup"))?;
+            let out = step(
+                "walden backup-push: a base backup of the running primary",
+                || {
+                    walden_as(
+                        &run_as,
+                        &walden,
+                        &dir,
+                        &[
+                            "backup-push",
+                            "--repo",
+                            &repo.display().to_string(),
+                            "--encrypt-recipient",
+                            &recipient,
+                            "--pgdata",
+                            &primary.data.display().to_string(),
+                            "--pg-host",
+                            &primary.socket_dir.display().to_string(),
+                            "--pg-user",
+                            "postgres",
+                            "--checkpoint",
+                            "fast",
+                        ],
+                    )
+                },
+            )
+            .map_err(fail("walden backup-push"))?;
+            println!("  {}", out.trim());
+        }
+        if batch == BATCHES - 1 {
+            target_time = sql("SELECT clock_timestamp()")?;
+            println!(
+                "  recovery target: {target_time} (after batch {batch}, before batch {BATCHES})"
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
-    let expected = sql("SELECT count(*) FROM demo")?;
+    let expected = sql(&format!(
+        "SELECT count(*) FROM demo WHERE batch < {BATCHES}"
+    ))?;
+    let total = sql("SELECT count(*) FROM demo")?;
     step(
         &format!("wait until PostgreSQL has archived {last_segment}"),
         || primary.wait_archived(&last_segment, Duration::from_secs(120)),
@@ -118,27 +152,40 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
         dir.join("sock-recovered"),
         dir.join("recovered.log"),
     );
-    let restore_command = format!(
-        "{} wal-fetch --repo {} --decrypt-identity {} --log-format logfmt %f %p",
-        walden.display(),
-        repo.display(),
-        key_file.display()
-    );
+    let out = step(
+        "walden restore latest --target-time ... : unpack the backup, set up recovery",
+        || {
+            walden_as(
+                &run_as,
+                &walden,
+                &dir,
+                &[
+                    "restore",
+                    "latest",
+                    "--repo",
+                    &repo.display().to_string(),
+                    "--decrypt-identity",
+                    &key_file.display().to_string(),
+                    "--pgdata",
+                    &recovered.data.display().to_string(),
+                    "--target-time",
+                    &target_time,
+                    "--target-action",
+                    "promote",
+                ],
+            )
+        },
+    )
+    .map_err(fail("walden restore"))?;
+    for line in out.lines() {
+        println!("  {line}");
+    }
     recovered
-        .configure(&[
-            ("restore_command", restore_command.clone()),
-            ("archive_mode", "off".into()),
-        ])
+        .configure(&[("archive_mode", "off".into())])
         .map_err(fail("configuring recovery"))?;
-    std::fs::write(recovered.data.join("recovery.signal"), b"")
-        .map_err(fail("writing recovery.signal"))?;
-    run_as
-        .give(&recovered.data.join("recovery.signal"))
-        .map_err(fail("writing recovery.signal"))?;
-    println!("  restore_command = '{restore_command}'");
     let recovery_started = Instant::now();
     step(
-        "start the copy in recovery: it replays every segment through walden wal-fetch",
+        "start the restored copy: it replays WAL through walden wal-fetch up to the target",
         || {
             recovered.start()?;
             recovered.wait_until_promoted(Duration::from_secs(300))
@@ -150,7 +197,8 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
         .map_err(fail("querying the recovered copy"))?;
     let fetched = count_log_lines(&recovered.log, "msg=restored");
     println!(
-        "  recovered in {:.1} s: {fetched} WAL files restored by walden wal-fetch; the copy has {got} rows, the primary had {expected}",
+        "  recovered in {:.1} s: {fetched} WAL files restored by walden wal-fetch; the copy has {got} rows; \
+         the primary had {expected} rows before the target and {total} in all",
         recovery_started.elapsed().as_secs_f64()
     );
     recovered
@@ -158,15 +206,35 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
         .map_err(fail("stopping the recovered copy"))?;
     if got != expected {
         return Err(Error::failed(format!(
-            "demo failed: the recovered copy has {got} rows but the primary had {expected}; see {}",
+            "demo failed: the restored copy has {got} rows but the primary had {expected} before the target; see {}",
             recovered.log.display()
         )));
     }
-    println!("demo OK: every row written on the primary came back through the archive.");
+    println!(
+        "demo OK: point-in-time restore brought back exactly the rows committed before the target."
+    );
     if args.keep {
         println!("kept {} (logs: primary.log, recovered.log)", dir.display());
     }
     Ok(())
+}
+
+/// Runs this walden's copy as the PostgreSQL account and returns its stdout.
+fn walden_as(run_as: &RunAs, walden: &Path, cwd: &Path, args: &[&str]) -> std::io::Result<String> {
+    let out = run_as
+        .command(walden)
+        .current_dir(cwd)
+        .args(args)
+        .args(["--log-format", "logfmt", "-q"])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
 }
 
 /// The demo's directory: removed at the end unless kept or given by the user.

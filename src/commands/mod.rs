@@ -1,8 +1,11 @@
 //! One module per command; `run` dispatches to them.
 
+pub mod backup_list;
+pub mod backup_push;
 pub mod completions;
 pub mod demo;
 pub mod man;
+pub mod restore;
 pub mod wal_fetch;
 pub mod wal_push;
 
@@ -14,6 +17,9 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
     match command {
         Command::WalPush(args) => wal_push::run(&args, settings).await,
         Command::WalFetch(args) => wal_fetch::run(&args, settings).await,
+        Command::BackupPush(args) => backup_push::run(&args, settings).await,
+        Command::BackupList(args) => backup_list::run(&args, settings).await,
+        Command::Restore(args) => restore::run(&args, settings).await,
         Command::Demo(args) => demo::run(&args, settings).await,
         Command::Man(args) => man::run(&args),
         Command::Completions(args) => completions::run(&args),

@@ -1,16 +1,27 @@
-//! PostgreSQL knowledge: WAL positions and file names, segment page headers, timeline history, and a throwaway local server.
+//! PostgreSQL knowledge: WAL positions and file names, segment page headers, timeline history, the backup control session, recovery settings, and a throwaway local server.
 
+pub mod control;
+pub mod datadir;
 pub mod history;
 pub mod lsn;
 pub mod page_header;
+pub mod recovery;
 pub mod server;
 pub mod wal_name;
 
+pub use control::{
+    check_supported, parse_backup_label, BackupFrom, BackupLabel, BackupLabelStop, BackupStart,
+    BackupStop, ConnectOptions, ControlError, ControlSession, Tablespace, SUPPORTED_MAJORS,
+};
 pub use history::{parse_history, parse_history_for, timeline_of_lsn, HistoryEntry, HistoryError};
 pub use lsn::{Lsn, LsnParseError, SegmentSizeError, WalSegmentSize};
 pub use page_header::{
     parse_long_page_header, pg_major_for_magic, LongPageHeader, PageHeaderError,
     LONG_PAGE_HEADER_LEN,
+};
+pub use recovery::{
+    parse_target_time, parse_xid, RecoveryError, RecoverySettings, RecoveryTarget, TargetAction,
+    TargetTimeline,
 };
 pub use wal_name::{SegmentName, TimelineId, TimelineParseError, WalFileName, WalNameError};
 

@@ -12,6 +12,7 @@ mod encode;
 mod encrypt;
 mod error;
 mod stages;
+pub mod throttle;
 
 #[cfg(test)]
 mod interop_tests;

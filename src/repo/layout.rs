@@ -61,6 +61,63 @@ pub fn wal_candidate_keys(
         .collect()
 }
 
+/// Where every backup lives.
+pub const BACKUPS_PREFIX: &str = "backups/";
+
+/// A backup's name: `base_` + its timeline and start LSN in hex, so names
+/// sort by timeline, then by position in the WAL, i.e. by time.
+pub fn backup_name(timeline: u32, start_lsn: u64) -> String {
+    format!("base_{timeline:08X}{start_lsn:016X}")
+}
+
+/// Whether `name` is a name `backup_name` makes (refuses paths and junk).
+pub fn is_backup_name(name: &str) -> bool {
+    name.len() == 5 + 24
+        && name.starts_with("base_")
+        && name[5..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+}
+
+/// `backups/<name>/`.
+pub fn backup_prefix(name: &str) -> String {
+    format!("{BACKUPS_PREFIX}{name}/")
+}
+
+/// The manifest, written last: its presence marks the backup complete.
+pub fn backup_manifest_key(name: &str) -> String {
+    format!("{}manifest.json", backup_prefix(name))
+}
+
+/// Written when a backup starts: an interrupted backup leaves it (and
+/// maybe parts) without a manifest, so it can be listed and pruned.
+pub fn backup_started_key(name: &str) -> String {
+    format!("{}started.json", backup_prefix(name))
+}
+
+/// A part's key from its key relative to the backup (`data/base-0001.tar.zst`).
+pub fn backup_object_key(name: &str, relative: &str) -> String {
+    format!("{}{relative}", backup_prefix(name))
+}
+
+/// A part's key relative to its backup: `data/<group>-<nnnn>.tar<stages>`,
+/// where the group is `base` or `tblspc-<oid>`.
+pub fn backup_part_relative(tablespace_oid: Option<u32>, index: usize, stages: Stages) -> String {
+    let group = match tablespace_oid {
+        None => "base".to_string(),
+        Some(oid) => format!("tblspc-{oid}"),
+    };
+    format!("data/{group}-{index:04}.tar{}", stages.suffix())
+}
+
+/// The backup name a key under `backups/` belongs to.
+pub fn backup_name_of_key(key: &str) -> Option<&str> {
+    key.strip_prefix(BACKUPS_PREFIX)?
+        .split('/')
+        .next()
+        .filter(|n| !n.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +143,37 @@ mod tests {
             ),
             "wal/0000001A/0000001A.history"
         );
+    }
+
+    #[test]
+    fn backup_keys() {
+        let name = backup_name(1, 0x2000028);
+        assert_eq!(name, "base_000000010000000002000028");
+        assert!(is_backup_name(&name));
+        assert!(!is_backup_name("base_../../etc"));
+        assert!(
+            backup_name(1, 0xFF) < backup_name(1, 0x100)
+                && backup_name(1, u64::MAX) < backup_name(2, 0)
+        );
+        let zst = Stages {
+            codec: Codec::Zstd,
+            encrypted: false,
+        };
+        assert_eq!(backup_part_relative(None, 1, zst), "data/base-0001.tar.zst");
+        assert_eq!(
+            backup_part_relative(Some(16390), 2, zst),
+            "data/tblspc-16390-0002.tar.zst"
+        );
+        assert_eq!(
+            backup_object_key(&name, "data/base-0001.tar.zst"),
+            "backups/base_000000010000000002000028/data/base-0001.tar.zst"
+        );
+        assert_eq!(
+            backup_manifest_key(&name),
+            "backups/base_000000010000000002000028/manifest.json"
+        );
+        assert_eq!(backup_name_of_key("backups/x/data/y"), Some("x"));
+        assert_eq!(backup_name_of_key("wal/x"), None);
     }
 
     #[test]

@@ -47,6 +47,9 @@ impl Scratch {
             .expect("tempdir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let run_as = RunAs::detect().expect("an account to run PostgreSQL as");
+        // walden runs as the PostgreSQL account in some tests and creates
+        // directories here (restore targets), as an operator's would.
+        run_as.give(dir.path()).unwrap();
         Scratch { dir, run_as }
     }
 

@@ -1,0 +1,421 @@
+//! `backup-push`: a throttled, non-exclusive base backup of a running cluster into the repository.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+
+use crate::cli::{BackupPushArgs, Checkpoint, IoPriority};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
+use crate::pg::datadir::{self, Entry, EntryKind};
+use crate::pipeline::throttle::TokenBucket;
+use crate::pipeline::EncodeOptions;
+use crate::repo::identity::{self, RepoIdentity};
+use crate::repo::layout;
+use crate::repo::manifest::{
+    FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
+};
+use crate::repo::tarpart::{self, PartEntry, PartEntryKind, WrittenEntry};
+use crate::storage::{Metadata, ObjectStore, PutMode};
+
+pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
+    let store = settings.store()?;
+    let encode = settings.encode_options()?;
+    if let Some(priority) = args.io_priority {
+        set_io_priority(priority);
+    }
+    let session = connect(args).await?;
+    let major =
+        check_supported(session.server_version_num()).map_err(|e| Error::usage(e.to_string()))?;
+    let pgdata = check_pgdata(&args.pgdata, &session).await?;
+    let system_identifier = session.system_identifier().await.map_err(failed)?;
+    let wal_segment_size = session.wal_segment_size().await.map_err(failed)?;
+    identity::ensure(
+        store.as_ref(),
+        RepoIdentity::new(system_identifier, major, wal_segment_size),
+    )
+    .await?;
+    let tablespaces = session.tablespaces().await.map_err(failed)?;
+
+    let started = Instant::now();
+    let label = format!(
+        "walden backup {}",
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    let start = session
+        .backup_start(&label, args.checkpoint == Checkpoint::Fast)
+        .await
+        .map_err(failed)?;
+    let name = layout::backup_name(start.timeline.0, start.lsn.0);
+    tracing::info!(backup = %name, start_lsn = %start.lsn, timeline = start.timeline.0, "backup started");
+    let started_record = serde_json::json!({
+        "name": name,
+        "label": label,
+        "start_lsn": start.lsn.to_string(),
+        "timeline": start.timeline.0,
+        "start_time": start.time.to_rfc3339(),
+    });
+    store
+        .put(
+            &layout::backup_started_key(&name),
+            Bytes::from(started_record.to_string()),
+            PutMode::CreateOnly,
+            &Metadata::new(),
+        )
+        .await
+        .map_err(|e| Error::from(e).context(format!("recording the start of backup {name}")))?;
+
+    let parts = plan_parts(&pgdata, &tablespaces, major, args.part_size_mib << 20)?;
+    let total: u64 = parts.iter().flat_map(|p| &p.entries).map(|e| e.size).sum();
+    let bucket = args.max_rate.map(TokenBucket::new);
+    let uploaded: Vec<UploadedPart> = futures::stream::iter(parts.into_iter().enumerate())
+        .map(|(index, plan)| {
+            upload_part(store.clone(), &name, index, plan, &encode, bucket.clone())
+        })
+        .buffered(args.jobs as usize)
+        .try_collect()
+        .await?;
+
+    // pg_backup_stop fails if the session dropped during the copy: then
+    // the backup fails here, before any manifest is written.
+    let stop = session.backup_stop(true).await.map_err(|e| {
+        Error::failed(format!(
+            "{e}; backup {name} is incomplete and will not be used"
+        ))
+    })?;
+    let manifest = build_manifest(ManifestInput {
+        name: &name,
+        label: &label,
+        start: &start,
+        stop: &stop,
+        major,
+        system_identifier,
+        wal_segment_size,
+        encode: &encode,
+        tablespaces: &tablespaces,
+        parts: uploaded,
+    });
+    store
+        .put(
+            &layout::backup_manifest_key(&name),
+            Bytes::from(manifest.to_json()),
+            PutMode::CreateOnly,
+            &Metadata::new(),
+        )
+        .await
+        .map_err(|e| Error::from(e).context(format!("writing the manifest of {name}")))?;
+
+    let secs = started.elapsed().as_secs_f64();
+    tracing::info!(
+        backup = %name,
+        bytes = manifest.bytes,
+        stored_bytes = manifest.stored_bytes,
+        files = manifest.files.len(),
+        seconds = format!("{secs:.1}"),
+        "backup complete"
+    );
+    println!(
+        "backup {name} complete: {} read, {} stored ({:.0}%), {:.1} s, {}/s average (planned {})",
+        human_bytes(manifest.bytes),
+        human_bytes(manifest.stored_bytes),
+        100.0 * manifest.stored_bytes as f64 / manifest.bytes.max(1) as f64,
+        secs,
+        human_bytes((manifest.bytes as f64 / secs.max(0.001)) as u64),
+        human_bytes(total),
+    );
+    Ok(())
+}
+
+async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
+    let options = ConnectOptions {
+        host: args.connect.pg_host.clone(),
+        port: args.connect.pg_port,
+        user: args.connect.pg_user.clone(),
+        database: args.connect.pg_database.clone(),
+        password: None,
+    }
+    .with_pg_env();
+    ControlSession::connect(&options).await.map_err(failed)
+}
+
+fn failed(e: impl std::fmt::Display) -> Error {
+    Error::failed(e.to_string())
+}
+
+/// The directory given must be the one the server runs on: backing up
+/// another directory would look fine and restore nothing useful.
+async fn check_pgdata(given: &Path, session: &ControlSession) -> Result<PathBuf> {
+    let given_real = given
+        .canonicalize()
+        .map_err(|e| Error::usage(format!("--pgdata {}: {e}", given.display())))?;
+    let server = session.data_directory().await.map_err(failed)?;
+    let server_real = server.canonicalize().unwrap_or(server.clone());
+    if given_real != server_real {
+        return Err(Error::usage(format!(
+            "--pgdata {} is not the data directory of the server walden connected to ({}): check --pgdata and the connection options",
+            given.display(),
+            server.display()
+        )));
+    }
+    Ok(given_real)
+}
+
+/// One part to write: which group (main data directory or a tablespace)
+/// and its entries.
+struct PartPlan {
+    tablespace_oid: Option<u32>,
+    index_in_group: usize,
+    entries: Vec<PartEntry>,
+}
+
+/// Splits the data directory and each tablespace into parts of about
+/// `part_size` plaintext bytes (a file larger than that gets a part alone).
+fn plan_parts(
+    pgdata: &Path,
+    tablespaces: &[Tablespace],
+    major: u32,
+    part_size: u64,
+) -> Result<Vec<PartPlan>> {
+    let walk_failed =
+        |dir: &Path, e: std::io::Error| Error::failed(format!("reading {}: {e}", dir.display()));
+    let mut plans = Vec::new();
+    let base = datadir::walk(pgdata).map_err(|e| walk_failed(pgdata, e))?;
+    split(None, pgdata, base, part_size, &mut plans);
+    for tablespace in tablespaces {
+        let entries = datadir::find_tablespace_version_dir(&tablespace.location, major)
+            .and_then(|version_dir| datadir::walk_tablespace(&tablespace.location, &version_dir))
+            .map_err(|e| walk_failed(&tablespace.location, e))?;
+        split(
+            Some(tablespace.oid),
+            &tablespace.location,
+            entries,
+            part_size,
+            &mut plans,
+        );
+    }
+    Ok(plans)
+}
+
+fn split(
+    oid: Option<u32>,
+    root: &Path,
+    entries: Vec<Entry>,
+    part_size: u64,
+    plans: &mut Vec<PartPlan>,
+) {
+    let mut current: Vec<PartEntry> = Vec::new();
+    let mut current_size = 0u64;
+    let mut index = 1;
+    for entry in entries {
+        let size = entry.size;
+        if current_size > 0 && current_size + size > part_size {
+            plans.push(PartPlan {
+                tablespace_oid: oid,
+                index_in_group: index,
+                entries: std::mem::take(&mut current),
+            });
+            index += 1;
+            current_size = 0;
+        }
+        current_size += size;
+        current.push(part_entry(root, entry));
+    }
+    if !current.is_empty() || index == 1 {
+        plans.push(PartPlan {
+            tablespace_oid: oid,
+            index_in_group: index,
+            entries: current,
+        });
+    }
+}
+
+fn part_entry(root: &Path, entry: Entry) -> PartEntry {
+    let rel_path = entry.rel_path.to_string_lossy().into_owned();
+    PartEntry {
+        source: root.join(&entry.rel_path),
+        rel_path,
+        kind: match entry.kind {
+            EntryKind::File => PartEntryKind::File,
+            EntryKind::Dir => PartEntryKind::Dir,
+            EntryKind::Symlink(target) => PartEntryKind::Symlink(target),
+        },
+        size: entry.size,
+        mode: entry.mode,
+        mtime: entry.mtime,
+    }
+}
+
+struct UploadedPart {
+    part: Part,
+    entries: Vec<WrittenEntry>,
+}
+
+/// Streams one part: tar + encode on a blocking thread, into `put_stream`.
+async fn upload_part(
+    store: Arc<dyn ObjectStore>,
+    name: &str,
+    index: usize,
+    plan: PartPlan,
+    encode: &EncodeOptions,
+    bucket: Option<Arc<TokenBucket>>,
+) -> Result<UploadedPart> {
+    let relative =
+        layout::backup_part_relative(plan.tablespace_oid, plan.index_in_group, encode.stages());
+    let key = layout::backup_object_key(name, &relative);
+    let (reader, writer) = tokio::io::duplex(1 << 20);
+    let sink =
+        std::io::BufWriter::with_capacity(1 << 20, tokio_util::io::SyncIoBridge::new(writer));
+    let encode = encode.clone();
+    let entries = plan.entries;
+    let producer = tokio::task::spawn_blocking(move || {
+        let (sink, digest, written) = tarpart::write_part(sink, &entries, &encode, bucket)?;
+        // Dropping the writer ends the stream the store is reading.
+        let mut bridge = sink
+            .into_inner()
+            .map_err(|e| Error::failed(format!("flushing a backup part: {}", e.error())))?;
+        bridge
+            .shutdown()
+            .map_err(|e| Error::failed(format!("ending a backup part: {e}")))?;
+        Ok::<_, Error>((digest, written))
+    });
+    let stored = store
+        .put_stream(
+            &key,
+            Box::pin(reader),
+            PutMode::CreateOnly,
+            &Metadata::new(),
+        )
+        .await;
+    let produced = producer.await.map_err(|e| {
+        Error::failed(format!(
+            "backup part {relative}: the copy thread failed: {e}"
+        ))
+    })?;
+    // The producer's error explains a broken stream better than the store's.
+    let (digest, written) = produced.map_err(|e| e.context(format!("backup part {relative}")))?;
+    let stored_bytes = stored.map_err(|e| Error::from(e).context(format!("uploading {key}")))?;
+    tracing::info!(part = %relative, index, bytes = digest.bytes, stored_bytes, files = written.len(), "part stored");
+    Ok(UploadedPart {
+        part: Part {
+            key: relative,
+            tablespace_oid: plan.tablespace_oid,
+            stored_bytes,
+            plain_bytes: digest.bytes,
+            sha256: digest.sha256_hex(),
+        },
+        entries: written,
+    })
+}
+
+struct ManifestInput<'a> {
+    name: &'a str,
+    label: &'a str,
+    start: &'a crate::pg::control::BackupStart,
+    stop: &'a crate::pg::control::BackupStop,
+    major: u32,
+    system_identifier: u64,
+    wal_segment_size: u32,
+    encode: &'a EncodeOptions,
+    tablespaces: &'a [Tablespace],
+    parts: Vec<UploadedPart>,
+}
+
+fn build_manifest(input: ManifestInput<'_>) -> Manifest {
+    use crate::pg::{SegmentName, WalSegmentSize};
+    let size = WalSegmentSize::new(input.wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
+    let timeline = input.start.timeline;
+    let mut parts = Vec::new();
+    let mut files = Vec::new();
+    for (index, uploaded) in input.parts.into_iter().enumerate() {
+        for entry in uploaded.entries {
+            files.push(file_entry(entry, index));
+        }
+        parts.push(uploaded.part);
+    }
+    Manifest {
+        format: MANIFEST_FORMAT,
+        name: input.name.to_string(),
+        label: input.label.to_string(),
+        start_lsn: input.start.lsn.to_string(),
+        stop_lsn: input.stop.lsn.to_string(),
+        start_wal_file: SegmentName::from_lsn(timeline, input.start.lsn, size).to_string(),
+        stop_wal_file: SegmentName::from_lsn(timeline, input.stop.lsn, size).to_string(),
+        timeline: timeline.0,
+        start_time: input.start.time,
+        stop_time: input.stop.time,
+        pg_version: input.major,
+        system_identifier: input.system_identifier.to_string(),
+        wal_segment_size: input.wal_segment_size,
+        compression: input.encode.compression.to_string(),
+        encrypted: !input.encode.recipients.is_empty(),
+        backup_label: input.stop.label_file.clone(),
+        tablespace_map: input.stop.tablespace_map.clone(),
+        tablespaces: input
+            .tablespaces
+            .iter()
+            .map(|t| TablespaceEntry {
+                oid: t.oid,
+                name: t.name.clone(),
+                location: t.location.display().to_string(),
+            })
+            .collect(),
+        bytes: files.iter().map(|f| f.size).sum(),
+        stored_bytes: parts.iter().map(|p| p.stored_bytes).sum(),
+        parts,
+        files,
+    }
+}
+
+fn file_entry(entry: WrittenEntry, part: usize) -> FileEntry {
+    let (kind, link_target) = match entry.kind {
+        PartEntryKind::File => (FileKind::File, None),
+        PartEntryKind::Dir => (FileKind::Dir, None),
+        PartEntryKind::Symlink(target) => (FileKind::Symlink, Some(target.display().to_string())),
+    };
+    FileEntry {
+        path: entry.rel_path,
+        part,
+        size: entry.size,
+        mode: entry.mode,
+        mtime: entry.mtime,
+        sha256: entry.sha256,
+        kind,
+        link_target,
+    }
+}
+
+/// Lowers the I/O priority of this process (Linux ioprio_set); threads
+/// started afterwards inherit it. Failure is logged, not fatal.
+fn set_io_priority(priority: IoPriority) {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+    let value = match priority {
+        IoPriority::Idle => 3 << IOPRIO_CLASS_SHIFT,
+        IoPriority::BestEffort => (2 << IOPRIO_CLASS_SHIFT) | 7,
+    };
+    // SAFETY: ioprio_set takes plain integers; 0 means the calling thread.
+    let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    if rc != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "could not set the I/O priority; continuing at normal priority");
+    }
+}
+
+/// Bytes for people: 1.5 GiB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

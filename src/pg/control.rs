@@ -1,0 +1,1595 @@
+//! The PostgreSQL control session of a base backup: one connection that runs `pg_backup_start`/`pg_backup_stop` and answers questions about the cluster.
+//!
+//! A non-exclusive backup belongs to the session that started it: PostgreSQL
+//! aborts it the moment that session ends. So the session must stay open,
+//! idle, for as long as the files are copied (hours on a big cluster), and
+//! losing it must be reported as the end of this backup, never hidden.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{AsyncMessage, Client, Connection, NoTls};
+
+use super::lsn::{Lsn, WalSegmentSize};
+use super::wal_name::{SegmentName, TimelineId};
+
+/// PostgreSQL major versions whose backup functions and backup label format
+/// walden knows. 15 renamed `pg_start_backup`/`pg_stop_backup` and removed
+/// exclusive backups; 18 is not checked yet.
+pub const SUPPORTED_MAJORS: RangeInclusive<u32> = 15..=17;
+
+/// Where libpq looks for a server when nothing says otherwise (Debian's
+/// socket directory).
+const DEFAULT_HOST: &str = "/var/run/postgresql";
+const DEFAULT_PORT: u16 = 5432;
+
+/// Longest label `pg_backup_start` takes (`MAXPGPATH`).
+const MAX_LABEL_BYTES: usize = 1024;
+
+/// Unlike libpq (which waits forever), give up on an unreachable host soon
+/// enough for cron to report it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The session sits idle while files are copied; TCP keepalives stop a NAT
+/// or firewall from silently dropping it, and detect a dead server within
+/// about two minutes instead of two hours.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 6;
+
+/// How long `is_alive` waits for the server to answer.
+const ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach the server, libpq style. Unset fields come from the
+/// `PG*` environment and libpq's defaults (`with_pg_env`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// A host name or address, or a directory holding the Unix socket when
+    /// it starts with '/'.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Never print a password, even in debug logs.
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("database", &self.database)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
+}
+
+impl ConnectOptions {
+    /// Fills unset fields from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`
+    /// and `PGPASSWORD`, then with libpq's defaults: the socket directory
+    /// `/var/run/postgresql`, port 5432, the OS user name, and a database
+    /// named like the user. An unparsable `PGPORT` is ignored with a warning.
+    pub fn with_pg_env(self) -> Self {
+        self.with_env(|name| std::env::var(name).ok(), os_user_name())
+    }
+
+    /// `with_pg_env` with the environment and OS user given, for tests.
+    fn with_env(self, env: impl Fn(&str) -> Option<String>, os_user: Option<String>) -> Self {
+        // libpq treats an empty variable as set; an empty host or user is
+        // never what was meant, so empty counts as unset here.
+        let var = |name: &str| env(name).filter(|value| !value.is_empty());
+        let host = self
+            .host
+            .or_else(|| var("PGHOST"))
+            .unwrap_or_else(|| DEFAULT_HOST.to_owned());
+        let port = self
+            .port
+            .or_else(|| var("PGPORT").and_then(|text| parse_port(&text)))
+            .unwrap_or(DEFAULT_PORT);
+        let user = self.user.or_else(|| var("PGUSER")).or(os_user);
+        let database = self
+            .database
+            .or_else(|| var("PGDATABASE"))
+            .or_else(|| user.clone());
+        let password = self.password.or_else(|| var("PGPASSWORD"));
+        ConnectOptions {
+            host: Some(host),
+            port: Some(port),
+            user,
+            database,
+            password,
+        }
+    }
+
+    /// "socket /run/postgresql/.s.PGSQL.5432 as user postgres, database
+    /// app": what an operator needs to find what we tried to reach.
+    pub fn describe(&self) -> String {
+        let port = self.port.unwrap_or(DEFAULT_PORT);
+        let place = match self.host.as_deref().unwrap_or(DEFAULT_HOST) {
+            dir if is_socket_dir(dir) => {
+                format!("socket {}/.s.PGSQL.{port}", dir.trim_end_matches('/'))
+            }
+            host if host.contains(':') => format!("host [{host}]:{port}"),
+            host => format!("host {host}:{port}"),
+        };
+        format!(
+            "{place} as user {}, database {}",
+            self.user.as_deref().unwrap_or("(none)"),
+            self.database.as_deref().unwrap_or("(none)")
+        )
+    }
+}
+
+fn parse_port(text: &str) -> Option<u16> {
+    match text.parse() {
+        Ok(port) if port != 0 => Some(port),
+        _ => {
+            tracing::warn!(PGPORT = text, "ignoring PGPORT: not a TCP port number");
+            None
+        }
+    }
+}
+
+/// libpq's rule: a host starting with '/' is a Unix socket directory.
+fn is_socket_dir(host: &str) -> bool {
+    host.starts_with('/')
+}
+
+/// The effective user's name, as libpq takes it from the password database.
+fn os_user_name() -> Option<String> {
+    // SAFETY: passwd is plain old data (integers and pointers); all zeroes
+    // is a valid value, which getpwuid_r overwrites.
+    let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and buf's length is given.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::geteuid(),
+            &mut record,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() || record.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name points to a NUL-terminated string in buf.
+    let name = unsafe { std::ffi::CStr::from_ptr(record.pw_name) };
+    name.to_str().ok().map(str::to_owned)
+}
+
+/// What went wrong with the control session, worded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    #[error("cannot connect to PostgreSQL at {target}: {detail}")]
+    Connect { target: String, detail: String },
+    #[error("PostgreSQL {version} (server_version_num {version_num}) is not supported: walden takes base backups of PostgreSQL {} to {}", SUPPORTED_MAJORS.start(), SUPPORTED_MAJORS.end())]
+    Unsupported { version_num: u32, version: String },
+    #[error("{what} failed: {detail}")]
+    Query { what: String, detail: String },
+    #[error("the control connection to PostgreSQL was lost ({reason}); PostgreSQL aborts a non-exclusive backup when its session ends, so a backup in progress on it cannot be used: run the backup again")]
+    SessionLost { reason: String },
+    #[error("backup label: {problem}")]
+    Label { problem: String },
+}
+
+/// The major version of `version_num` if walden supports it.
+pub fn check_supported(version_num: u32) -> Result<u32, ControlError> {
+    let major = version_num / 10_000;
+    if SUPPORTED_MAJORS.contains(&major) {
+        Ok(major)
+    } else {
+        Err(ControlError::Unsupported {
+            version_num,
+            version: version_name(version_num),
+        })
+    }
+}
+
+/// "15" from 150004, "9.6" from 90624: how PostgreSQL names its majors.
+fn version_name(version_num: u32) -> String {
+    let major = version_num / 10_000;
+    if major >= 10 {
+        major.to_string()
+    } else {
+        format!("{major}.{}", version_num / 100 % 100)
+    }
+}
+
+/// Where `pg_backup_start` put the backup's start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupStart {
+    /// The redo point of the backup's checkpoint: replay starts here.
+    pub lsn: Lsn,
+    /// The timeline of that checkpoint. The label file from `backup_stop`
+    /// (`START TIMELINE`) is the authority; this is known earlier.
+    pub timeline: TimelineId,
+    /// The server's clock just after the checkpoint.
+    pub time: DateTime<Utc>,
+}
+
+/// What `pg_backup_stop` returned: the files to store with the backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupStop {
+    /// The backup is consistent once replay reaches this position.
+    pub lsn: Lsn,
+    /// The contents of `backup_label`, to be written into the restored data
+    /// directory (it must never be taken from the live cluster).
+    pub label_file: String,
+    /// The contents of `tablespace_map`; `None` without tablespaces.
+    pub tablespace_map: Option<String>,
+    /// The server's clock after `pg_backup_stop` returned (after waiting for
+    /// archiving, if asked): no earlier than the moment the backup became
+    /// consistent, so it is safe for choosing a backup for a target time.
+    pub time: DateTime<Utc>,
+}
+
+/// A user tablespace: its files live outside the data directory, behind the
+/// symbolic link `pg_tblspc/<oid>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tablespace {
+    pub oid: u32,
+    pub name: String,
+    /// As `pg_tablespace_location` gives it: absolute, or relative to the
+    /// data directory (`pg_tblspc/<oid>`) for an in-place tablespace.
+    pub location: PathBuf,
+}
+
+/// One open connection to the server a backup is taken from. Dropping it
+/// closes the connection, which aborts a backup still in progress on it.
+pub struct ControlSession {
+    client: Client,
+    version_num: u32,
+    major: u32,
+    target: String,
+    connection_task: tokio::task::JoinHandle<()>,
+    /// Why the connection ended, when the server or the network ended it.
+    end: Arc<Mutex<Option<String>>>,
+}
+
+impl fmt::Debug for ControlSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ControlSession")
+            .field("target", &self.target)
+            .field("version_num", &self.version_num)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ControlSession {
+    /// Connects (fields left unset take libpq's defaults, without reading
+    /// the environment: call `with_pg_env` first for that), refuses
+    /// PostgreSQL versions walden does not support, and turns off the
+    /// session timeouts a long backup would trip.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self, ControlError> {
+        let target = opts.describe();
+        refuse_required_tls(&target)?;
+        let connect_error = |e: tokio_postgres::Error| ControlError::Connect {
+            target: target.clone(),
+            detail: connect_detail(&e),
+        };
+        let (client, connection) = config_for(opts)
+            .connect(NoTls)
+            .await
+            .map_err(connect_error)?;
+        let end = Arc::new(Mutex::new(None));
+        let connection_task = tokio::spawn(drive(connection, target.clone(), Arc::clone(&end)));
+        let mut session = ControlSession {
+            client,
+            version_num: 0,
+            major: 0,
+            target,
+            connection_task,
+            end,
+        };
+        let text: String = session
+            .query_value("SHOW server_version_num", "SHOW server_version_num", &[])
+            .await?;
+        session.version_num = text.trim().parse().map_err(|_| ControlError::Query {
+            what: "SHOW server_version_num".to_owned(),
+            detail: format!("unexpected answer {text:?}"),
+        })?;
+        session.major = check_supported(session.version_num)?;
+        session.disable_timeouts().await?;
+        Ok(session)
+    }
+
+    /// A server-wide `statement_timeout` would cancel a spread checkpoint or
+    /// the wait for archiving, and `idle_session_timeout` (14+) would end
+    /// the session while files are copied, aborting the backup.
+    async fn disable_timeouts(&self) -> Result<(), ControlError> {
+        let mut sql = String::from("SET statement_timeout = 0; SET lock_timeout = 0;");
+        if self.major >= 14 {
+            sql.push_str(" SET idle_session_timeout = 0;");
+        }
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| self.query_error("turning off session timeouts", &e))
+    }
+
+    /// `server_version_num`, e.g. 150004 for 15.4.
+    pub fn server_version_num(&self) -> u32 {
+        self.version_num
+    }
+
+    /// The major version, e.g. 15.
+    pub fn major(&self) -> u32 {
+        self.major
+    }
+
+    /// The database system identifier, the same as in every WAL segment's
+    /// header and `pg_controldata`.
+    pub async fn system_identifier(&self) -> Result<u64, ControlError> {
+        let id: i64 = self
+            .query_value(
+                "reading the system identifier (pg_control_system())",
+                "SELECT system_identifier FROM pg_control_system()",
+                &[],
+            )
+            .await?;
+        // PostgreSQL hands the unsigned 64-bit value over as a signed bigint.
+        Ok(id as u64)
+    }
+
+    /// The data directory, as the server sees it. Needs superuser or
+    /// `pg_read_all_settings`.
+    pub async fn data_directory(&self) -> Result<PathBuf, ControlError> {
+        let dir: String = self
+            .query_value("SHOW data_directory", "SHOW data_directory", &[])
+            .await?;
+        Ok(PathBuf::from(dir))
+    }
+
+    /// The cluster's WAL segment size in bytes (validated: a power of two
+    /// from 1 MiB to 1 GiB).
+    pub async fn wal_segment_size(&self) -> Result<u32, ControlError> {
+        // SHOW gives "16MB"; pg_size_bytes turns that into bytes server-side.
+        let bytes: i64 = self
+            .query_value(
+                "reading wal_segment_size",
+                "SELECT pg_size_bytes(current_setting('wal_segment_size'))",
+                &[],
+            )
+            .await?;
+        u32::try_from(bytes)
+            .ok()
+            .and_then(|bytes| WalSegmentSize::new(bytes).ok())
+            .map(WalSegmentSize::bytes)
+            .ok_or_else(|| ControlError::Query {
+                what: "reading wal_segment_size".to_owned(),
+                detail: format!("{bytes} bytes is not a valid WAL segment size"),
+            })
+    }
+
+    /// Starts a non-exclusive backup: a checkpoint (immediate with `fast`,
+    /// otherwise spread over `checkpoint_completion_target`, which can take
+    /// minutes), then the start position and its timeline.
+    pub async fn backup_start(&self, label: &str, fast: bool) -> Result<BackupStart, ControlError> {
+        check_label(label)?;
+        let (function, sql) = backup_start_sql(self.major);
+        let what = format!("{function} (label {label:?})");
+        let lsn: String = self.query_value(&what, sql, &[&label, &fast]).await?;
+        let lsn = parse_lsn(&what, &lsn)?;
+        // pg_backup_start takes the start position and timeline from the
+        // checkpoint record it just wrote (or, on a standby, the last
+        // restartpoint), which pg_control_checkpoint() reports.
+        let what = "reading the backup's timeline (pg_control_checkpoint())";
+        let row = self
+            .client
+            .query_one(
+                "SELECT timeline_id, redo_lsn::text, (extract(epoch FROM now()) * 1000000)::int8 FROM pg_control_checkpoint()",
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_error(what, &e))?;
+        let (timeline, redo, micros): (i32, String, i64) = (
+            column(&row, 0, what)?,
+            column(&row, 1, what)?,
+            column(&row, 2, what)?,
+        );
+        if redo != lsn.to_string() {
+            // Another checkpoint came in between; the timeline is still the
+            // same unless a promotion happened, which the label will show.
+            tracing::debug!(start = %lsn, redo, "a checkpoint followed the backup's own");
+        }
+        Ok(BackupStart {
+            lsn,
+            timeline: timeline_from(what, timeline)?,
+            time: time_from(what, micros)?,
+        })
+    }
+
+    /// Ends the backup started on this session. With `wait_for_archive`,
+    /// waits until every WAL segment the backup needs is archived (forever
+    /// if archiving is failing: the server logs a warning every minute,
+    /// which comes through as a warning here).
+    pub async fn backup_stop(&self, wait_for_archive: bool) -> Result<BackupStop, ControlError> {
+        let (what, sql) = backup_stop_sql(self.major);
+        let row = self
+            .client
+            .query_one(sql, &[&wait_for_archive])
+            .await
+            .map_err(|e| self.query_error(what, &e))?;
+        let (lsn, label_file, map, micros): (String, String, Option<String>, i64) = (
+            column(&row, 0, what)?,
+            column(&row, 1, what)?,
+            column(&row, 2, what)?,
+            column(&row, 3, what)?,
+        );
+        Ok(BackupStop {
+            lsn: parse_lsn(what, &lsn)?,
+            label_file,
+            tablespace_map: map.filter(|map| !map.is_empty()),
+            time: time_from(what, micros)?,
+        })
+    }
+
+    /// User tablespaces (not `pg_default` and `pg_global`, which live in the
+    /// data directory), by OID.
+    pub async fn tablespaces(&self) -> Result<Vec<Tablespace>, ControlError> {
+        let what = "listing tablespaces";
+        let rows = self
+            .client
+            .query(
+                "SELECT oid, spcname::text, pg_tablespace_location(oid) FROM pg_tablespace \
+                 WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid",
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_error(what, &e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(Tablespace {
+                    oid: column(row, 0, what)?,
+                    name: column(row, 1, what)?,
+                    location: PathBuf::from(column::<String>(row, 2, what)?),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the server still answers on this session, so that a backup
+    /// whose session dropped fails at once instead of after the copy. Call
+    /// it between other calls: queued behind a long one (a spread checkpoint,
+    /// the wait for archiving) it would time out and answer false.
+    pub async fn is_alive(&self) -> bool {
+        if self.client.is_closed() || self.connection_task.is_finished() {
+            return false;
+        }
+        matches!(
+            tokio::time::timeout(ALIVE_TIMEOUT, self.client.simple_query("SELECT 1")).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// A closed connection means the backup is gone, whatever query noticed
+    /// it; the reason is the connection's own error when it had one (a query
+    /// only sees "connection closed").
+    fn query_error(&self, what: &str, err: &tokio_postgres::Error) -> ControlError {
+        let fatal = err
+            .as_db_error()
+            .is_some_and(|db| matches!(db.severity(), "FATAL" | "PANIC"));
+        if err.is_closed() || fatal {
+            let end = self.end.lock().ok().and_then(|end| end.clone());
+            ControlError::SessionLost {
+                reason: format!(
+                    "during {what}: {}",
+                    end.unwrap_or_else(|| describe_error(err))
+                ),
+            }
+        } else {
+            ControlError::Query {
+                what: what.to_owned(),
+                detail: describe_error(err),
+            }
+        }
+    }
+
+    async fn query_value<T>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<T, ControlError>
+    where
+        T: for<'a> tokio_postgres::types::FromSql<'a>,
+    {
+        let row = self
+            .client
+            .query_one(sql, params)
+            .await
+            .map_err(|e| self.query_error(what, &e))?;
+        column(&row, 0, what)
+    }
+}
+
+/// A column of a result row, as an error instead of a panic if it is not
+/// what the query promised.
+fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    index: usize,
+    what: &str,
+) -> Result<T, ControlError> {
+    row.try_get(index).map_err(|e| ControlError::Query {
+        what: what.to_owned(),
+        detail: describe_error(&e),
+    })
+}
+
+/// The function (for messages) and the query that starts a backup:
+/// `pg_backup_start` was `pg_start_backup`, with an `exclusive` flag, up to 14.
+fn backup_start_sql(major: u32) -> (&'static str, &'static str) {
+    if major >= 15 {
+        ("pg_backup_start()", "SELECT pg_backup_start($1, $2)::text")
+    } else {
+        (
+            "pg_start_backup()",
+            "SELECT pg_start_backup($1, $2, false)::text",
+        )
+    }
+}
+
+/// The function and the query that stop a backup. `clock_timestamp()` is
+/// evaluated as the row is produced, after the function returned; `now()`
+/// would be the time the statement started.
+fn backup_stop_sql(major: u32) -> (&'static str, &'static str) {
+    if major >= 15 {
+        (
+            "pg_backup_stop()",
+            "SELECT lsn::text, labelfile, spcmapfile, (extract(epoch FROM clock_timestamp()) * 1000000)::int8 FROM pg_backup_stop($1)",
+        )
+    } else {
+        (
+            "pg_stop_backup()",
+            "SELECT lsn::text, labelfile, spcmapfile, (extract(epoch FROM clock_timestamp()) * 1000000)::int8 FROM pg_stop_backup(false, $1)",
+        )
+    }
+}
+
+/// A label PostgreSQL would refuse, or one that would add lines of its own
+/// to the backup label file.
+fn check_label(label: &str) -> Result<(), ControlError> {
+    let problem = if label.len() > MAX_LABEL_BYTES {
+        format!(
+            "{} bytes is too long: PostgreSQL takes at most {MAX_LABEL_BYTES}",
+            label.len()
+        )
+    } else if label.contains(['\n', '\r', '\0']) {
+        format!(
+            "{label:?} must be a single line: it is written as one line of the backup_label file"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ControlError::Label { problem })
+}
+
+fn config_for(opts: &ConnectOptions) -> tokio_postgres::Config {
+    let mut config = tokio_postgres::Config::new();
+    let host = opts.host.as_deref().unwrap_or(DEFAULT_HOST);
+    if is_socket_dir(host) {
+        config.host_path(host);
+    } else {
+        config.host(host);
+    }
+    config
+        .port(opts.port.unwrap_or(DEFAULT_PORT))
+        .application_name("walden")
+        .ssl_mode(SslMode::Disable)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .keepalives(true)
+        .keepalives_idle(KEEPALIVE_IDLE)
+        .keepalives_interval(KEEPALIVE_INTERVAL)
+        .keepalives_retries(KEEPALIVE_RETRIES);
+    if let Some(user) = &opts.user {
+        config.user(user);
+    }
+    if let Some(database) = &opts.database {
+        config.dbname(database);
+    }
+    if let Some(password) = &opts.password {
+        config.password(password);
+    }
+    config
+}
+
+/// walden has no TLS yet: when PGSSLMODE demands it, refuse instead of
+/// silently sending the session in clear.
+fn refuse_required_tls(target: &str) -> Result<(), ControlError> {
+    match std::env::var("PGSSLMODE").as_deref() {
+        Ok(mode @ ("require" | "verify-ca" | "verify-full")) => Err(ControlError::Connect {
+            target: target.to_owned(),
+            detail: format!("PGSSLMODE={mode} asks for TLS, which walden cannot use yet; connect over the Unix socket or a trusted network with PGSSLMODE unset"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the connection until the session ends, passing the server's
+/// notices and warnings (such as "still waiting for all required WAL
+/// segments to be archived") on to the log.
+async fn drive(
+    mut connection: Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    target: String,
+    end: Arc<Mutex<Option<String>>>,
+) {
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            None => return,
+            Some(Ok(AsyncMessage::Notice(notice))) => log_notice(&notice),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                if let Ok(mut end) = end.lock() {
+                    *end = Some(describe_error(&e));
+                }
+                tracing::warn!(server = %target, "PostgreSQL control connection ended: {}", describe_error(&e));
+                return;
+            }
+        }
+    }
+}
+
+fn log_notice(notice: &tokio_postgres::error::DbError) {
+    let text = describe_db_error(notice);
+    match notice.severity() {
+        "WARNING" => tracing::warn!("PostgreSQL: {text}"),
+        "NOTICE" | "INFO" | "LOG" => tracing::info!("PostgreSQL: {text}"),
+        _ => tracing::debug!("PostgreSQL: {text}"),
+    }
+}
+
+/// What to add to a failed connection attempt: the server's own words
+/// when it answered, else a hint about where it was looked for.
+fn connect_detail(err: &tokio_postgres::Error) -> String {
+    let detail = describe_error(err);
+    if err.as_db_error().is_some() {
+        detail
+    } else {
+        format!("{detail}; is the server running there? (set the host, port and user with PGHOST, PGPORT and PGUSER or the matching options)")
+    }
+}
+
+/// One line with everything the server or the socket said.
+fn describe_error(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return describe_db_error(db);
+    }
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+fn describe_db_error(db: &tokio_postgres::error::DbError) -> String {
+    let mut text = format!("{}: {}", db.severity(), db.message());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!(" (DETAIL: {detail})"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!(" (HINT: {hint})"));
+    }
+    text.push_str(&format!(" [SQLSTATE {}]", db.code().code()));
+    text
+}
+
+fn parse_lsn(what: &str, text: &str) -> Result<Lsn, ControlError> {
+    text.parse().map_err(|_| ControlError::Query {
+        what: what.to_owned(),
+        detail: format!("unexpected WAL location {text:?}"),
+    })
+}
+
+fn timeline_from(what: &str, value: i32) -> Result<TimelineId, ControlError> {
+    match u32::try_from(value) {
+        Ok(tli) if tli > 0 => Ok(TimelineId(tli)),
+        _ => Err(ControlError::Query {
+            what: what.to_owned(),
+            detail: format!("unexpected timeline {value}"),
+        }),
+    }
+}
+
+fn time_from(what: &str, micros: i64) -> Result<DateTime<Utc>, ControlError> {
+    DateTime::from_timestamp_micros(micros).ok_or_else(|| ControlError::Query {
+        what: what.to_owned(),
+        detail: format!("unexpected server time ({micros} µs since 1970)"),
+    })
+}
+
+/// Which server a backup was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupFrom {
+    Primary,
+    Standby,
+}
+
+/// The contents of a `backup_label` file, or of a `.backup` history file
+/// (which adds the `STOP` lines). Unknown lines are skipped, as PostgreSQL
+/// does, so that a newer server's additions do not break reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupLabel {
+    pub start_lsn: Lsn,
+    /// The segment holding `start_lsn`, as named in the label.
+    pub start_segment: SegmentName,
+    pub checkpoint_lsn: Lsn,
+    /// `streamed` (non-exclusive), or `pg_start_backup` from an exclusive
+    /// backup of PostgreSQL 14 or older.
+    pub method: String,
+    pub from: BackupFrom,
+    /// As written, in the server's `log_timezone` (`2026-11-24 19:40:18 UTC`);
+    /// zone abbreviations are ambiguous, so it is not parsed.
+    pub start_time: String,
+    pub label: String,
+    pub start_timeline: TimelineId,
+    /// `INCREMENTAL FROM LSN` / `INCREMENTAL FROM TLI` (PostgreSQL 17).
+    pub incremental_from: Option<(Lsn, TimelineId)>,
+    /// Only in `.backup` history files.
+    pub stop: Option<BackupLabelStop>,
+}
+
+/// The `STOP` lines of a `.backup` history file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupLabelStop {
+    pub lsn: Lsn,
+    pub segment: SegmentName,
+    pub time: String,
+    pub timeline: TimelineId,
+}
+
+/// Parses a backup label (or `.backup` history file) written by
+/// PostgreSQL, insisting on the lines recovery depends on and on their
+/// agreeing with each other.
+pub fn parse_backup_label(text: &str) -> Result<BackupLabel, ControlError> {
+    let fields = label_fields(text)?;
+    let (start_lsn, start_segment) = wal_location(&fields, "START WAL LOCATION")?;
+    let start_timeline = decimal_timeline(&fields, "START TIMELINE")?;
+    check_segment(start_lsn, start_segment, start_timeline, "START")?;
+    let from = match required(&fields, "BACKUP FROM")? {
+        "primary" => BackupFrom::Primary,
+        "standby" => BackupFrom::Standby,
+        other => {
+            return Err(label_problem(format!(
+                "BACKUP FROM {other:?} is neither primary nor standby"
+            )))
+        }
+    };
+    Ok(BackupLabel {
+        start_lsn,
+        start_segment,
+        checkpoint_lsn: lsn_field(&fields, "CHECKPOINT LOCATION")?,
+        method: required(&fields, "BACKUP METHOD")?.to_owned(),
+        from,
+        start_time: required(&fields, "START TIME")?.to_owned(),
+        label: required(&fields, "LABEL")?.to_owned(),
+        start_timeline,
+        incremental_from: incremental_from(&fields)?,
+        stop: stop_lines(&fields)?,
+    })
+}
+
+type Fields<'a> = Vec<(&'a str, &'a str)>;
+
+/// `KEY: value` pairs. A key seen twice is refused: it could only come from
+/// a label that smuggled in lines of its own.
+fn label_fields(text: &str) -> Result<Fields<'_>, ControlError> {
+    let mut fields: Fields<'_> = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(": ") else {
+            continue;
+        };
+        if fields.iter().any(|(seen, _)| *seen == key) {
+            return Err(label_problem(format!("the line {key:?} appears twice")));
+        }
+        fields.push((key, value));
+    }
+    Ok(fields)
+}
+
+fn label_problem(problem: String) -> ControlError {
+    ControlError::Label { problem }
+}
+
+fn optional<'a>(fields: &Fields<'a>, key: &str) -> Option<&'a str> {
+    fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
+fn required<'a>(fields: &Fields<'a>, key: &str) -> Result<&'a str, ControlError> {
+    optional(fields, key).ok_or_else(|| label_problem(format!("no {key} line")))
+}
+
+fn lsn_field(fields: &Fields<'_>, key: &str) -> Result<Lsn, ControlError> {
+    let text = required(fields, key)?;
+    text.parse()
+        .map_err(|_| label_problem(format!("{key} {text:?} is not a WAL location")))
+}
+
+/// `0/2000028 (file 000000010000000000000002)`.
+fn wal_location(fields: &Fields<'_>, key: &str) -> Result<(Lsn, SegmentName), ControlError> {
+    let text = required(fields, key)?;
+    let bad = || {
+        label_problem(format!(
+            "{key} {text:?} is not like \"0/2000028 (file 000000010000000000000002)\""
+        ))
+    };
+    let (lsn, rest) = text.split_once(" (file ").ok_or_else(bad)?;
+    let file = rest.strip_suffix(')').ok_or_else(bad)?;
+    Ok((
+        lsn.parse().map_err(|_| bad())?,
+        file.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Timelines are decimal in labels (`%u`), unlike in file names.
+fn decimal_timeline(fields: &Fields<'_>, key: &str) -> Result<TimelineId, ControlError> {
+    let text = required(fields, key)?;
+    match text.parse::<u32>() {
+        Ok(tli) if tli > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(TimelineId(tli)),
+        _ => Err(label_problem(format!(
+            "{key} {text:?} is not a timeline number"
+        ))),
+    }
+}
+
+/// The segment named in the label must hold the position and be on the
+/// label's timeline. Whatever the segment size, the middle 8 digits of a
+/// segment name are the high half of the positions it holds.
+fn check_segment(
+    lsn: Lsn,
+    segment: SegmentName,
+    timeline: TimelineId,
+    which: &str,
+) -> Result<(), ControlError> {
+    if segment.timeline != timeline || u64::from(segment.log) != lsn.0 >> 32 {
+        return Err(label_problem(format!(
+            "{which} WAL location {lsn} cannot be in segment {segment} on timeline {}",
+            timeline.0
+        )));
+    }
+    Ok(())
+}
+
+fn incremental_from(fields: &Fields<'_>) -> Result<Option<(Lsn, TimelineId)>, ControlError> {
+    let (lsn_key, tli_key) = ("INCREMENTAL FROM LSN", "INCREMENTAL FROM TLI");
+    match (optional(fields, lsn_key), optional(fields, tli_key)) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Ok(Some((
+            lsn_field(fields, lsn_key)?,
+            decimal_timeline(fields, tli_key)?,
+        ))),
+        _ => Err(label_problem(format!(
+            "{lsn_key} and {tli_key} must come together"
+        ))),
+    }
+}
+
+fn stop_lines(fields: &Fields<'_>) -> Result<Option<BackupLabelStop>, ControlError> {
+    if optional(fields, "STOP WAL LOCATION").is_none() {
+        return Ok(None);
+    }
+    let (lsn, segment) = wal_location(fields, "STOP WAL LOCATION")?;
+    let timeline = decimal_timeline(fields, "STOP TIMELINE")?;
+    check_segment(lsn, segment, timeline, "STOP")?;
+    Ok(Some(BackupLabelStop {
+        lsn,
+        segment,
+        time: required(fields, "STOP TIME")?.to_owned(),
+        timeline,
+    }))
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+    use crate::pg::fixture;
+
+    /// What PostgreSQL 15's pg_backup_stop returned as `labelfile` in the
+    /// integration test below (time and label as it wrote them).
+    const PG15_LABEL: &str = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)
+CHECKPOINT LOCATION: 0/2000060
+BACKUP METHOD: streamed
+BACKUP FROM: primary
+START TIME: 2026-11-24 19:40:18 UTC
+LABEL: walden base_000000010000000000000002
+START TIMELINE: 1
+";
+
+    fn fixture_text(name: &str) -> String {
+        String::from_utf8(fixture(name)).unwrap()
+    }
+
+    fn seg(timeline: u32, log: u32, seg: u32) -> SegmentName {
+        SegmentName {
+            timeline: TimelineId(timeline),
+            log,
+            seg,
+        }
+    }
+
+    #[test]
+    fn parses_a_label_file() {
+        let label = parse_backup_label(PG15_LABEL).unwrap();
+        assert_eq!(
+            label,
+            BackupLabel {
+                start_lsn: "0/2000028".parse().unwrap(),
+                start_segment: seg(1, 0, 2),
+                checkpoint_lsn: "0/2000060".parse().unwrap(),
+                method: "streamed".to_owned(),
+                from: BackupFrom::Primary,
+                start_time: "2026-11-24 19:40:18 UTC".to_owned(),
+                label: "walden base_000000010000000000000002".to_owned(),
+                start_timeline: TimelineId(1),
+                incremental_from: None,
+                stop: None,
+            }
+        );
+    }
+
+    #[test]
+    fn parses_backup_history_files_with_their_stop_lines() {
+        let label = parse_backup_label(&fixture_text(
+            "pg15-16MiB-000000010000000000000003.00000028.backup",
+        ))
+        .unwrap();
+        assert_eq!(label.start_lsn.to_string(), "0/3000028");
+        assert_eq!(label.start_segment, seg(1, 0, 3));
+        assert_eq!(label.checkpoint_lsn.to_string(), "0/3000060");
+        assert_eq!(label.label, "walden-fixture");
+        assert_eq!(label.start_timeline, TimelineId(1));
+        assert_eq!(label.start_time, "2026-11-24 19:40:18 UTC");
+        let stop = label.stop.unwrap();
+        assert_eq!(stop.lsn.to_string(), "0/3000D30");
+        assert_eq!(stop.segment, seg(1, 0, 3));
+        assert_eq!(stop.timeline, TimelineId(1));
+        assert_eq!(stop.time, "2026-11-24 19:40:18 UTC");
+
+        let label = parse_backup_label(&fixture_text(
+            "pg15-16MiB-000000020000000000000007.00000028.backup",
+        ))
+        .unwrap();
+        assert_eq!(label.start_timeline, TimelineId(2));
+        assert_eq!(label.start_segment, seg(2, 0, 7));
+        assert_eq!(label.label, "pg_basebackup base backup");
+        assert_eq!(label.stop.unwrap().lsn.to_string(), "0/7000100");
+
+        // 1 MiB segments: segment 8 holds 0/800028.
+        let label = parse_backup_label(&fixture_text(
+            "pg15-1MiB-000000010000000000000008.00000028.backup",
+        ))
+        .unwrap();
+        assert_eq!(label.start_lsn.to_string(), "0/800028");
+        assert_eq!(label.start_segment, seg(1, 0, 8));
+    }
+
+    #[test]
+    fn parses_standby_and_incremental_labels() {
+        let text = PG15_LABEL.replace("BACKUP FROM: primary", "BACKUP FROM: standby")
+            + "INCREMENTAL FROM LSN: 0/1000028\nINCREMENTAL FROM TLI: 1\n";
+        let label = parse_backup_label(&text).unwrap();
+        assert_eq!(label.from, BackupFrom::Standby);
+        assert_eq!(
+            label.incremental_from,
+            Some(("0/1000028".parse().unwrap(), TimelineId(1)))
+        );
+        let half = PG15_LABEL.to_owned() + "INCREMENTAL FROM LSN: 0/1000028\n";
+        assert!(parse_backup_label(&half).is_err());
+    }
+
+    #[test]
+    fn keeps_labels_with_colons_and_skips_unknown_lines() {
+        let text = PG15_LABEL.replace(
+            "LABEL: walden base_000000010000000000000002",
+            "LABEL: nightly: 02:00 run",
+        ) + "SOMETHING NEW: 42\n";
+        assert_eq!(
+            parse_backup_label(&text).unwrap().label,
+            "nightly: 02:00 run"
+        );
+        let empty = PG15_LABEL.replace("LABEL: walden base_000000010000000000000002", "LABEL: ");
+        assert_eq!(parse_backup_label(&empty).unwrap().label, "");
+        let crlf = PG15_LABEL.replace('\n', "\r\n");
+        assert_eq!(
+            parse_backup_label(&crlf).unwrap().start_timeline,
+            TimelineId(1)
+        );
+    }
+
+    #[test]
+    fn refuses_labels_recovery_could_not_use() {
+        for (text, expected) in [
+            (
+                PG15_LABEL.replace("START TIMELINE: 1\n", ""),
+                "no START TIMELINE",
+            ),
+            (
+                PG15_LABEL.replace("CHECKPOINT LOCATION: 0/2000060\n", ""),
+                "no CHECKPOINT LOCATION",
+            ),
+            (
+                PG15_LABEL.replace("START WAL LOCATION", "START WAL"),
+                "no START WAL LOCATION",
+            ),
+            (
+                PG15_LABEL.replace("START TIMELINE: 1", "START TIMELINE: 0"),
+                "not a timeline",
+            ),
+            (
+                PG15_LABEL.replace("START TIMELINE: 1", "START TIMELINE: 0x1"),
+                "not a timeline",
+            ),
+            (
+                PG15_LABEL.replace("START TIMELINE: 1", "START TIMELINE: 2"),
+                "cannot be in segment",
+            ),
+            (
+                PG15_LABEL.replace("0/2000028 (file", "1/2000028 (file"),
+                "cannot be in segment",
+            ),
+            (
+                PG15_LABEL.replace(
+                    "(file 000000010000000000000002)",
+                    "000000010000000000000002",
+                ),
+                "is not like",
+            ),
+            (
+                PG15_LABEL.replace(
+                    "(file 000000010000000000000002)",
+                    "(file 00000001000000000000002)",
+                ),
+                "is not like",
+            ),
+            (
+                PG15_LABEL.replace(
+                    "CHECKPOINT LOCATION: 0/2000060",
+                    "CHECKPOINT LOCATION: 2000060",
+                ),
+                "not a WAL location",
+            ),
+            (
+                PG15_LABEL.replace("BACKUP FROM: primary", "BACKUP FROM: replica"),
+                "neither primary nor standby",
+            ),
+            (
+                PG15_LABEL.to_owned() + "START TIMELINE: 2\n",
+                "appears twice",
+            ),
+            ("garbage".to_owned(), "no START WAL LOCATION"),
+            (String::new(), "no START WAL LOCATION"),
+        ] {
+            let err = parse_backup_label(&text).unwrap_err();
+            assert!(matches!(err, ControlError::Label { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains(expected),
+                "{message} (wanted {expected:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_stop_lines_that_disagree() {
+        let mut text = fixture_text("pg15-16MiB-000000010000000000000003.00000028.backup");
+        text = text.replace("STOP TIMELINE: 1", "STOP TIMELINE: 2");
+        let err = parse_backup_label(&text).unwrap_err();
+        assert!(err.to_string().contains("STOP WAL location"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_are_libpqs() {
+        let opts = ConnectOptions::default().with_env(env(&[]), Some("alice".to_owned()));
+        assert_eq!(
+            opts,
+            ConnectOptions {
+                host: Some("/var/run/postgresql".to_owned()),
+                port: Some(5432),
+                user: Some("alice".to_owned()),
+                database: Some("alice".to_owned()),
+                password: None,
+            }
+        );
+        let nobody = ConnectOptions::default().with_env(env(&[]), None);
+        assert_eq!((nobody.user, nobody.database), (None, None));
+    }
+
+    #[test]
+    fn environment_fills_only_unset_fields() {
+        let vars = env(&[
+            ("PGHOST", "db.example"),
+            ("PGPORT", "6543"),
+            ("PGUSER", "backup"),
+            ("PGDATABASE", "app"),
+            ("PGPASSWORD", "s3cret"),
+        ]);
+        let from_env = ConnectOptions::default().with_env(&vars, Some("root".to_owned()));
+        assert_eq!(
+            from_env,
+            ConnectOptions {
+                host: Some("db.example".to_owned()),
+                port: Some(6543),
+                user: Some("backup".to_owned()),
+                database: Some("app".to_owned()),
+                password: Some("s3cret".to_owned()),
+            }
+        );
+        let explicit = ConnectOptions {
+            host: Some("/run/pg".to_owned()),
+            port: Some(5433),
+            user: Some("walden".to_owned()),
+            database: None,
+            password: None,
+        }
+        .with_env(&vars, Some("root".to_owned()));
+        assert_eq!(explicit.host.as_deref(), Some("/run/pg"));
+        assert_eq!(explicit.port, Some(5433));
+        assert_eq!(explicit.user.as_deref(), Some("walden"));
+        assert_eq!(explicit.database.as_deref(), Some("app"));
+        assert_eq!(explicit.password.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
+    fn database_defaults_to_the_user_wherever_it_came_from() {
+        let opts = ConnectOptions {
+            user: Some("walden".to_owned()),
+            ..ConnectOptions::default()
+        }
+        .with_env(env(&[("PGUSER", "other")]), Some("root".to_owned()));
+        assert_eq!(opts.database.as_deref(), Some("walden"));
+    }
+
+    #[test]
+    fn empty_and_bad_variables_are_ignored() {
+        let opts = ConnectOptions::default().with_env(
+            env(&[("PGHOST", ""), ("PGPORT", "fifty"), ("PGUSER", "")]),
+            Some("bob".to_owned()),
+        );
+        assert_eq!(opts.host.as_deref(), Some("/var/run/postgresql"));
+        assert_eq!(opts.port, Some(5432));
+        assert_eq!(opts.user.as_deref(), Some("bob"));
+        for bad in ["0", "65536", "-1", " 5432"] {
+            let opts = ConnectOptions::default().with_env(env(&[("PGPORT", bad)]), None);
+            assert_eq!(opts.port, Some(5432), "{bad}");
+        }
+    }
+
+    #[test]
+    fn os_user_is_known() {
+        let name = os_user_name().expect("the test's user has a passwd entry");
+        assert!(!name.is_empty());
+    }
+
+    #[test]
+    fn describes_targets_for_operators() {
+        let socket = ConnectOptions {
+            host: Some("/run/postgresql/".to_owned()),
+            port: Some(5433),
+            user: Some("postgres".to_owned()),
+            database: Some("app".to_owned()),
+            password: Some("hunter2".to_owned()),
+        };
+        assert_eq!(
+            socket.describe(),
+            "socket /run/postgresql/.s.PGSQL.5433 as user postgres, database app"
+        );
+        let tcp = ConnectOptions {
+            host: Some("db.example".to_owned()),
+            ..socket.clone()
+        };
+        assert_eq!(
+            tcp.describe(),
+            "host db.example:5433 as user postgres, database app"
+        );
+        let v6 = ConnectOptions {
+            host: Some("::1".to_owned()),
+            ..socket.clone()
+        };
+        assert!(v6.describe().starts_with("host [::1]:5433 "));
+        assert!(!format!("{socket:?}").contains("hunter2"));
+        assert!(format!("{socket:?}").contains("<hidden>"));
+    }
+
+    #[test]
+    fn supported_versions() {
+        assert_eq!(check_supported(150004).unwrap(), 15);
+        assert_eq!(check_supported(160000).unwrap(), 16);
+        assert_eq!(check_supported(170002).unwrap(), 17);
+        for (version_num, name) in [
+            (140010, "14"),
+            (180000, "18"),
+            (90624, "9.6"),
+            (130000, "13"),
+        ] {
+            let err = check_supported(version_num).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("PostgreSQL {name} ")),
+                "{message}"
+            );
+            assert!(message.contains("15 to 17"), "{message}");
+        }
+    }
+
+    #[test]
+    fn backup_functions_follow_the_version() {
+        assert_eq!(
+            backup_start_sql(15).1,
+            "SELECT pg_backup_start($1, $2)::text"
+        );
+        assert!(backup_start_sql(14)
+            .1
+            .contains("pg_start_backup($1, $2, false)"));
+        assert!(backup_stop_sql(17).1.contains("FROM pg_backup_stop($1)"));
+        assert!(backup_stop_sql(13)
+            .1
+            .contains("FROM pg_stop_backup(false, $1)"));
+        assert_eq!(backup_stop_sql(16).0, "pg_backup_stop()");
+    }
+
+    #[test]
+    fn labels_must_be_one_short_line() {
+        assert!(check_label("walden base_000000010000000000000002").is_ok());
+        assert!(check_label(&"x".repeat(1024)).is_ok());
+        let long = check_label(&"x".repeat(1025)).unwrap_err().to_string();
+        assert!(long.contains("1025 bytes"), "{long}");
+        for bad in ["a\nSTART TIMELINE: 9", "a\r", "a\0b"] {
+            let message = check_label(bad).unwrap_err().to_string();
+            assert!(message.contains("single line"), "{message}");
+        }
+    }
+
+    #[test]
+    fn server_values_are_checked() {
+        assert_eq!(timeline_from("q", 3).unwrap(), TimelineId(3));
+        assert!(timeline_from("q", 0).is_err());
+        assert!(timeline_from("q", -1).is_err());
+        assert_eq!(
+            time_from("q", 1_700_000_000_123_456).unwrap().to_rfc3339(),
+            "2023-11-14T22:13:20.123456+00:00"
+        );
+        assert!(time_from("q", i64::MAX).is_err());
+        assert!(parse_lsn("q", "0/3000028").is_ok());
+        assert!(parse_lsn("q", "").is_err());
+    }
+}
+
+/// Helpers for tests that need a real PostgreSQL server.
+#[cfg(test)]
+pub(crate) mod pg_test_support {
+    use crate::pg::server::{PgBin, RunAs, Server};
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// PostgreSQL's programs, or `None` after a loud skip (a failure under
+    /// CI=true, where a missing PostgreSQL means a broken test machine).
+    pub(crate) fn pg_bin_or_skip(test: &str) -> Option<PgBin> {
+        match PgBin::find(None) {
+            Ok(bin) => Some(bin),
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("{test}: PostgreSQL is required under CI=true: {e}")
+            }
+            Err(e) => {
+                // Straight to stderr: libtest hides eprintln! of passing tests.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n*** SKIPPED {test}: PostgreSQL not installed ({e}) ***\n"
+                );
+                None
+            }
+        }
+    }
+
+    /// A scratch directory the PostgreSQL account can enter; a server
+    /// inside it is killed before the directory goes.
+    pub(crate) struct Scratch {
+        pub server: Server,
+        pub run_as: RunAs,
+        pub dir: tempfile::TempDir,
+    }
+
+    impl Scratch {
+        /// A cluster after initdb, not started.
+        pub(crate) fn initdb(bin: PgBin) -> Scratch {
+            let dir = tempfile::Builder::new()
+                .prefix("walden-pg-")
+                .tempdir()
+                .unwrap();
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            let run_as = RunAs::detect().unwrap();
+            let root = dir.path();
+            let server = Server::new(
+                bin,
+                run_as,
+                root.join("data"),
+                root.join("sock"),
+                root.join("server.log"),
+            );
+            server.initdb(&[]).unwrap();
+            Scratch {
+                server,
+                run_as,
+                dir,
+            }
+        }
+
+        /// A directory owned by the PostgreSQL account.
+        pub(crate) fn pg_dir(&self, name: &str) -> std::path::PathBuf {
+            let path = self.dir.path().join(name);
+            self.run_as.make_dir(&path).unwrap();
+            path
+        }
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use std::time::{Duration, Instant};
+
+    use super::pg_test_support::{pg_bin_or_skip, Scratch};
+    use super::*;
+
+    /// A started server whose settings would break a careless backup
+    /// session: statements over 1 s are cancelled, sessions idle for 1 s
+    /// are closed.
+    fn hostile_server(test: &str) -> Option<Scratch> {
+        let bin = pg_bin_or_skip(test)?;
+        let scratch = Scratch::initdb(bin);
+        let archive = scratch.pg_dir("archive");
+        scratch
+            .server
+            .configure(&[
+                ("wal_level", "replica".into()),
+                ("archive_mode", "on".into()),
+                ("archive_command", format!("cp %p {}/%f", archive.display())),
+                ("fsync", "off".into()),
+                ("statement_timeout", "1s".into()),
+                ("idle_session_timeout", "1s".into()),
+                // A spread (non-fast) checkpoint then lasts about 3 s.
+                ("checkpoint_timeout", "30s".into()),
+                ("checkpoint_completion_target", "0.1".into()),
+            ])
+            .unwrap();
+        scratch.server.start().unwrap();
+        Some(scratch)
+    }
+
+    fn options(scratch: &Scratch) -> ConnectOptions {
+        ConnectOptions {
+            host: Some(scratch.server.socket_dir.display().to_string()),
+            port: Some(scratch.server.port),
+            user: Some("postgres".to_owned()),
+            database: Some("postgres".to_owned()),
+            password: None,
+        }
+    }
+
+    fn sql(scratch: &Scratch, sql: &str) -> String {
+        scratch
+            .server
+            .psql(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", scratch.server.log_tail(30)))
+    }
+
+    fn controldata_system_identifier(scratch: &Scratch) -> u64 {
+        let mut cmd = scratch
+            .run_as
+            .command(scratch.server.bin.program("pg_controldata"));
+        let out = cmd.arg("-D").arg(&scratch.server.data).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find_map(|line| line.strip_prefix("Database system identifier:"))
+            .expect("pg_controldata prints the system identifier")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn backup_round_trip_on_a_real_server() {
+        let Some(scratch) = hostile_server("backup_round_trip_on_a_real_server") else {
+            return;
+        };
+        let session = ControlSession::connect(&options(&scratch)).await.unwrap();
+        assert!(SUPPORTED_MAJORS.contains(&session.major()));
+        assert_eq!(session.server_version_num() / 10_000, session.major());
+
+        let sysid = session.system_identifier().await.unwrap();
+        assert_ne!(sysid, 0);
+        assert_eq!(sysid, controldata_system_identifier(&scratch));
+        assert_eq!(session.system_identifier().await.unwrap(), sysid);
+
+        let data = session.data_directory().await.unwrap();
+        assert_eq!(
+            data.canonicalize().unwrap(),
+            scratch.server.data.canonicalize().unwrap()
+        );
+        assert_eq!(session.wal_segment_size().await.unwrap(), 16 * 1024 * 1024);
+
+        let location = scratch.pg_dir("tablespace-one");
+        sql(
+            &scratch,
+            &format!("CREATE TABLESPACE one LOCATION '{}'", location.display()),
+        );
+        let oid: u32 = sql(
+            &scratch,
+            "SELECT oid FROM pg_tablespace WHERE spcname = 'one'",
+        )
+        .parse()
+        .unwrap();
+        assert_eq!(
+            session.tablespaces().await.unwrap(),
+            vec![Tablespace {
+                oid,
+                name: "one".to_owned(),
+                location: location.clone(),
+            }]
+        );
+
+        sql(&scratch, "CREATE TABLE t (i int) TABLESPACE one");
+        sql(&scratch, "INSERT INTO t SELECT generate_series(1, 1000)");
+        let start = session
+            .backup_start("walden round trip", true)
+            .await
+            .unwrap();
+        assert_eq!(start.timeline, TimelineId(1));
+        let age = Utc::now() - start.time;
+        assert!(age.num_seconds().abs() < 60, "server time {}", start.time);
+
+        sql(&scratch, "INSERT INTO t SELECT generate_series(1, 1000)");
+        sql(&scratch, "SELECT pg_switch_wal()");
+        assert!(session.is_alive().await);
+
+        let stop = session.backup_stop(true).await.unwrap();
+        assert!(stop.lsn > start.lsn, "{} <= {}", stop.lsn, start.lsn);
+        assert!(stop.time >= start.time);
+        let label = parse_backup_label(&stop.label_file).unwrap();
+        assert_eq!(label.start_lsn, start.lsn);
+        assert_eq!(label.start_timeline, start.timeline);
+        assert_eq!(label.label, "walden round trip");
+        assert_eq!(label.from, BackupFrom::Primary);
+        assert_eq!(label.method, "streamed");
+        assert!(label.checkpoint_lsn >= start.lsn);
+        assert_eq!(label.stop, None);
+        assert_eq!(
+            stop.tablespace_map.as_deref(),
+            Some(format!("{oid} {}\n", location.display()).as_str())
+        );
+
+        // Only one backup per session, and it is over.
+        let again = session.backup_stop(true).await.unwrap_err();
+        assert!(matches!(again, ControlError::Query { .. }), "{again:?}");
+        assert!(again.to_string().contains("not in progress"), "{again}");
+    }
+
+    #[tokio::test]
+    async fn session_outlives_slow_checkpoints_and_idle_copies() {
+        let Some(scratch) = hostile_server("session_outlives_slow_checkpoints_and_idle_copies")
+        else {
+            return;
+        };
+        let session = ControlSession::connect(&options(&scratch)).await.unwrap();
+        sql(
+            &scratch,
+            "CREATE TABLE t AS SELECT generate_series(1, 100000) AS i",
+        );
+
+        // A spread checkpoint outlasts the server's statement_timeout.
+        let began = Instant::now();
+        let start = session.backup_start("slow", false).await.unwrap();
+        let took = began.elapsed();
+        assert!(
+            took > Duration::from_secs(1),
+            "the checkpoint took only {took:?}"
+        );
+
+        // The copy: the session idles for longer than idle_session_timeout.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(session.is_alive().await, "{}", scratch.server.log_tail(20));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let stop = session.backup_stop(true).await.unwrap();
+        assert_eq!(
+            parse_backup_label(&stop.label_file).unwrap().start_lsn,
+            start.lsn
+        );
+        assert_eq!(stop.tablespace_map, None);
+    }
+
+    #[tokio::test]
+    async fn a_lost_session_is_reported_and_its_backup_is_gone() {
+        let Some(scratch) = hostile_server("a_lost_session_is_reported_and_its_backup_is_gone")
+        else {
+            return;
+        };
+        let session = ControlSession::connect(&options(&scratch)).await.unwrap();
+        session.backup_start("doomed", true).await.unwrap();
+        let killed = sql(
+            &scratch,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'walden'",
+        );
+        assert_eq!(killed, "1");
+
+        assert!(!session.is_alive().await);
+        let err = session.backup_stop(true).await.unwrap_err();
+        assert!(matches!(err, ControlError::SessionLost { .. }), "{err:?}");
+        assert!(err.to_string().contains("run the backup again"), "{err}");
+
+        // The server aborted that backup: a new session can start another.
+        let fresh = ControlSession::connect(&options(&scratch)).await.unwrap();
+        fresh.backup_start("second try", true).await.unwrap();
+        fresh.backup_stop(false).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn connect_failures_name_the_target_quickly() {
+        let began = Instant::now();
+        let missing = ConnectOptions {
+            host: Some("/nonexistent/walden-socket-dir".to_owned()),
+            port: Some(5499),
+            user: Some("backup".to_owned()),
+            database: Some("app".to_owned()),
+            password: None,
+        };
+        let err = ControlSession::connect(&missing).await.unwrap_err();
+        assert!(matches!(err, ControlError::Connect { .. }), "{err:?}");
+        let message = err.to_string();
+        for part in [
+            "/nonexistent/walden-socket-dir/.s.PGSQL.5499",
+            "user backup",
+            "database app",
+            "No such file or directory",
+        ] {
+            assert!(message.contains(part), "{message} (wanted {part:?})");
+        }
+
+        // A TCP port nobody listens on.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let closed = ConnectOptions {
+            host: Some("127.0.0.1".to_owned()),
+            port: Some(port),
+            ..missing
+        };
+        let message = ControlSession::connect(&closed)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains(&format!("host 127.0.0.1:{port}")),
+            "{message}"
+        );
+        assert!(message.contains("refused"), "{message}");
+        assert!(began.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,189 @@
+//! The backups in a repository: complete ones (with a manifest) and incomplete ones, and which one a restore should use.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::repo::layout;
+use crate::repo::manifest::Manifest;
+use crate::storage::{ObjectStore, StorageError};
+
+/// One backup directory in the repository.
+#[derive(Debug, Clone)]
+pub struct BackupEntry {
+    pub name: String,
+    /// `None` for an incomplete backup (interrupted, or still running).
+    pub manifest: Option<Manifest>,
+    pub objects: usize,
+    pub stored_bytes: u64,
+}
+
+/// Every backup, oldest first; incomplete ones have no manifest.
+pub async fn list(store: &dyn ObjectStore) -> Result<Vec<BackupEntry>> {
+    let mut found: BTreeMap<String, (usize, u64, bool)> = BTreeMap::new();
+    let mut listing = store.list(layout::BACKUPS_PREFIX);
+    while let Some(meta) = listing.next().await {
+        let meta = meta
+            .map_err(|e| Error::from(e).context(format!("listing backups in {}", store.url())))?;
+        let Some(name) = layout::backup_name_of_key(&meta.key) else {
+            continue;
+        };
+        let slot = found.entry(name.to_string()).or_default();
+        slot.0 += 1;
+        slot.1 += meta.size;
+        slot.2 |= meta.key == layout::backup_manifest_key(name);
+    }
+    let mut backups = Vec::with_capacity(found.len());
+    for (name, (objects, stored_bytes, has_manifest)) in found {
+        let manifest = if has_manifest {
+            Some(load_manifest(store, &name).await?)
+        } else {
+            None
+        };
+        backups.push(BackupEntry {
+            name,
+            manifest,
+            objects,
+            stored_bytes,
+        });
+    }
+    Ok(backups)
+}
+
+/// Reads and validates a backup's manifest.
+pub async fn load_manifest(store: &dyn ObjectStore, name: &str) -> Result<Manifest> {
+    let key = layout::backup_manifest_key(name);
+    let bytes = match store.get(&key, None).await {
+        Ok(object) => object.bytes().await?,
+        Err(StorageError::NotFound { .. }) => {
+            return Err(Error::not_found(format!(
+                "backup {name} has no manifest in {}: it does not exist or is incomplete (interrupted); see backup-list --all",
+                store.url()
+            )))
+        }
+        Err(e) => return Err(Error::from(e).context(format!("reading {key}"))),
+    };
+    let manifest = Manifest::from_json(&bytes).map_err(|e| {
+        Error::failed(format!(
+            "manifest of backup {name} in {} is invalid: {e}",
+            store.url()
+        ))
+    })?;
+    if manifest.name != name {
+        return Err(Error::failed(format!(
+            "manifest at {key} says it belongs to backup {}: refusing to use it",
+            manifest.name
+        )));
+    }
+    Ok(manifest)
+}
+
+/// How far a restore must be able to go back, for choosing a backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetBound {
+    /// No usable bound (no target, or an xid or name): the newest backup.
+    None,
+    /// The backup must have finished at or before this time.
+    Time(DateTime<Utc>),
+    /// The backup must have become consistent at or before this WAL position.
+    Lsn(u64),
+}
+
+/// The newest complete backup that can reach `bound`. Pure: `manifests`
+/// are the complete backups, in any order.
+pub fn choose<'a>(manifests: &[&'a Manifest], bound: TargetBound) -> Result<&'a Manifest> {
+    let fits = |m: &&&Manifest| match bound {
+        TargetBound::None => true,
+        TargetBound::Time(t) => m.stop_time <= t,
+        TargetBound::Lsn(lsn) => stop_lsn(m).is_some_and(|stop| stop <= lsn),
+    };
+    if let Some(best) = manifests
+        .iter()
+        .filter(fits)
+        .max_by(|a, b| a.name.cmp(&b.name))
+    {
+        return Ok(best);
+    }
+    let Some(oldest) = manifests.iter().min_by(|a, b| a.name.cmp(&b.name)) else {
+        return Err(Error::not_found(
+            "the repository has no complete backup to restore",
+        ));
+    };
+    Err(Error::usage(match bound {
+        TargetBound::Time(t) => format!(
+            "no backup finished before the target time {t}: the oldest, {}, finished at {}; choose a later target",
+            oldest.name, oldest.stop_time
+        ),
+        TargetBound::Lsn(_) => format!(
+            "no backup is consistent before the target LSN: the oldest, {}, needs WAL up to {}; choose a later target",
+            oldest.name, oldest.stop_lsn
+        ),
+        TargetBound::None => unreachable!("every backup fits no bound"),
+    }))
+}
+
+fn stop_lsn(manifest: &Manifest) -> Option<u64> {
+    manifest
+        .stop_lsn
+        .parse::<crate::pg::Lsn>()
+        .ok()
+        .map(|lsn| lsn.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, stop_lsn: &str, stop_time: &str) -> Manifest {
+        let mut m: Manifest = serde_json::from_slice(
+            &std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/manifests/good.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        m.name = name.to_string();
+        m.stop_lsn = stop_lsn.to_string();
+        m.stop_time = stop_time.parse().unwrap();
+        m
+    }
+
+    #[test]
+    fn chooses_the_newest_backup_before_the_target() {
+        let a = manifest(
+            "base_000000010000000002000028",
+            "0/2000100",
+            "2026-01-01T10:00:00Z",
+        );
+        let b = manifest(
+            "base_000000010000000005000028",
+            "0/5000100",
+            "2026-01-01T12:00:00Z",
+        );
+        let all = [&b, &a];
+        assert_eq!(choose(&all, TargetBound::None).unwrap().name, b.name);
+        let at = |s: &str| TargetBound::Time(s.parse().unwrap());
+        assert_eq!(
+            choose(&all, at("2026-01-01T11:00:00Z")).unwrap().name,
+            a.name
+        );
+        assert_eq!(
+            choose(&all, at("2026-01-01T12:00:00Z")).unwrap().name,
+            b.name
+        );
+        assert_eq!(
+            choose(&all, TargetBound::Lsn(0x4000000)).unwrap().name,
+            a.name
+        );
+        let err = choose(&all, at("2026-01-01T09:00:00Z")).unwrap_err();
+        assert!(
+            err.to_string().contains("no backup finished before"),
+            "{err}"
+        );
+        assert!(choose(&all, TargetBound::Lsn(0x100)).is_err());
+        assert!(choose(&[], TargetBound::None).is_err());
+    }
+}

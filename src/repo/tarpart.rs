@@ -1,0 +1,317 @@
+//! Backup parts: data-directory entries written as one tar stream through the pipeline, and unpacked back with every path and checksum checked.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::pipeline::throttle::{ThrottledReader, TokenBucket};
+use crate::pipeline::{Decoder, Digest, EncodeOptions, Encoder, Identities, Stages};
+use crate::repo::manifest::{safe_join, FileEntry};
+
+/// What one tar entry is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartEntryKind {
+    File,
+    Dir,
+    Symlink(PathBuf),
+}
+
+/// One entry to write: where it goes in the tar and where to read it.
+#[derive(Debug, Clone)]
+pub struct PartEntry {
+    /// '/'-separated path inside the part (relative to the data directory or tablespace).
+    pub rel_path: String,
+    /// The file on disk.
+    pub source: PathBuf,
+    pub kind: PartEntryKind,
+    /// Size when the directory was walked: exactly this many bytes go into the tar.
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: i64,
+}
+
+/// What was written for one entry, for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenEntry {
+    pub rel_path: String,
+    pub kind: PartEntryKind,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: i64,
+    /// sha256 of the bytes stored in the tar (files only).
+    pub sha256: Option<String>,
+}
+
+/// Writes `entries` as a tar stream through the encoder into `sink`.
+/// Returns the sink, the digest of the tar plaintext and what was written.
+///
+/// A file that changes size during the copy is cut or zero-padded to the
+/// size it had when walked, as pg_basebackup does: WAL replay from the
+/// backup's start repairs it. A file that vanished is left out (PostgreSQL
+/// removed it, and replay knows).
+pub fn write_part<W: Write>(
+    sink: W,
+    entries: &[PartEntry],
+    encode: &EncodeOptions,
+    bucket: Option<Arc<TokenBucket>>,
+) -> Result<(W, Digest, Vec<WrittenEntry>)> {
+    let encoder = Encoder::new(sink, encode)?;
+    let mut tar = tar::Builder::new(encoder);
+    tar.follow_symlinks(false);
+    let mut written = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let fail =
+            |e: io::Error| Error::failed(format!("backing up {}: {e}", entry.source.display()));
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(entry.mode & 0o7777);
+        header.set_mtime(entry.mtime.max(0) as u64);
+        header.set_uid(0);
+        header.set_gid(0);
+        let sha256 = match &entry.kind {
+            PartEntryKind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, &entry.rel_path, io::empty())
+                    .map_err(fail)?;
+                None
+            }
+            PartEntryKind::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, &entry.rel_path, target)
+                    .map_err(fail)?;
+                None
+            }
+            PartEntryKind::File => {
+                let file = match File::open(&entry.source) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        tracing::debug!(file = %entry.source.display(), "removed during the backup; left out");
+                        continue;
+                    }
+                    Err(e) => return Err(fail(e)),
+                };
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(entry.size);
+                let mut body =
+                    ExactSize::new(ThrottledReader::new(file, bucket.clone()), entry.size);
+                tar.append_data(&mut header, &entry.rel_path, &mut body)
+                    .map_err(fail)?;
+                Some(body.sha256_hex())
+            }
+        };
+        written.push(WrittenEntry {
+            rel_path: entry.rel_path.clone(),
+            kind: entry.kind.clone(),
+            size: if sha256.is_some() { entry.size } else { 0 },
+            mode: entry.mode & 0o7777,
+            mtime: entry.mtime,
+            sha256,
+        });
+    }
+    let encoder = tar
+        .into_inner()
+        .map_err(|e| Error::failed(format!("finishing a backup part: {e}")))?;
+    let (sink, digest) = encoder.finish()?;
+    Ok((sink, digest, written))
+}
+
+/// Reads exactly `len` bytes from `inner`: cut if it grew, zero-padded if it
+/// shrank; hashes what it yields.
+struct ExactSize<R> {
+    inner: R,
+    remaining: u64,
+    inner_done: bool,
+    sha: Sha256,
+}
+
+impl<R: Read> ExactSize<R> {
+    fn new(inner: R, len: u64) -> Self {
+        ExactSize {
+            inner,
+            remaining: len,
+            inner_done: false,
+            sha: Sha256::new(),
+        }
+    }
+
+    fn sha256_hex(self) -> String {
+        hex::encode(self.sha.finalize())
+    }
+}
+
+impl<R: Read> Read for ExactSize<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = if self.inner_done {
+            0
+        } else {
+            self.inner.read(&mut buf[..want])?
+        };
+        let n = if n == 0 {
+            self.inner_done = true;
+            buf[..want].fill(0);
+            want
+        } else {
+            n
+        };
+        self.sha.update(&buf[..n]);
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Unpacks one part into `root`, placing every entry with `safe_join` and
+/// checking it against the manifest: an entry the manifest does not list,
+/// a file whose checksum differs, or a part whose checksum differs is an
+/// error. Symlinks are never created (tablespace links come from
+/// tablespace_map at startup). Returns the part's plaintext digest and the
+/// number of files written.
+pub fn unpack_part<R: Read + Send>(
+    src: R,
+    stages: Stages,
+    identities: &Identities,
+    root: &Path,
+    expected: &HashMap<&str, &FileEntry>,
+) -> Result<(Digest, usize)> {
+    let mut decoder = Decoder::new(src, stages, identities)?;
+    let mut files = 0;
+    {
+        let mut archive = tar::Archive::new(&mut decoder);
+        let entries = archive.entries().map_err(|e| corrupt(root, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| corrupt(root, e))?;
+            let path = entry
+                .path()
+                .map_err(|e| corrupt(root, e))?
+                .to_string_lossy()
+                .into_owned();
+            let path = path.trim_end_matches('/').to_string();
+            let Some(listed) = expected.get(path.as_str()) else {
+                return Err(Error::failed(format!(
+                    "backup part holds {path:?}, which its manifest does not list: refusing to restore it"
+                )));
+            };
+            let target = safe_join(root, &path).map_err(|e| Error::failed(e.to_string()))?;
+            match entry.header().entry_type() {
+                tar::EntryType::Directory => make_dir(&target, listed.mode)?,
+                tar::EntryType::Regular => {
+                    write_file(&mut entry, &target, listed)?;
+                    files += 1;
+                }
+                tar::EntryType::Symlink => {}
+                other => {
+                    return Err(Error::failed(format!(
+                        "backup part holds {path:?} of type {other:?}: refusing to restore it"
+                    )))
+                }
+            }
+        }
+    }
+    let digest = decoder.finish()?;
+    Ok((digest, files))
+}
+
+fn corrupt(root: &Path, e: io::Error) -> Error {
+    // Pipeline failures (corrupt, wrong key) keep their classification.
+    Error::from(crate::pipeline::PipelineError::from(e))
+        .context(format!("unpacking a backup part into {}", root.display()))
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path)
+        .and_then(|()| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+        })
+        .map_err(|e| Error::failed(format!("creating {}: {e}", path.display())))
+}
+
+fn write_file(src: &mut impl Read, target: &Path, listed: &FileEntry) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: io::Error| Error::failed(format!("writing {}: {e}", target.display()));
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(fail)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(listed.mode & 0o7777)
+        .open(target)
+        .map_err(fail)?;
+    let mut out = HashingWriter {
+        inner: io::BufWriter::with_capacity(1 << 20, file),
+        sha: Sha256::new(),
+        bytes: 0,
+    };
+    io::copy(src, &mut out).map_err(|e| corrupt(target, e))?;
+    let (file, sha, bytes) = out.finish().map_err(fail)?;
+    drop(file);
+    let sha = hex::encode(sha);
+    if bytes != listed.size || listed.sha256.as_deref() != Some(sha.as_str()) {
+        return Err(Error::failed(format!(
+            "{} does not match its manifest entry ({} bytes, sha256 {sha}; expected {} bytes, sha256 {}): the backup is corrupt",
+            target.display(),
+            bytes,
+            listed.size,
+            listed.sha256.as_deref().unwrap_or("-")
+        )));
+    }
+    Ok(())
+}
+
+struct HashingWriter<W: Write> {
+    inner: W,
+    sha: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn finish(mut self) -> io::Result<(W, [u8; 32], u64)> {
+        self.inner.flush()?;
+        Ok((self.inner, self.sha.finalize().into(), self.bytes))
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_size_cuts_and_pads() {
+        let mut out = Vec::new();
+        ExactSize::new(&b"abcdef"[..], 3)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, b"abc");
+        out.clear();
+        ExactSize::new(&b"ab"[..], 5).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"ab\0\0\0");
+        out.clear();
+        let reader = ExactSize::new(&b""[..], 0);
+        assert_eq!(reader.sha256_hex(), crate::pipeline::sha256_hex(b""));
+    }
+}

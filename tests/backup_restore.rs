@@ -1,0 +1,510 @@
+//! Base backups and point-in-time restore with real PostgreSQL 15: backup-push, backup-list, restore to every kind of target, timelines, bad input.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use support::*;
+use walden::pg::server::PgBin;
+
+/// A primary archiving into a repository, with walden run as the
+/// PostgreSQL account (as an operator's cron job would).
+struct Site {
+    scratch: Scratch,
+    bin: PgBin,
+    walden: PathBuf,
+    repo: PathBuf,
+    primary: Cluster,
+}
+
+impl Site {
+    fn new(test: &str) -> Option<Site> {
+        let bin = pg_bin_or_skip(test)?;
+        let scratch = Scratch::new();
+        let walden = scratch.walden_copy();
+        let repo = scratch.pg_dir("repo");
+        let archive_command = format!("{} wal-push --repo {} %p", walden.display(), repo.display());
+        let primary = Cluster::primary(&bin, &scratch, archive_command, &[]);
+        primary.sql("CREATE TABLE t (id int PRIMARY KEY, batch int NOT NULL)");
+        Some(Site {
+            scratch,
+            bin,
+            walden,
+            repo,
+            primary,
+        })
+    }
+
+    /// walden as the PostgreSQL account, with the repository.
+    fn walden(&self, args: &[&str]) -> Output {
+        let mut cmd = self.scratch.run_as.command(&self.walden);
+        cmd.current_dir(self.scratch.path())
+            .args(args)
+            .arg("--repo")
+            .arg(&self.repo);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WALDEN_") || key.starts_with("PG") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.output().unwrap()
+    }
+
+    fn backup(&self, extra: &[&str]) -> Output {
+        let sock = self.primary.socket_dir.display().to_string();
+        let data = self.primary.data.display().to_string();
+        let mut args = vec![
+            "backup-push",
+            "--pgdata",
+            &data,
+            "--pg-host",
+            &sock,
+            "--pg-user",
+            "postgres",
+            "--checkpoint",
+            "fast",
+        ];
+        args.extend_from_slice(extra);
+        self.walden(&args)
+    }
+
+    /// Inserts batch `n` (ids n*1000 .. n*1000+999) in one transaction and returns its xid.
+    fn batch(&self, n: u32) -> String {
+        self.primary.sql(&format!(
+            "WITH ins AS (INSERT INTO t SELECT g, {n} FROM generate_series({}, {}) g RETURNING 1) SELECT txid_current() FROM ins LIMIT 1",
+            n * 1000,
+            n * 1000 + 999
+        ))
+    }
+
+    fn archive_everything(&self) {
+        let segment = self.primary.switch_wal();
+        self.primary.wait_archived(&segment);
+    }
+
+    /// Restores into a new directory and returns the (not yet started) cluster.
+    fn restore(&self, name: &str, args: &[&str]) -> (Cluster, Output) {
+        let cluster = Cluster::new(&self.bin, &self.scratch, name);
+        let data = cluster.data.display().to_string();
+        let mut all = vec!["restore"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--pgdata", &data]);
+        let out = self.walden(&all);
+        (cluster, out)
+    }
+
+    /// Restores, starts with archiving off, waits for promotion, returns "count:max(batch)" per batch.
+    fn restore_and_count(&self, name: &str, args: &[&str]) -> String {
+        let (cluster, out) = self.restore(name, args);
+        assert!(out.status.success(), "restore {args:?}: {}", stderr(&out));
+        cluster
+            .configure(&[("archive_mode", "off".into())])
+            .unwrap();
+        cluster.start().unwrap();
+        cluster
+            .wait_until_promoted(Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        batches(&cluster)
+    }
+}
+
+/// The batches present, e.g. "1,2": what a PITR test asserts exactly.
+fn batches(cluster: &Cluster) -> String {
+    cluster.sql(
+        "SELECT string_agg(batch::text, ',' ORDER BY batch) FROM (SELECT DISTINCT batch FROM t) b",
+    )
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        stderr(out),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn backup_then_restore_to_every_kind_of_target() {
+    let Some(site) = Site::new("backup_then_restore_to_every_kind_of_target") else {
+        return;
+    };
+    site.batch(1);
+    let out = site.backup(&[]);
+    assert_ok(&out, "backup-push");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("complete"),
+        "summary line"
+    );
+
+    let xid2 = site.batch(2);
+    let lsn2 = site.primary.sql("SELECT pg_current_wal_lsn()");
+    let time2 = site.primary.sql("SELECT clock_timestamp()");
+    site.primary
+        .sql("SELECT pg_create_restore_point('after_batch_2')");
+    std::thread::sleep(Duration::from_millis(300));
+    site.batch(3);
+    site.batch(4);
+    site.archive_everything();
+
+    let list = site.walden(&["backup-list", "--json"]);
+    assert_ok(&list, "backup-list");
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["complete"], true);
+    assert_eq!(listed[0]["timeline"], 1);
+    assert_eq!(listed[0]["pg_version"], 15);
+
+    let promote = ["--target-action", "promote"];
+    for (name, target) in [
+        ("by-time", vec!["--target-time", time2.as_str()]),
+        ("by-lsn", vec!["--target-lsn", lsn2.as_str()]),
+        ("by-xid", vec!["--target-xid", xid2.as_str()]),
+        ("by-name", vec!["--target-name", "after_batch_2"]),
+    ] {
+        let mut args = vec!["latest"];
+        args.extend(target);
+        args.extend(promote);
+        assert_eq!(
+            site.restore_and_count(name, &args),
+            "1,2",
+            "{name}: exactly the batches before the target"
+        );
+    }
+    assert_eq!(
+        site.restore_and_count(
+            "immediate",
+            &["latest", "--target-immediate", "--target-action", "promote"]
+        ),
+        "1",
+        "immediate: only what the backup holds"
+    );
+    assert_eq!(
+        site.restore_and_count("to-end", &["latest"]),
+        "1,2,3,4",
+        "no target: everything archived"
+    );
+}
+
+#[test]
+fn restore_follows_a_new_timeline_through_history_files() {
+    let Some(site) = Site::new("restore_follows_a_new_timeline") else {
+        return;
+    };
+    site.batch(1);
+    assert_ok(&site.backup(&[]), "backup-push");
+    site.batch(2);
+    let time2 = site.primary.sql("SELECT clock_timestamp()");
+    std::thread::sleep(Duration::from_millis(300));
+    site.batch(3);
+    site.archive_everything();
+    site.primary.stop().unwrap();
+
+    // Restore to batch 2 and promote: timeline 2, archiving into the same repository.
+    let (branch, out) = site.restore(
+        "branch",
+        &[
+            "latest",
+            "--target-time",
+            &time2,
+            "--target-action",
+            "promote",
+        ],
+    );
+    assert_ok(&out, "restore");
+    branch.start().unwrap();
+    branch
+        .wait_until_promoted(Duration::from_secs(120))
+        .unwrap();
+    assert_eq!(batches(&branch), "1,2");
+    site.batch_on(&branch, 5);
+    let lsn5 = branch.sql("SELECT pg_current_wal_lsn()");
+    let segment = branch.switch_wal();
+    branch.wait_archived(&segment);
+    assert!(
+        site.repo.join("wal/00000002/00000002.history.zst").exists(),
+        "timeline 2 history archived"
+    );
+    branch.stop().unwrap();
+
+    // Restoring the same backup to a point on timeline 2 follows the history file.
+    let got = site.restore_and_count(
+        "on-timeline-2",
+        &[
+            "latest",
+            "--target-lsn",
+            &lsn5,
+            "--target-action",
+            "promote",
+        ],
+    );
+    assert_eq!(got, "1,2,5", "timeline 2's rows, not timeline 1's batch 3");
+    let got = site.restore_and_count("timeline-1", &["latest", "--target-timeline", "1"]);
+    assert_eq!(got, "1,2,3", "pinned to timeline 1");
+}
+
+impl Site {
+    fn batch_on(&self, cluster: &Cluster, n: u32) {
+        cluster.sql(&format!(
+            "INSERT INTO t SELECT g, {n} FROM generate_series({}, {}) g",
+            n * 1000,
+            n * 1000 + 999
+        ));
+    }
+}
+
+#[test]
+fn bad_restores_are_refused_and_write_nothing_outside_pgdata() {
+    let Some(site) = Site::new("bad_restores_are_refused") else {
+        return;
+    };
+    site.batch(1);
+    assert_ok(&site.backup(&[]), "backup-push");
+    site.archive_everything();
+    let list: serde_json::Value =
+        serde_json::from_slice(&site.walden(&["backup-list", "--json"]).stdout).unwrap();
+    let name = list[0]["name"].as_str().unwrap().to_string();
+    let backup_dir = site.repo.join("backups").join(&name);
+
+    // Non-empty target directory.
+    let occupied = site.scratch.pg_dir("occupied");
+    std::fs::write(occupied.join("keep-me"), b"precious").unwrap();
+    site.scratch.run_as.give(&occupied.join("keep-me")).unwrap();
+    let out = site.walden(&["restore", "latest", "--pgdata", occupied.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(&occupied).unwrap().count(), 1);
+
+    // Unknown and malformed backup names.
+    let (_, out) = site.restore("unknown", &["base_00000001FFFFFFFF00000000"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let (_, out) = site.restore("malformed", &["../../etc"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // A target before every backup.
+    let (_, out) = site.restore(
+        "too-early",
+        &["latest", "--target-time", "2000-01-01 00:00:00+00"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no backup finished before"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A corrupted part: refused, and the error names it.
+    let part = std::fs::read_dir(backup_dir.join("data"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let original = std::fs::read(&part).unwrap();
+    let mut corrupt = original.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0x40;
+    std::fs::write(&part, &corrupt).unwrap();
+    let (cluster, out) = site.restore("corrupt", &["latest"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        !cluster.data.join("backup_label").exists(),
+        "an interrupted restore never looks startable"
+    );
+    // A truncated part.
+    std::fs::write(&part, &original[..original.len() / 3]).unwrap();
+    let (_, out) = site.restore("truncated", &["latest"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    std::fs::write(&part, &original).unwrap();
+
+    // Malicious manifests: paths outside the data directory.
+    let manifest_path = backup_dir.join("manifest.json");
+    let good = std::fs::read(&manifest_path).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/manifests");
+    for evil in [
+        "dotdot.json",
+        "absolute.json",
+        "symlink-escape.json",
+        "garbage.json",
+    ] {
+        std::fs::write(&manifest_path, std::fs::read(fixtures.join(evil)).unwrap()).unwrap();
+        let (cluster, out) = site.restore(&format!("evil-{evil}"), &[&name]);
+        assert!(!out.status.success(), "{evil} accepted");
+        assert!(
+            stderr(&out).contains("manifest"),
+            "{evil}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !cluster.data.exists() || std::fs::read_dir(&cluster.data).unwrap().count() == 0,
+            "{evil}: wrote files"
+        );
+    }
+    assert!(!Path::new("/etc/walden-test-escape").exists());
+    std::fs::write(&manifest_path, &good).unwrap();
+
+    // Without its manifest a backup is incomplete: invisible to restore and backup-list, shown by --all.
+    std::fs::remove_file(&manifest_path).unwrap();
+    let (_, out) = site.restore("no-manifest", &["latest"]);
+    assert!(!out.status.success(), "restored a backup without manifest");
+    let all: serde_json::Value =
+        serde_json::from_slice(&site.walden(&["backup-list", "--json", "--all"]).stdout).unwrap();
+    assert_eq!(all[0]["complete"], false, "{all}");
+    let listed: serde_json::Value =
+        serde_json::from_slice(&site.walden(&["backup-list", "--json"]).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 0, "{listed}");
+    std::fs::write(&manifest_path, &good).unwrap();
+
+    // And once repaired, the same backup restores.
+    assert_eq!(site.restore_and_count("repaired", &["latest"]), "1");
+}
+
+#[test]
+fn encrypted_backup_needs_the_right_identity() {
+    let Some(site) = Site::new("encrypted_backup_needs_the_right_identity") else {
+        return;
+    };
+    let key = |n: &str| {
+        use age::secrecy::ExposeSecret;
+        let identity = age::x25519::Identity::generate();
+        let path = site.scratch.path().join(n);
+        std::fs::write(&path, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+        site.scratch.run_as.give(&path).unwrap();
+        (identity.to_public().to_string(), path.display().to_string())
+    };
+    let (recipient, right) = key("right.txt");
+    let (_, wrong) = key("wrong.txt");
+    site.batch(1);
+    assert_ok(
+        &site.backup(&["--encrypt-recipient", &recipient]),
+        "backup-push",
+    );
+    site.archive_everything();
+
+    let (_, out) = site.restore("no-key", &["latest"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--decrypt-identity"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, out) = site.restore("wrong-key", &["latest", "--decrypt-identity", &wrong]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        site.restore_and_count("right-key", &["latest", "--decrypt-identity", &right]),
+        "1"
+    );
+}
+
+#[test]
+fn killed_backup_is_incomplete_and_invisible_and_the_next_one_works() {
+    let Some(site) = Site::new("killed_backup_is_incomplete") else {
+        return;
+    };
+    site.batch(1);
+    let sock = site.primary.socket_dir.display().to_string();
+    let data = site.primary.data.display().to_string();
+    let mut cmd = site.scratch.run_as.command(&site.walden);
+    cmd.args(["backup-push", "--repo"])
+        .arg(&site.repo)
+        .args([
+            "--pgdata",
+            &data,
+            "--pg-host",
+            &sock,
+            "--pg-user",
+            "postgres",
+            "--checkpoint",
+            "fast",
+            "--max-rate",
+            "2MB/s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let all: serde_json::Value =
+        serde_json::from_slice(&site.walden(&["backup-list", "--json", "--all"]).stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0]["complete"], false, "{all}");
+    let (_, out) = site.restore("from-nothing", &["latest"]);
+    assert!(!out.status.success(), "nothing complete to restore");
+
+    // The server is not left in backup mode: the next backup works.
+    assert_ok(&site.backup(&[]), "backup-push after a killed one");
+    site.archive_everything();
+    assert_eq!(site.restore_and_count("after-kill", &["latest"]), "1");
+}
+
+#[test]
+fn backup_during_pgbench_restores_consistent() {
+    let Some(site) = Site::new("backup_during_pgbench_restores_consistent") else {
+        return;
+    };
+    let pgbench = |args: &[&str]| {
+        let mut cmd = site.scratch.run_as.command(site.bin.program("pgbench"));
+        cmd.args(["-h"])
+            .arg(&site.primary.socket_dir)
+            .args(["-U", "postgres"])
+            .args(args)
+            .arg("postgres");
+        cmd
+    };
+    let out = pgbench(&["-i", "-s", "2", "-q"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut load: std::process::Child = pgbench(&["-T", "8", "-c", "2", "-n"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_ok(&site.backup(&[]), "backup-push under load");
+    let _ = load.wait();
+    site.archive_everything();
+    let (cluster, out) = site.restore("under-load", &["latest"]);
+    assert_ok(&out, "restore");
+    cluster
+        .configure(&[("archive_mode", "off".into())])
+        .unwrap();
+    cluster.start().unwrap();
+    cluster
+        .wait_until_promoted(Duration::from_secs(120))
+        .unwrap();
+    // TPC-B keeps four sums equal; a torn restore breaks them.
+    let sums = cluster.sql(
+        "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(delta) FROM pgbench_history) \
+         AND (SELECT sum(bbalance) FROM pgbench_branches) = (SELECT sum(delta) FROM pgbench_history) \
+         AND (SELECT sum(tbalance) FROM pgbench_tellers) = (SELECT sum(delta) FROM pgbench_history) \
+         AND (SELECT count(*) FROM pgbench_accounts) = 200000",
+    );
+    assert_eq!(sums, "t");
+    let primary_history = site.primary.sql("SELECT count(*) FROM pgbench_history");
+    assert_eq!(
+        cluster.sql("SELECT count(*) FROM pgbench_history"),
+        primary_history,
+        "replayed to the end of the archive"
+    );
+    cluster.sql("CREATE EXTENSION IF NOT EXISTS amcheck");
+    let mut amcheck = site.scratch.run_as.command(site.bin.program("pg_amcheck"));
+    amcheck.arg("-h").arg(&cluster.socket_dir).args([
+        "-U",
+        "postgres",
+        "--heapallindexed",
+        "postgres",
+    ]);
+    let out = amcheck.output().unwrap();
+    assert!(
+        out.status.success(),
+        "pg_amcheck: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
