@@ -508,3 +508,52 @@ fn backup_during_pgbench_restores_consistent() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tablespaces_are_backed_up_and_can_be_remapped() {
+    let Some(site) = Site::new("tablespaces_are_backed_up_and_can_be_remapped") else {
+        return;
+    };
+    let location = site.scratch.pg_dir("ts-original");
+    site.primary.sql(&format!(
+        "CREATE TABLESPACE ts1 LOCATION '{}'",
+        location.display()
+    ));
+    site.primary
+        .sql("CREATE TABLE in_ts (id int) TABLESPACE ts1");
+    site.primary
+        .sql("INSERT INTO in_ts SELECT generate_series(1, 5000)");
+    let oid = site
+        .primary
+        .sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts1'");
+    assert_ok(&site.backup(&[]), "backup-push");
+    site.primary
+        .sql("INSERT INTO in_ts SELECT generate_series(5001, 6000)");
+    site.archive_everything();
+
+    // The original location is in use: refused, with the way out named.
+    let (_, out) = site.restore("same-place", &["latest"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--tablespace-map"),
+        "{}",
+        stderr(&out)
+    );
+
+    let moved = site.scratch.path().join("ts-restored");
+    let map = format!("{oid}={}", moved.display());
+    let (cluster, out) = site.restore("remapped", &["latest", "--tablespace-map", &map]);
+    assert_ok(&out, "restore with --tablespace-map");
+    cluster
+        .configure(&[("archive_mode", "off".into())])
+        .unwrap();
+    cluster.start().unwrap();
+    cluster
+        .wait_until_promoted(Duration::from_secs(120))
+        .unwrap();
+    assert_eq!(cluster.sql("SELECT count(*) FROM in_ts"), "6000");
+    assert_eq!(
+        cluster.sql("SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'ts1'"),
+        moved.display().to_string()
+    );
+}

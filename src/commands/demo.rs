@@ -195,7 +195,7 @@ pub async fn run(args: &DemoArgs, _settings: &Settings) -> Result<()> {
     let got = recovered
         .psql("SELECT count(*) FROM demo")
         .map_err(fail("querying the recovered copy"))?;
-    let fetched = count_log_lines(&recovered.log, "msg=restored");
+    let fetched = count_log_lines(&recovered.log, "restored log file");
     println!(
         "  recovered in {:.1} s: {fetched} WAL files restored by walden wal-fetch; the copy has {got} rows; \
          the primary had {expected} rows before the target and {total} in all",
