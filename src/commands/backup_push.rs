@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cli::{BackupPushArgs, Checkpoint, IoPriority};
+use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
@@ -19,7 +20,7 @@ use crate::repo::layout;
 use crate::repo::manifest::{
     FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
 };
-use crate::repo::tarpart::{self, PartEntry, PartEntryKind, WrittenEntry};
+use crate::repo::tarpart::{self, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
 use crate::storage::{Metadata, ObjectStore, PutMode};
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
@@ -72,13 +73,24 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let parts = plan_parts(&pgdata, &tablespaces, major, args.part_size_mib << 20)?;
     let total: u64 = parts.iter().flat_map(|p| &p.entries).map(|e| e.size).sum();
     let bucket = args.max_rate.map(TokenBucket::new);
+    let progress = Progress::bytes(total, &format!("backing up {name}"));
+    let on_bytes = progress.counter();
     let uploaded: Vec<UploadedPart> = futures::stream::iter(parts.into_iter().enumerate())
         .map(|(index, plan)| {
-            upload_part(store.clone(), &name, index, plan, &encode, bucket.clone())
+            upload_part(
+                store.clone(),
+                &name,
+                index,
+                plan,
+                &encode,
+                bucket.clone(),
+                on_bytes.clone(),
+            )
         })
         .buffered(args.jobs as usize)
         .try_collect()
         .await?;
+    progress.finish();
 
     // pg_backup_stop fails if the session dropped during the copy: then
     // the backup fails here, before any manifest is written.
@@ -262,6 +274,7 @@ async fn upload_part(
     plan: PartPlan,
     encode: &EncodeOptions,
     bucket: Option<Arc<TokenBucket>>,
+    on_bytes: OnBytes,
 ) -> Result<UploadedPart> {
     let relative =
         layout::backup_part_relative(plan.tablespace_oid, plan.index_in_group, encode.stages());
@@ -272,7 +285,8 @@ async fn upload_part(
     let encode = encode.clone();
     let entries = plan.entries;
     let producer = tokio::task::spawn_blocking(move || {
-        let (sink, digest, written) = tarpart::write_part(sink, &entries, &encode, bucket)?;
+        let (sink, digest, written) =
+            tarpart::write_part(sink, &entries, &encode, bucket, &on_bytes)?;
         // Dropping the writer ends the stream the store is reading.
         let mut bridge = sink
             .into_inner()

@@ -5,6 +5,7 @@ pub mod backup_push;
 pub mod completions;
 pub mod demo;
 pub mod man;
+pub mod progress;
 pub mod restore;
 pub mod wal_fetch;
 pub mod wal_push;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cli::RestoreArgs;
+use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg::recovery::{self, RecoverySettings, RecoveryTarget, TargetAction, TargetTimeline};
@@ -16,7 +17,7 @@ use crate::pipeline::{Identities, Stages};
 use crate::repo::catalog::{self, TargetBound};
 use crate::repo::layout;
 use crate::repo::manifest::{FileEntry, Manifest};
-use crate::repo::tarpart;
+use crate::repo::tarpart::{self, OnBytes};
 use crate::storage::ObjectStore;
 
 pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
@@ -58,19 +59,22 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
     tracing::info!(backup = %manifest.name, pgdata = %args.pgdata.display(), parts = manifest.parts.len(), "restoring");
 
     let manifest = Arc::new(manifest);
+    let progress = Progress::bytes(manifest.bytes, &format!("restoring {}", manifest.name));
+    let on_bytes = progress.counter();
     let files: usize = futures::stream::iter(0..manifest.parts.len())
         .map(|index| {
-            restore_part(
-                store.clone(),
-                manifest.clone(),
+            let job = PartJob {
                 index,
-                roots.clone(),
-                identities.clone(),
-            )
+                roots: roots.clone(),
+                identities: identities.clone(),
+                on_bytes: on_bytes.clone(),
+            };
+            restore_part(store.clone(), manifest.clone(), job)
         })
         .buffer_unordered(args.jobs as usize)
         .try_fold(0, |total, files| async move { Ok(total + files) })
         .await?;
+    progress.finish();
 
     write_control_files(&manifest, &args.pgdata, &roots, &recovery)?;
     let secs = started.elapsed().as_secs_f64();
@@ -276,13 +280,25 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Downloads, decodes and unpacks one part, checking every file and the
 /// part's own checksum against the manifest.
-async fn restore_part(
-    store: Arc<dyn ObjectStore>,
-    manifest: Arc<Manifest>,
+/// One part to restore, with what its unpacking thread needs.
+struct PartJob {
     index: usize,
     roots: HashMap<Option<u32>, PathBuf>,
     identities: Identities,
+    on_bytes: OnBytes,
+}
+
+async fn restore_part(
+    store: Arc<dyn ObjectStore>,
+    manifest: Arc<Manifest>,
+    job: PartJob,
 ) -> Result<usize> {
+    let PartJob {
+        index,
+        roots,
+        identities,
+        on_bytes,
+    } = job;
     let part = &manifest.parts[index];
     let key = layout::backup_object_key(&manifest.name, &part.key);
     let (_, stages) = Stages::split_name(&part.key);
@@ -306,6 +322,7 @@ async fn restore_part(
             &identities,
             &root,
             &expected,
+            &on_bytes,
         )
     })
     .await

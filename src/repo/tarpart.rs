@@ -47,6 +47,9 @@ pub struct WrittenEntry {
     pub sha256: Option<String>,
 }
 
+/// Called with the number of plaintext bytes each time a file is done.
+pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
+
 /// Writes `entries` as a tar stream through the encoder into `sink`.
 /// Returns the sink, the digest of the tar plaintext and what was written.
 ///
@@ -59,6 +62,7 @@ pub fn write_part<W: Write>(
     entries: &[PartEntry],
     encode: &EncodeOptions,
     bucket: Option<Arc<TokenBucket>>,
+    on_bytes: &OnBytes,
 ) -> Result<(W, Digest, Vec<WrittenEntry>)> {
     let encoder = Encoder::new(sink, encode)?;
     let mut tar = tar::Builder::new(encoder);
@@ -102,6 +106,7 @@ pub fn write_part<W: Write>(
                     ExactSize::new(ThrottledReader::new(file, bucket.clone()), entry.size);
                 tar.append_data(&mut header, &entry.rel_path, &mut body)
                     .map_err(fail)?;
+                on_bytes(entry.size);
                 Some(body.sha256_hex())
             }
         };
@@ -183,6 +188,7 @@ pub fn unpack_part<R: Read + Send>(
     identities: &Identities,
     root: &Path,
     expected: &HashMap<&str, &FileEntry>,
+    on_bytes: &OnBytes,
 ) -> Result<(Digest, usize)> {
     let mut decoder = Decoder::new(src, stages, identities)?;
     let mut files = 0;
@@ -207,6 +213,7 @@ pub fn unpack_part<R: Read + Send>(
                 tar::EntryType::Directory => make_dir(&target, listed.mode)?,
                 tar::EntryType::Regular => {
                     write_file(&mut entry, &target, listed)?;
+                    on_bytes(listed.size);
                     files += 1;
                 }
                 tar::EntryType::Symlink => {}
