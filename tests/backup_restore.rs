@@ -557,3 +557,53 @@ fn tablespaces_are_backed_up_and_can_be_remapped() {
         moved.display().to_string()
     );
 }
+
+#[test]
+fn backup_fails_cleanly_when_its_session_is_killed() {
+    let Some(site) = Site::new("backup_fails_cleanly_when_its_session_is_killed") else {
+        return;
+    };
+    site.batch(1);
+    let sock = site.primary.socket_dir.display().to_string();
+    let data = site.primary.data.display().to_string();
+    let mut cmd = site.scratch.run_as.command(&site.walden);
+    cmd.args(["backup-push", "--repo"])
+        .arg(&site.repo)
+        .args([
+            "--pgdata",
+            &data,
+            "--pg-host",
+            &sock,
+            "--pg-user",
+            "postgres",
+            "--checkpoint",
+            "fast",
+            "--max-rate",
+            "1MB/s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = site.primary.sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'walden'",
+    );
+    assert_eq!(killed, "1", "exactly the backup's session");
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "backup-push succeeded without its session"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "noticed within seconds, not at the end of the copy"
+    );
+    assert!(stderr(&out).contains("session"), "{}", stderr(&out));
+    let all: serde_json::Value =
+        serde_json::from_slice(&site.walden(&["backup-list", "--json", "--all"]).stdout).unwrap();
+    assert_eq!(all[0]["complete"], false, "{all}");
+    // The server aborted the backup: a new one can start.
+    assert_ok(&site.backup(&[]), "backup-push after the killed session");
+}

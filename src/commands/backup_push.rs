@@ -75,7 +75,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let bucket = args.max_rate.map(TokenBucket::new);
     let progress = Progress::bytes(total, &format!("backing up {name}"));
     let on_bytes = progress.counter();
-    let uploaded: Vec<UploadedPart> = futures::stream::iter(parts.into_iter().enumerate())
+    let uploads = futures::stream::iter(parts.into_iter().enumerate())
         .map(|(index, plan)| {
             upload_part(
                 store.clone(),
@@ -88,8 +88,18 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
             )
         })
         .buffered(args.jobs as usize)
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<UploadedPart>>();
+    // If the session drops, PostgreSQL has already aborted the backup:
+    // stop copying at once instead of finding out at pg_backup_stop.
+    let uploaded = tokio::select! {
+        uploaded = uploads => uploaded?,
+        () = session_lost(&session) => {
+            return Err(Error::failed(format!(
+                "the control session to PostgreSQL was lost during the copy, so the server aborted the backup; \
+                 backup {name} is incomplete and will not be used"
+            )));
+        }
+    };
     progress.finish();
 
     // pg_backup_stop fails if the session dropped during the copy: then
@@ -152,6 +162,16 @@ async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
     }
     .with_pg_env();
     ControlSession::connect(&options).await.map_err(failed)
+}
+
+/// Resolves once the control session stops answering (checked every few seconds).
+async fn session_lost(session: &ControlSession) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        if !session.is_alive().await {
+            return;
+        }
+    }
 }
 
 fn failed(e: impl std::fmt::Display) -> Error {
