@@ -246,6 +246,27 @@ fn restore_follows_a_new_timeline_through_history_files() {
 }
 
 impl Site {
+    /// A throttled backup-push running in the background, to interrupt.
+    fn spawn_slow_backup(&self, rate: &str, stderr: std::process::Stdio) -> std::process::Child {
+        let sock = self.primary.socket_dir.display().to_string();
+        let data = self.primary.data.display().to_string();
+        let mut cmd = self.scratch.run_as.command(&self.walden);
+        cmd.args(["backup-push", "--repo"])
+            .arg(&self.repo)
+            .args([
+                "--pgdata",
+                &data,
+                "--pg-host",
+                &sock,
+                "--pg-user",
+                "postgres",
+            ])
+            .args(["--checkpoint", "fast", "--max-rate", rate])
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
+        cmd.spawn().unwrap()
+    }
+
     fn batch_on(&self, cluster: &Cluster, n: u32) {
         cluster.sql(&format!(
             "INSERT INTO t SELECT g, {n} FROM generate_series({}, {}) g",
@@ -404,26 +425,7 @@ fn killed_backup_is_incomplete_and_invisible_and_the_next_one_works() {
         return;
     };
     site.batch(1);
-    let sock = site.primary.socket_dir.display().to_string();
-    let data = site.primary.data.display().to_string();
-    let mut cmd = site.scratch.run_as.command(&site.walden);
-    cmd.args(["backup-push", "--repo"])
-        .arg(&site.repo)
-        .args([
-            "--pgdata",
-            &data,
-            "--pg-host",
-            &sock,
-            "--pg-user",
-            "postgres",
-            "--checkpoint",
-            "fast",
-            "--max-rate",
-            "2MB/s",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = cmd.spawn().unwrap();
+    let mut child = site.spawn_slow_backup("2MB/s", std::process::Stdio::null());
     std::thread::sleep(Duration::from_millis(2500));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -564,26 +566,7 @@ fn backup_fails_cleanly_when_its_session_is_killed() {
         return;
     };
     site.batch(1);
-    let sock = site.primary.socket_dir.display().to_string();
-    let data = site.primary.data.display().to_string();
-    let mut cmd = site.scratch.run_as.command(&site.walden);
-    cmd.args(["backup-push", "--repo"])
-        .arg(&site.repo)
-        .args([
-            "--pgdata",
-            &data,
-            "--pg-host",
-            &sock,
-            "--pg-user",
-            "postgres",
-            "--checkpoint",
-            "fast",
-            "--max-rate",
-            "1MB/s",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = site.spawn_slow_backup("1MB/s", std::process::Stdio::piped());
     std::thread::sleep(Duration::from_millis(1500));
     let killed = site.primary.sql(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \

@@ -95,6 +95,13 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
             ""
         }
     );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        println!(
+            "note: restored as root; PostgreSQL will not start on root-owned files: chown -R postgres:postgres {} first (or run walden restore as postgres)",
+            args.pgdata.display()
+        );
+    }
     Ok(())
 }
 
