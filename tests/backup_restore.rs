@@ -590,3 +590,42 @@ fn backup_fails_cleanly_when_its_session_is_killed() {
     // The server aborted the backup: a new one can start.
     assert_ok(&site.backup(&[]), "backup-push after the killed session");
 }
+
+#[test]
+fn killed_restore_never_looks_startable_and_a_rerun_works() {
+    let Some(site) = Site::new("killed_restore_never_looks_startable") else {
+        return;
+    };
+    site.batch(1);
+    site.primary.sql("CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 300000) g");
+    assert_ok(&site.backup(&[]), "backup-push");
+    site.archive_everything();
+    let mut interrupted_mid_way = 0;
+    for attempt in 0..6u64 {
+        let target = site.scratch.path().join(format!("killed-{attempt}"));
+        let mut cmd = site.scratch.run_as.command(&site.walden);
+        cmd.args(["restore", "latest", "--repo"])
+            .arg(&site.repo)
+            .arg("--pgdata")
+            .arg(&target)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(20 + attempt * 40));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        if !status.success() {
+            assert!(
+                !target.join("recovery.signal").exists() && !target.join("backup_label").exists(),
+                "attempt {attempt}: an interrupted restore must not look startable"
+            );
+            let written = std::fs::read_dir(&target).map(|d| d.count()).unwrap_or(0);
+            interrupted_mid_way += usize::from(written > 0);
+        }
+    }
+    assert!(
+        interrupted_mid_way > 0,
+        "no attempt was killed while writing: the test proved nothing"
+    );
+    assert_eq!(site.restore_and_count("after-kills", &["latest"]), "1");
+}
