@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::cli::BackupListArgs;
-use crate::commands::backup_push::human_bytes;
+use crate::commands::progress::human_bytes;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::repo::catalog::{self, BackupEntry};

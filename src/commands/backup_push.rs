@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cli::{BackupPushArgs, Checkpoint, IoPriority};
-use crate::commands::progress::Progress;
+use crate::commands::progress::{human_bytes, Progress};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
@@ -435,21 +435,5 @@ fn set_io_priority(priority: IoPriority) {
     let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
     if rc != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "could not set the I/O priority; continuing at normal priority");
-    }
-}
-
-/// Bytes for people: 1.5 GiB.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -1,4 +1,4 @@
-//! Progress of long commands for a person at a terminal: a byte bar on stderr when it is a TTY, nothing otherwise (logs carry the events).
+//! Output for a person: a byte progress bar on stderr when it is a TTY (logs carry the events otherwise), and sizes in readable units.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -41,5 +41,21 @@ impl Progress {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Bytes for people: 1.5 GiB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
     }
 }

@@ -82,7 +82,7 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         "restored backup {} ({} files, {}) into {} in {secs:.1} s",
         manifest.name,
         files,
-        crate::commands::backup_push::human_bytes(manifest.bytes),
+        crate::commands::progress::human_bytes(manifest.bytes),
         args.pgdata.display()
     );
     println!("recovery: {}", describe(&recovery));
