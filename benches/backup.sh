@@ -19,7 +19,8 @@
 #
 # Environment: PGBENCH_SECONDS (default 30), MAX_RATE (default 50MB/s, lowered
 # at small scales so a throttled backup takes ≥ 20 s), WALDEN_BIN (a prebuilt
-# walden instead of `cargo build --release`).
+# walden instead of `cargo build --release`), BENCH_KEEP=1 (keep the work
+# directory, with every command's output under t/, after stopping the servers).
 #
 # Progress goes to stderr, the result tables to stdout. Everything lives in a
 # mktemp directory that is removed at exit; servers are stopped by PID.
@@ -66,7 +67,7 @@ cleanup() {
   stop_server "$WORK/r-walden"
   stop_server "$WORK/r-pgbb"
   stop_server "$PGDATA_DIR"
-  rm -rf "$WORK"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -137,7 +138,7 @@ backup_push() { # name extra-args...: one walden backup-push, timed
   local name=$1; shift
   timed "$name" "$WALDEN" backup-push --repo "$REPO" --pgdata "$PGDATA_DIR" \
     --pg-host "$SOCK" --pg-user postgres --pg-database postgres \
-    --compression zstd --compression-level 3 --jobs 2 --checkpoint fast "$@"
+    --compression zstd --compression-level 3 --jobs 2 --checkpoint fast --log-format json "$@"
 }
 
 # start_restored DIR: starts a restored cluster on the restore socket
@@ -174,6 +175,7 @@ pgbench_run() {
   quiesce
   log "pgbench ${PGBENCH_SECONDS}s, backup: ${label}"
   local t0 pid b0 b1
+  cut -d' ' -f1 /proc/loadavg > "$T/load.$label"   # the machine is shared: context for noise
   t0=$(now)
   pg $PGBIN/pgbench -h "$SOCK" -U postgres -c 4 -j 2 -T "$PGBENCH_SECONDS" -n -P 1 postgres \
     >"$T/pgbench.$label.out" 2>"$T/pgbench.$label.progress" &
@@ -281,6 +283,8 @@ backup_push throttled --max-rate "$RATE"
 out=$(newest_backup); read -r _ THR_BYTES _ _ <<< "$out"
 
 # ------------------------------------------------ 5. pgbench beside backups
+log "pgbench warm-up, 10 s (not reported)"
+pg $PGBIN/pgbench -h "$SOCK" -U postgres -c 4 -j 2 -T 10 -n postgres >"$T/pgbench.warmup.out" 2>&1
 pgbench_run none none
 pgbench_run unthrottled backup
 pgbench_run throttled backup --max-rate "$RATE" --io-priority idle
@@ -298,7 +302,26 @@ def timing(name):
     s, rss = open(f"{T}/{name}.time").read().split()
     return float(s), int(rss)
 MiB = 1 << 20
-def mib(b): return "%.0f MiB" % (int(b) / MiB)
+import datetime, json, re
+def phases(name):
+    """(start, copy, stop) seconds of a backup-push from its JSON log: start
+    = connect + pg_backup_start (checkpoint), copy = reading and storing the
+    parts, stop = pg_backup_stop (waits for the WAL to be archived) + manifest."""
+    def ts(ev):
+        t = re.sub(r"(\.\d{6})\d*", r"\1", ev["timestamp"]).replace("Z", "+00:00")
+        return datetime.datetime.fromisoformat(t).timestamp()
+    try:
+        events = [json.loads(l) for l in open(f"{T}/{name}.err") if l.startswith("{")]
+        started = [ts(ev) for ev in events if ev.get("message") == "backup started"][0]
+        stored = max(ts(ev) for ev in events if ev.get("message") == "part stored")
+        done = [ts(ev) for ev in events if ev.get("message") == "backup complete"][0]
+        wall = timing(name)[0]
+        return wall - (done - started), stored - started, done - stored
+    except (IndexError, ValueError, KeyError, OSError):
+        return None
+def mib(b):
+    b = int(b) / MiB
+    return ("%.0f MiB" if b >= 10 else "%.1f MiB") % b
 scale, small = int(e["SCALE"]), int(e["SMALL"])
 
 main_s, main_rss = timing("main")
@@ -313,6 +336,10 @@ print(f"| walden backup-push, zstd-3, --jobs 2 | {main_s:.2f} | {mib(main_bytes)
 print(f"| pg_basebackup -Ft server-zstd -X fetch | {pgbb_s:.2f} | | {main_bytes / 1e6 / pgbb_s:.0f} | "
       f"{mib(e['PGBB_SIZE'])} (base.tar.zst, WAL inside) | {pgbb_rss / 1024:.0f} MiB (client) |")
 print(f"\nwalden / pg_basebackup wall time: {main_s / pgbb_s:.2f}x")
+p = phases("main")
+if p:
+    print(f"walden phases: connect + pg_backup_start (fast checkpoint) {p[0]:.2f} s, copy {p[1]:.2f} s "
+          f"({main_bytes / 1e6 / p[1]:.0f} MB/s), pg_backup_stop (waits for the WAL archive) + manifest {p[2]:.2f} s")
 
 print(f"\n### Restore, then start PostgreSQL until promoted and answering\n")
 print("| | restore s | start + recovery s | total s | peak RSS |")
@@ -334,9 +361,11 @@ thr_s, thr_rss = timing("throttled")
 thr_bytes, rate = int(e["THR_BYTES"]), int(e["RATE_BPS"])
 achieved = thr_bytes / thr_s
 print(f"\n### Throttle: backup-push --max-rate {e['RATE']}\n")
-print("| limit | read | wall s | achieved (read / wall) | of the limit | peak RSS |")
-print("|---|---|---|---|---|---|")
-print(f"| {rate / 1e6:.1f} MB/s | {mib(thr_bytes)} | {thr_s:.2f} | {achieved / 1e6:.1f} MB/s | {100 * achieved / rate:.1f} % | {thr_rss / 1024:.0f} MiB |")
+p = phases("throttled")
+copy = f"{thr_bytes / p[1] / 1e6:.2f} MB/s, {100 * thr_bytes / p[1] / rate:.1f} %" if p else "-"
+print("| limit | read | wall s | achieved (read / wall) | of the limit | copy phase only | peak RSS |")
+print("|---|---|---|---|---|---|---|")
+print(f"| {rate / 1e6:.1f} MB/s | {mib(thr_bytes)} | {thr_s:.2f} | {achieved / 1e6:.2f} MB/s | {100 * achieved / rate:.1f} % | {copy} | {thr_rss / 1024:.0f} MiB |")
 
 def tps(label):
     w, d, b, early = open(f"{T}/tps.{label}").read().split()
@@ -345,8 +374,8 @@ n1, n2 = tps("none")[0], tps("none-after")[0]
 base = (n1 + n2) / 2
 secs = e["PGBENCH_SECONDS"]
 print(f"\n### pgbench TPC-B (default script), -c 4 -j 2 -T {secs}, fsync on, beside a backup-push\n")
-print(f"| backup running | TPS ({secs} s) | TPS while the backup ran | backup s | backup ended before pgbench | vs none |")
-print("|---|---|---|---|---|---|")
+print(f"| backup running | TPS ({secs} s) | TPS while the backup ran | backup s | backup ended before pgbench | vs none | load avg before |")
+print("|---|---|---|---|---|---|---|")
 rows = [("none", "none"), ("unthrottled (zstd-3, --jobs 2)", "unthrottled"),
         (f"throttled (--max-rate {e['RATE']} --io-priority idle)", "throttled"), ("none (again, after)", "none-after")]
 for title, label in rows:
@@ -354,7 +383,8 @@ for title, label in rows:
     vs = f"{100 * w / base:.1f} %"
     if d != "-":
         vs += f" (while running: {100 * float(d) / base:.1f} %)"
-    print(f"| {title} | {w:.0f} | {d} | {b} | {early} | {vs} |")
+    load = open(f"{T}/load.{label}").read().strip()
+    print(f"| {title} | {w:.0f} | {d} | {b} | {early} | {vs} | {load} |")
 t = tps("throttled")
 print(f"\nthrottled / none TPS: {t[0] / base:.3f} (none = mean of the two runs without a backup: {base:.0f})")
 PY

@@ -102,10 +102,10 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited]' -r
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads [default: unchanged]' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
 best-effort\t'Normal priority, lowest level within it'"
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel' -r
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target (gentle; the default)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel [default: 2]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint [default: spread]' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target (gentle; the default)'
 fast\t'Checkpoint at once (faster start, an I/O burst)'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l part-size-mib -d 'Target plaintext size of one tar part, in MiB' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F

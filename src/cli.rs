@@ -137,22 +137,6 @@ pub struct PgConnectArgs {
     pub pg_database: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Checkpoint {
-    /// Spread the start checkpoint over checkpoint_completion_target (gentle; the default).
-    Spread,
-    /// Checkpoint at once (faster start, an I/O burst).
-    Fast,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum IoPriority {
-    /// Read the disk only when nothing else wants it (Linux ioprio class idle).
-    Idle,
-    /// Normal priority, lowest level within it.
-    BestEffort,
-}
-
 #[derive(Debug, Args)]
 pub struct BackupPushArgs {
     /// The cluster's data directory (must be the one the server reports).
@@ -162,22 +146,8 @@ pub struct BackupPushArgs {
     #[command(flatten)]
     pub connect: PgConnectArgs,
 
-    /// Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited].
-    #[arg(long, env = "WALDEN_MAX_RATE", value_name = "RATE")]
-    pub max_rate: Option<crate::pipeline::throttle::Rate>,
-
-    /// I/O scheduling priority of the backup's disk reads.
-    #[arg(long, env = "WALDEN_IO_PRIORITY", value_name = "CLASS")]
-    pub io_priority: Option<IoPriority>,
-
-    /// Parts compressed and uploaded in parallel.
-    #[arg(long, env = "WALDEN_JOBS", value_name = "N", default_value_t = 2,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub jobs: u16,
-
-    /// Start checkpoint.
-    #[arg(long, value_name = "MODE", default_value = "spread")]
-    pub checkpoint: Checkpoint,
+    #[command(flatten)]
+    pub backup: crate::config::BackupSettingsArgs,
 
     /// Target plaintext size of one tar part, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024, hide = true,

@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::pipeline::throttle::Rate;
 use crate::pipeline::{Codec, Compression, EncodeOptions, Identities, Recipients, Stages};
 use crate::storage::{self, ObjectStore, RetryPolicy, RetryingStore};
 
@@ -130,6 +131,70 @@ impl SettingsArgs {
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     args: SettingsArgs,
+    /// The `[backup-push]` table of the configuration file.
+    backup_file: BackupSettingsArgs,
+}
+
+/// The start checkpoint of a base backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Checkpoint {
+    /// Spread the start checkpoint over checkpoint_completion_target (gentle; the default).
+    Spread,
+    /// Checkpoint at once (faster start, an I/O burst).
+    Fast,
+}
+
+/// The I/O scheduling class of a base backup's disk reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IoPriority {
+    /// Read the disk only when nothing else wants it (Linux ioprio class idle).
+    Idle,
+    /// Normal priority, lowest level within it.
+    BestEffort,
+}
+
+/// `backup-push` settings: flags, `WALDEN_*` variables, or keys of the
+/// `[backup-push]` table in the configuration file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BackupSettingsArgs {
+    /// Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited].
+    #[arg(long, env = "WALDEN_MAX_RATE", value_name = "RATE")]
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub max_rate: Option<Rate>,
+
+    /// I/O scheduling priority of the backup's disk reads [default: unchanged].
+    #[arg(long, env = "WALDEN_IO_PRIORITY", value_name = "CLASS")]
+    pub io_priority: Option<IoPriority>,
+
+    /// Parts compressed and uploaded in parallel [default: 2].
+    #[arg(long, env = "WALDEN_JOBS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
+    /// Start checkpoint [default: spread].
+    #[arg(long, env = "WALDEN_CHECKPOINT", value_name = "MODE")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// `backup-push` settings after merging, defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackupSettings {
+    pub max_rate: Option<Rate>,
+    pub io_priority: Option<IoPriority>,
+    pub jobs: u16,
+    pub checkpoint: Checkpoint,
+}
+
+fn from_str_opt<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 impl Settings {
@@ -146,16 +211,39 @@ impl Settings {
             None if default_file.exists() => Some(read_toml(default_file)?),
             None => None,
         };
-        let args = match file {
-            Some(file) => cli.or(file),
-            None => cli,
-        };
-        Ok(Settings { args })
+        Ok(match file {
+            Some((file, backup_file)) => Settings {
+                args: cli.or(file),
+                backup_file,
+            },
+            None => Settings {
+                args: cli,
+                backup_file: BackupSettingsArgs::default(),
+            },
+        })
     }
 
     /// Settings from the command line only, for reporting a broken config file.
     pub fn without_file(cli: SettingsArgs) -> Settings {
-        Settings { args: cli }
+        Settings {
+            args: cli,
+            backup_file: BackupSettingsArgs::default(),
+        }
+    }
+
+    /// `backup-push` settings: flags and environment (`cli`) over the
+    /// `[backup-push]` table, over the defaults.
+    pub fn backup(&self, cli: &BackupSettingsArgs) -> BackupSettings {
+        let file = &self.backup_file;
+        BackupSettings {
+            max_rate: cli.max_rate.or(file.max_rate),
+            io_priority: cli.io_priority.or(file.io_priority),
+            jobs: cli.jobs.or(file.jobs).unwrap_or(2),
+            checkpoint: cli
+                .checkpoint
+                .or(file.checkpoint)
+                .unwrap_or(Checkpoint::Spread),
+        }
     }
 
     pub fn repo_url(&self) -> Result<&str> {
@@ -230,19 +318,32 @@ impl Settings {
     }
 }
 
-fn read_toml(path: &Path) -> Result<SettingsArgs> {
+/// The configuration file: global settings at the top level, and a
+/// `[backup-push]` table for the backup's own settings.
+fn read_toml(path: &Path) -> Result<(SettingsArgs, BackupSettingsArgs)> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        Error::usage(format!(
+            "invalid configuration file {}: {e}",
+            path.display()
+        ))
+    };
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::usage(format!(
             "cannot read configuration file {}: {e}",
             path.display()
         ))
     })?;
-    toml::from_str(&text).map_err(|e| {
-        Error::usage(format!(
-            "invalid configuration file {}: {e}",
-            path.display()
-        ))
-    })
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(&e))?;
+    let backup = match table.remove("backup-push") {
+        Some(section) => section
+            .try_into()
+            .map_err(|e| invalid(&format!("[backup-push]: {e}")))?,
+        None => BackupSettingsArgs::default(),
+    };
+    let global = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| invalid(&e))?;
+    Ok((global, backup))
 }
 
 #[cfg(test)]
@@ -325,6 +426,36 @@ mod tests {
             s.raw().encrypt_recipient,
             vec!["a".to_string(), "b".to_string()]
         );
+    }
+
+    #[test]
+    fn backup_push_table_sits_below_flags_and_above_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "repo = \"/r\"\n[backup-push]\nmax-rate = \"50MB/s\"\njobs = 4\nio-priority = \"idle\"\n",
+        );
+        let s = Settings::resolve(cli(&[]), Some(&file), Path::new("/x")).unwrap();
+        let from_file = s.backup(&BackupSettingsArgs::default());
+        assert_eq!(from_file.max_rate.unwrap().bytes_per_sec(), 50_000_000);
+        assert_eq!(from_file.jobs, 4);
+        assert_eq!(from_file.io_priority, Some(IoPriority::Idle));
+        assert_eq!(from_file.checkpoint, Checkpoint::Spread);
+        let flags = BackupSettingsArgs {
+            jobs: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(s.backup(&flags).jobs, 1);
+        assert_eq!(
+            Settings::default()
+                .backup(&BackupSettingsArgs::default())
+                .jobs,
+            2
+        );
+
+        let bad = write(dir.path(), "[backup-push]\nmax-rate = \"fast\"\n");
+        let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
+        assert!(err.to_string().contains("backup-push"), "{err}");
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::cli::{BackupPushArgs, Checkpoint, IoPriority};
+use crate::cli::BackupPushArgs;
 use crate::commands::progress::{human_bytes, Progress};
-use crate::config::Settings;
+use crate::config::{Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
 use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
 use crate::pg::datadir::{self, Entry, EntryKind};
@@ -26,7 +26,8 @@ use crate::storage::{Metadata, ObjectStore, PutMode};
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
     let encode = settings.encode_options()?;
-    if let Some(priority) = args.io_priority {
+    let options = settings.backup(&args.backup);
+    if let Some(priority) = options.io_priority {
         set_io_priority(priority);
     }
     let session = connect(args).await?;
@@ -48,7 +49,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
     let start = session
-        .backup_start(&label, args.checkpoint == Checkpoint::Fast)
+        .backup_start(&label, options.checkpoint == Checkpoint::Fast)
         .await
         .map_err(failed)?;
     let name = layout::backup_name(start.timeline.0, start.lsn.0);
@@ -72,7 +73,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
 
     let parts = plan_parts(&pgdata, &tablespaces, major, args.part_size_mib << 20)?;
     let total: u64 = parts.iter().flat_map(|p| &p.entries).map(|e| e.size).sum();
-    let bucket = args.max_rate.map(TokenBucket::new);
+    let bucket = options.max_rate.map(TokenBucket::new);
     let progress = Progress::bytes(total, &format!("backing up {name}"));
     let on_bytes = progress.counter();
     let uploads = futures::stream::iter(parts.into_iter().enumerate())
@@ -87,7 +88,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
                 on_bytes.clone(),
             )
         })
-        .buffered(args.jobs as usize)
+        .buffered(options.jobs as usize)
         .try_collect::<Vec<UploadedPart>>();
     // If the session drops, PostgreSQL has already aborted the backup:
     // stop copying at once instead of finding out at pg_backup_stop.
