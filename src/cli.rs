@@ -41,6 +41,7 @@ pub struct Cli {
 
 /// Options every command accepts.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// TOML configuration file [default: /etc/walden/walden.toml if present].
     #[arg(long, global = true, env = "WALDEN_CONFIG", value_name = "FILE")]
@@ -119,6 +120,7 @@ pub struct WalFetchArgs {
 
 /// How to reach the cluster's control session (libpq-style; PG* variables apply).
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection")]
 pub struct PgConnectArgs {
     /// Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql].
     #[arg(long, value_name = "HOST")]

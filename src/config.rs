@@ -52,6 +52,7 @@ pub enum LogLevel {
 /// Field names are the TOML keys (kebab-case), the flags, and, upper-cased
 /// with `WALDEN_`, the environment variables.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
+#[command(next_help_heading = "Global options")]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SettingsArgs {
     /// Repository: a local directory (absolute path or file:///path).
@@ -158,6 +159,7 @@ pub enum IoPriority {
 /// `backup-push` settings: flags, `WALDEN_*` variables, or keys of the
 /// `[backup-push]` table in the configuration file.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
+#[command(next_help_heading = "Throttling and parallelism")]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSettingsArgs {
     /// Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited].
