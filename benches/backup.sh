@@ -13,14 +13,18 @@
 #   4. --max-rate accuracy: bytes read (manifest) / wall time vs the limit.
 #   5. pgbench TPS (default TPC-B, -c 4 -j 2, fsync on) alone, during an
 #      unthrottled backup-push and during a throttled one (--max-rate,
-#      --io-priority idle), then alone again.
+#      --io-priority idle), in interleaved rounds, with a control row (a
+#      process that only sleeps 1 ms in a loop: on a VM that alone changes
+#      fsync-bound TPS, so compare the throttled run with it too).
 #
 #   bash benches/backup.sh [SCALE]   (default 100 ≈ 1.5 GB; SCALE=10 or 5 for a quick check)
 #
-# Environment: PGBENCH_SECONDS (default 30), MAX_RATE (default 50MB/s, lowered
-# at small scales so a throttled backup takes ≥ 20 s), WALDEN_BIN (a prebuilt
-# walden instead of `cargo build --release`), BENCH_KEEP=1 (keep the work
-# directory, with every command's output under t/, after stopping the servers).
+# Environment: REPS (backup/restore comparisons, default 3; the report shows
+# medians and ranges), PGBENCH_ROUNDS (default 3), PGBENCH_SECONDS (default
+# 30), MAX_RATE (default 50MB/s, lowered at small scales so a throttled backup
+# takes ≥ 20 s), WALDEN_BIN (a prebuilt walden instead of `cargo build
+# --release`), BENCH_KEEP=1 (keep the work directory, with every command's
+# output under t/, after stopping the servers).
 #
 # Progress goes to stderr, the result tables to stdout. Everything lives in a
 # mktemp directory that is removed at exit; servers are stopped by PID.
@@ -29,6 +33,8 @@ cd "$(dirname "$0")/.."
 SCALE=${1:-${SCALE:-100}}
 SMALL=$(( SCALE / 3 > 0 ? SCALE / 3 : 1 ))
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-30}
+PGBENCH_ROUNDS=${PGBENCH_ROUNDS:-3}
+REPS=${REPS:-3}
 bash scripts/install-deps.sh
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 command -v python3 >/dev/null || { echo "backup.sh needs python3" >&2; exit 1; }
@@ -37,8 +43,9 @@ if [ -z "${WALDEN_BIN:-}" ]; then
   WALDEN_BIN=$(pwd)/target/release/walden
 fi
 PGBIN=/usr/lib/postgresql/15/bin
-unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS WALDEN_REPO WALDEN_MAX_RATE WALDEN_IO_PRIORITY WALDEN_JOBS \
-  WALDEN_COMPRESSION WALDEN_COMPRESSION_LEVEL WALDEN_ENCRYPT_RECIPIENT WALDEN_ENCRYPT_RECIPIENTS_FILE WALDEN_DECRYPT_IDENTITY
+# Only the flags below configure walden and the connections.
+unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
+for v in $(compgen -e | grep '^WALDEN_' || true); do unset "$v"; done
 
 WORK=$(mktemp -d /tmp/walden-bench-backup-XXXXXX)
 chmod 755 "$WORK"
@@ -86,10 +93,11 @@ now() { date +%s.%N; }
 pg() { "${AS_PG[@]}" "$@"; }
 psql_main() { pg $PGBIN/psql -X -q -At -h "$SOCK" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 # timed NAME CMD...: runs CMD as postgres under /usr/bin/time; $T/NAME.time
-# gets "elapsed-seconds peak-RSS-KiB", $T/NAME.out and $T/NAME.err its output.
+# gets "elapsed-seconds peak-RSS-KiB user-CPU-s system-CPU-s", $T/NAME.out
+# and $T/NAME.err its output.
 timed() {
   local name=$1; shift
-  if ! pg /usr/bin/time -f '%e %M' -o "$T/$name.time" "$@" >"$T/$name.out" 2>"$T/$name.err"; then
+  if ! pg /usr/bin/time -f '%e %M %U %S' -o "$T/$name.time" "$@" >"$T/$name.out" 2>"$T/$name.err"; then
     echo "FAILED: $*" >&2; tail -n 30 "$T/$name.err" >&2; exit 1
   fi
 }
@@ -167,8 +175,11 @@ check_and_stop_restored() { # dir label
   rm -rf "$dir"
 }
 
-# pgbench_run LABEL none|backup [backup args...]: pgbench for
-# PGBENCH_SECONDS; with "backup", a backup-push starts right after pgbench. Writes
+# pgbench_run LABEL none|sleeper|backup [backup args...]: pgbench for
+# PGBENCH_SECONDS; with "backup", a backup-push starts right after pgbench;
+# with "sleeper", a process that only wakes up every millisecond runs beside
+# it (a control: on this VM, any such process raises fsync-bound TPS by
+# keeping the vCPUs out of idle, and a throttled backup is one). Writes
 # $T/tps.LABEL: "tps-whole-run tps-while-backup-ran backup-seconds finished-early"
 pgbench_run() {
   local label=$1 mode=$2; shift 2
@@ -181,6 +192,11 @@ pgbench_run() {
     >"$T/pgbench.$label.out" 2>"$T/pgbench.$label.progress" &
   pid=$!; BG_PIDS+=("$pid")
   b0=""; b1=""
+  if [ "$mode" = sleeper ]; then
+    python3 -c 'import time
+while True: time.sleep(0.001)' &
+    BG_PIDS+=("$!")
+  fi
   if [ "$mode" = backup ]; then
     sleep 1
     b0=$(now)
@@ -188,6 +204,7 @@ pgbench_run() {
     b1=$(now)
   fi
   wait "$pid" || { echo "pgbench failed:" >&2; tail "$T/pgbench.$label.progress" >&2; exit 1; }
+  if [ "$mode" = sleeper ]; then kill "${BG_PIDS[1]}"; wait "${BG_PIDS[1]}" 2>/dev/null || true; fi
   BG_PIDS=()
   python3 - "$T/pgbench.$label.out" "$T/pgbench.$label.progress" "$t0" "$b0" "$b1" "$PGBENCH_SECONDS" > "$T/tps.$label" <<'PY'
 import re, sys
@@ -226,43 +243,47 @@ log "walden backup-push at scale $SMALL"
 backup_push small
 out=$(newest_backup); read -r _ SMALL_BYTES _ _ <<< "$out"
 
-# ------------------------------------------------ 1. backup
-log "pgbench -i -s $SCALE (a few minutes at scale 100) ..."
+# ------------------------------------------------ 1 + 2. backup and restore
+log "pgbench -i -s $SCALE ..."
 pg $PGBIN/pgbench -h "$SOCK" -U postgres -i -q -s "$SCALE" postgres >"$T/init.log" 2>&1
 DB_SIZE=$(psql_main -c "SELECT pg_database_size('postgres')")
-quiesce
-log "walden backup-push at scale $SCALE"
-backup_push main
-out=$(newest_backup); read -r MAIN_NAME MAIN_BYTES MAIN_STORED MAIN_WAL <<< "$out"
-log "  $(cat "$T/main.out")"
-quiesce
-log "pg_basebackup"
-timed pgbb $PGBIN/pg_basebackup -h "$SOCK" -U postgres -D "$WORK/pgbb" -Ft \
-  --compress=server-zstd --checkpoint=fast -X fetch
-PGBB_SIZE=$(stat -c %s "$WORK/pgbb/base.tar.zst")
-PGBB_TOTAL=$(du -sb "$WORK/pgbb" | cut -f1)
+# REPS rounds of: walden backup-push, pg_basebackup, restore of each + start.
+# The machine is shared: the report gives the median and the range.
+for rep in $(seq 1 "$REPS"); do
+  quiesce
+  log "[$rep/$REPS] walden backup-push at scale $SCALE"
+  backup_push "main.$rep"
+  out=$(newest_backup); read -r MAIN_NAME MAIN_BYTES MAIN_STORED MAIN_WAL <<< "$out"
+  echo "$MAIN_BYTES $MAIN_STORED $MAIN_WAL" > "$T/main.$rep.sizes"
+  log "  $(cat "$T/main.$rep.out")"
+  quiesce
+  log "[$rep/$REPS] pg_basebackup"
+  rm -rf "$WORK/pgbb"
+  timed "pgbb.$rep" $PGBIN/pg_basebackup -h "$SOCK" -U postgres -D "$WORK/pgbb" -Ft \
+    --compress=server-zstd --checkpoint=fast -X fetch
+  stat -c %s "$WORK/pgbb/base.tar.zst" > "$T/pgbb.$rep.size"
 
-# ------------------------------------------------ 2. restore
-sync
-log "walden restore $MAIN_NAME + start until promoted"
-r0=$(now)
-timed restore "$WALDEN" restore "$MAIN_NAME" --repo "$REPO" --pgdata "$WORK/r-walden" --jobs 2
-r1=$(now)
-start_restored "$WORK/r-walden"
-r2=$(now)
-W_RESTORE=$(calc "$r1 - $r0"); W_START=$(calc "$r2 - $r1"); W_TOTAL=$(calc "$r2 - $r0")
-W_RESTORE_RSS=$(rss_kib restore)
-check_and_stop_restored "$WORK/r-walden" "walden restore"
+  sync
+  log "[$rep/$REPS] walden restore $MAIN_NAME + start until promoted"
+  r0=$(now)
+  timed "restore.$rep" "$WALDEN" restore "$MAIN_NAME" --repo "$REPO" --pgdata "$WORK/r-walden" --jobs 2
+  r1=$(now)
+  start_restored "$WORK/r-walden"
+  r2=$(now)
+  echo "$(calc "$r1 - $r0") $(calc "$r2 - $r1") $(calc "$r2 - $r0")" > "$T/wrestore.$rep"
+  check_and_stop_restored "$WORK/r-walden" "walden restore"
 
-sync
-log "pg_basebackup tar: zstd -d | tar x + start until promoted"
-r0=$(now)
-pg bash -c "set -o pipefail; mkdir -m 700 '$WORK/r-pgbb' && zstd -q -d -c '$WORK/pgbb/base.tar.zst' | tar -x -C '$WORK/r-pgbb'"
-r1=$(now)
-start_restored "$WORK/r-pgbb"
-r2=$(now)
-B_RESTORE=$(calc "$r1 - $r0"); B_START=$(calc "$r2 - $r1"); B_TOTAL=$(calc "$r2 - $r0")
-check_and_stop_restored "$WORK/r-pgbb" "pg_basebackup restore"
+  sync
+  log "[$rep/$REPS] pg_basebackup tar: zstd -d | tar x + start until promoted"
+  r0=$(now)
+  timed "untar.$rep" bash -c "set -o pipefail; mkdir -m 700 '$WORK/r-pgbb' && zstd -q -d -c '$WORK/pgbb/base.tar.zst' | tar -x -C '$WORK/r-pgbb'"
+  r1=$(now)
+  start_restored "$WORK/r-pgbb"
+  r2=$(now)
+  echo "$(calc "$r1 - $r0") $(calc "$r2 - $r1") $(calc "$r2 - $r0")" > "$T/brestore.$rep"
+  check_and_stop_restored "$WORK/r-pgbb" "pg_basebackup restore"
+  sync
+done
 rm -rf "$WORK/pgbb"
 
 # ------------------------------------------------ 4. throttle accuracy
@@ -285,24 +306,39 @@ out=$(newest_backup); read -r _ THR_BYTES _ _ <<< "$out"
 # ------------------------------------------------ 5. pgbench beside backups
 log "pgbench warm-up, 10 s (not reported)"
 pg $PGBIN/pgbench -h "$SOCK" -U postgres -c 4 -j 2 -T 10 -n postgres >"$T/pgbench.warmup.out" 2>&1
-pgbench_run none none
-pgbench_run unthrottled backup
-pgbench_run throttled backup --max-rate "$RATE" --io-priority idle
-pgbench_run none-after none
+# Interleaved rounds, so drift in what else runs on the machine hits every kind alike.
+for round in $(seq 1 "$PGBENCH_ROUNDS"); do
+  pgbench_run "none.$round" none
+  pgbench_run "sleeper.$round" sleeper
+  pgbench_run "unthrottled.$round" backup
+  pgbench_run "throttled.$round" backup --max-rate "$RATE" --io-priority idle
+done
 
 # ------------------------------------------------ report
-export SCALE SMALL DB_SIZE MAIN_BYTES MAIN_STORED MAIN_WAL SMALL_BYTES PGBB_SIZE PGBB_TOTAL \
-  W_RESTORE W_START W_TOTAL W_RESTORE_RSS B_RESTORE B_START B_TOTAL RATE RATE_BPS THR_BYTES \
-  PGBENCH_SECONDS T
+export SCALE SMALL DB_SIZE SMALL_BYTES RATE RATE_BPS THR_BYTES PGBENCH_SECONDS PGBENCH_ROUNDS REPS T
 python3 - <<'PY'
-import os
+import datetime, json, os, re, statistics
 e = os.environ
 T = e["T"]
-def timing(name):
-    s, rss = open(f"{T}/{name}.time").read().split()
-    return float(s), int(rss)
+reps, rounds = int(e["REPS"]), int(e["PGBENCH_ROUNDS"])
+scale, small = int(e["SCALE"]), int(e["SMALL"])
 MiB = 1 << 20
-import datetime, json, re
+
+def nums(path):
+    return [float(x) for x in open(path).read().split()]
+def timing(name):  # (seconds, peak RSS KiB)
+    s, rss, user, sys = nums(f"{T}/{name}.time")
+    return s, rss
+def cpu(name):  # user + system CPU seconds
+    s, rss, user, sys = nums(f"{T}/{name}.time")
+    return user + sys
+def med(xs):
+    return statistics.median(xs)
+def rng(xs):
+    return f"{min(xs):.2f}–{max(xs):.2f}" if len(xs) > 1 else "-"
+def mib(b):
+    b = float(b) / MiB
+    return ("%.0f MiB" if b >= 10 else "%.1f MiB") % b
 def phases(name):
     """(start, copy, stop) seconds of a backup-push from its JSON log: start
     = connect + pg_backup_start (checkpoint), copy = reading and storing the
@@ -315,77 +351,92 @@ def phases(name):
         started = [ts(ev) for ev in events if ev.get("message") == "backup started"][0]
         stored = max(ts(ev) for ev in events if ev.get("message") == "part stored")
         done = [ts(ev) for ev in events if ev.get("message") == "backup complete"][0]
-        wall = timing(name)[0]
-        return wall - (done - started), stored - started, done - stored
+        return timing(name)[0] - (done - started), stored - started, done - stored
     except (IndexError, ValueError, KeyError, OSError):
         return None
-def mib(b):
-    b = int(b) / MiB
-    return ("%.0f MiB" if b >= 10 else "%.1f MiB") % b
-scale, small = int(e["SCALE"]), int(e["SMALL"])
 
-main_s, main_rss = timing("main")
+R = range(1, reps + 1)
+w_s = [timing(f"main.{i}")[0] for i in R]
+w_rss = max(timing(f"main.{i}")[1] for i in R)
+b_s = [timing(f"pgbb.{i}")[0] for i in R]
+b_rss = max(timing(f"pgbb.{i}")[1] for i in R)
+sizes = [nums(f"{T}/main.{i}.sizes") for i in R]
+main_bytes = med([x[0] for x in sizes])
+w_stored, w_wal = med([x[1] for x in sizes]), med([x[2] for x in sizes])
+b_size = med([nums(f"{T}/pgbb.{i}.size")[0] for i in R])
+
+print(f"### Base backup: pgbench scale {scale}, database {mib(e['DB_SIZE'])}, {mib(main_bytes)} read; "
+      f"median of {reps} runs (range)\n")
+print("| | s | range | MB/s | CPU s | stored | peak RSS |")
+print("|---|---|---|---|---|---|---|")
+print(f"| walden backup-push, zstd-3, --jobs 2 | {med(w_s):.2f} | {rng(w_s)} | {main_bytes / 1e6 / med(w_s):.0f} | "
+      f"{med([cpu(f'main.{i}') for i in R]):.2f} | {mib(w_stored)} (+ {mib(w_wal)} WAL in the archive) | {w_rss / 1024:.0f} MiB |")
+print(f"| pg_basebackup -Ft, server-zstd, -X fetch | {med(b_s):.2f} | {rng(b_s)} | {main_bytes / 1e6 / med(b_s):.0f} | "
+      f"client {med([cpu(f'pgbb.{i}') for i in R]):.2f} (compression runs in the server) | {mib(b_size)} (base.tar.zst, WAL inside) | {b_rss / 1024:.0f} MiB (client) |")
+print(f"\nwalden / pg_basebackup wall time: {med(w_s) / med(b_s):.2f}x")
+ph = [p for p in (phases(f"main.{i}") for i in R) if p]
+if ph:
+    st, cp, sp = (med([p[k] for p in ph]) for k in range(3))
+    print(f"walden phases (median): connect + pg_backup_start (fast checkpoint) {st:.2f} s, copy {cp:.2f} s "
+          f"({main_bytes / 1e6 / cp:.0f} MB/s), pg_backup_stop (waits for the WAL archive) + manifest {sp:.2f} s")
+
+wr = [nums(f"{T}/wrestore.{i}") for i in R]
+br = [nums(f"{T}/brestore.{i}") for i in R]
+r_rss = max(timing(f"restore.{i}")[1] for i in R)
+u_rss = max(timing(f"untar.{i}")[1] for i in R)
+print(f"\n### Restore, then start PostgreSQL until promoted and answering; median of {reps} runs\n")
+print("| | restore s | restore CPU s | start + recovery s | total s | total range | peak RSS of the restore |")
+print("|---|---|---|---|---|---|---|")
+print(f"| walden restore --jobs 2 (+ WAL via wal-fetch) | {med([x[0] for x in wr]):.2f} | {med([cpu(f'restore.{i}') for i in R]):.2f} | "
+      f"{med([x[1] for x in wr]):.2f} | {med([x[2] for x in wr]):.2f} | {rng([x[2] for x in wr])} | {r_rss / 1024:.0f} MiB |")
+print(f"| pg_basebackup tar: zstd -d \\| tar x (WAL inside) | {med([x[0] for x in br]):.2f} | {med([cpu(f'untar.{i}') for i in R]):.2f} | "
+      f"{med([x[1] for x in br]):.2f} | {med([x[2] for x in br]):.2f} | {rng([x[2] for x in br])} | {u_rss / 1024:.0f} MiB (largest of zstd, tar) |")
+print(f"\nwalden / pg_basebackup total: {med([x[2] for x in wr]) / med([x[2] for x in br]):.2f}x; "
+      f"every restored cluster had {scale * 100000} rows in pgbench_accounts")
+
 small_s, small_rss = timing("small")
-pgbb_s, pgbb_rss = timing("pgbb")
-main_bytes, small_bytes = int(e["MAIN_BYTES"]), int(e["SMALL_BYTES"])
-print(f"### Base backup: pgbench scale {scale}, database {mib(e['DB_SIZE'])}, cluster {mib(main_bytes)} read\n")
-print("| | s | read | MB/s | stored | peak RSS |")
-print("|---|---|---|---|---|---|")
-print(f"| walden backup-push, zstd-3, --jobs 2 | {main_s:.2f} | {mib(main_bytes)} | {main_bytes / 1e6 / main_s:.0f} | "
-      f"{mib(e['MAIN_STORED'])} (+ {mib(e['MAIN_WAL'])} WAL in the archive) | {main_rss / 1024:.0f} MiB |")
-print(f"| pg_basebackup -Ft server-zstd -X fetch | {pgbb_s:.2f} | | {main_bytes / 1e6 / pgbb_s:.0f} | "
-      f"{mib(e['PGBB_SIZE'])} (base.tar.zst, WAL inside) | {pgbb_rss / 1024:.0f} MiB (client) |")
-print(f"\nwalden / pg_basebackup wall time: {main_s / pgbb_s:.2f}x")
-p = phases("main")
-if p:
-    print(f"walden phases: connect + pg_backup_start (fast checkpoint) {p[0]:.2f} s, copy {p[1]:.2f} s "
-          f"({main_bytes / 1e6 / p[1]:.0f} MB/s), pg_backup_stop (waits for the WAL archive) + manifest {p[2]:.2f} s")
-
-print(f"\n### Restore, then start PostgreSQL until promoted and answering\n")
-print("| | restore s | start + recovery s | total s | peak RSS |")
-print("|---|---|---|---|---|")
-print(f"| walden restore --jobs 2 (+ WAL via wal-fetch) | {float(e['W_RESTORE']):.2f} | {float(e['W_START']):.2f} | "
-      f"{float(e['W_TOTAL']):.2f} | {int(e['W_RESTORE_RSS']) / 1024:.0f} MiB |")
-print(f"| pg_basebackup tar: zstd -d \\| tar x (WAL inside) | {float(e['B_RESTORE']):.2f} | {float(e['B_START']):.2f} | "
-      f"{float(e['B_TOTAL']):.2f} | |")
-print(f"\nwalden / pg_basebackup total: {float(e['W_TOTAL']) / float(e['B_TOTAL']):.2f}x; "
-      f"both restored clusters had {scale * 100000} rows in pgbench_accounts")
-
 print(f"\n### Memory as the database grows (backup-push, zstd-3, --jobs 2)\n")
 print("| scale | read | s | peak RSS |")
 print("|---|---|---|---|")
-print(f"| {small} | {mib(small_bytes)} | {small_s:.2f} | {small_rss / 1024:.1f} MiB |")
-print(f"| {scale} | {mib(main_bytes)} | {main_s:.2f} | {main_rss / 1024:.1f} MiB |")
+print(f"| {small} | {mib(e['SMALL_BYTES'])} | {small_s:.2f} | {small_rss / 1024:.1f} MiB |")
+print(f"| {scale} | {mib(main_bytes)} | {med(w_s):.2f} | {w_rss / 1024:.1f} MiB (max of {reps}) |")
 
 thr_s, thr_rss = timing("throttled")
 thr_bytes, rate = int(e["THR_BYTES"]), int(e["RATE_BPS"])
 achieved = thr_bytes / thr_s
-print(f"\n### Throttle: backup-push --max-rate {e['RATE']}\n")
 p = phases("throttled")
 copy = f"{thr_bytes / p[1] / 1e6:.2f} MB/s, {100 * thr_bytes / p[1] / rate:.1f} %" if p else "-"
+print(f"\n### Throttle: backup-push --max-rate {e['RATE']}\n")
 print("| limit | read | wall s | achieved (read / wall) | of the limit | copy phase only | peak RSS |")
 print("|---|---|---|---|---|---|---|")
 print(f"| {rate / 1e6:.1f} MB/s | {mib(thr_bytes)} | {thr_s:.2f} | {achieved / 1e6:.2f} MB/s | {100 * achieved / rate:.1f} % | {copy} | {thr_rss / 1024:.0f} MiB |")
 
-def tps(label):
+def tps(label):  # whole-run TPS, TPS while the backup ran, backup seconds, backup ended early
     w, d, b, early = open(f"{T}/tps.{label}").read().split()
-    return float(w), d, b, early
-n1, n2 = tps("none")[0], tps("none-after")[0]
-base = (n1 + n2) / 2
+    return float(w), (None if d == "-" else float(d)), (None if b == "-" else float(b)), early
 secs = e["PGBENCH_SECONDS"]
-print(f"\n### pgbench TPC-B (default script), -c 4 -j 2 -T {secs}, fsync on, beside a backup-push\n")
-print(f"| backup running | TPS ({secs} s) | TPS while the backup ran | backup s | backup ended before pgbench | vs none | load avg before |")
-print("|---|---|---|---|---|---|---|")
-rows = [("none", "none"), ("unthrottled (zstd-3, --jobs 2)", "unthrottled"),
-        (f"throttled (--max-rate {e['RATE']} --io-priority idle)", "throttled"), ("none (again, after)", "none-after")]
-for title, label in rows:
-    w, d, b, early = tps(label)
-    vs = f"{100 * w / base:.1f} %"
-    if d != "-":
-        vs += f" (while running: {100 * float(d) / base:.1f} %)"
-    load = open(f"{T}/load.{label}").read().strip()
-    print(f"| {title} | {w:.0f} | {d} | {b} | {early} | {vs} | {load} |")
-t = tps("throttled")
-print(f"\nthrottled / none TPS: {t[0] / base:.3f} (none = mean of the two runs without a backup: {base:.0f})")
+kinds = [("none", "none"), ("none, control: a process waking every 1 ms", "sleeper"), ("unthrottled (zstd-3, --jobs 2)", "unthrottled"),
+         (f"throttled (--max-rate {e['RATE']} --io-priority idle)", "throttled")]
+runs = {k: [tps(f"{k}.{r}") for r in range(1, rounds + 1)] for _, k in kinds}
+load = {k: [open(f"{T}/load.{k}.{r}").read().strip() for r in range(1, rounds + 1)] for _, k in kinds}
+base = statistics.mean(x[0] for x in runs["none"])
+print(f"\n### pgbench TPC-B (default script), -c 4 -j 2 -T {secs}, fsync on, beside a backup-push; "
+      f"{rounds} interleaved rounds\n")
+print(f"| backup running | TPS (mean of {secs} s runs) | per round | TPS while the backup ran | vs none | backup s | backup ended before pgbench | load avg before |")
+print("|---|---|---|---|---|---|---|---|")
+for title, k in kinds:
+    rs = runs[k]
+    whole = statistics.mean(x[0] for x in rs)
+    during = [x[1] for x in rs if x[1] is not None]
+    d = statistics.mean(during) if during else None
+    vs = f"{100 * whole / base:.1f} %" + (f" (while running: {100 * d / base:.1f} %)" if d else "")
+    bs = " / ".join(f"{x[2]:.1f}" for x in rs if x[2] is not None) or "-"
+    early = " / ".join(x[3] for x in rs)
+    print(f"| {title} | {whole:.0f} | {' / '.join(f'{x[0]:.0f}' for x in rs)} | {f'{d:.0f}' if d else '-'} | {vs} | {bs} | {early} | {' / '.join(load[k])} |")
+thr = statistics.mean(x[0] for x in runs["throttled"])
+unt = statistics.mean(x[0] for x in runs["unthrottled"])
+slp = statistics.mean(x[0] for x in runs["sleeper"])
+print(f"\nthrottled / none TPS: {thr / base:.3f}; unthrottled / none: {unt / base:.3f}; "
+      f"throttled / control: {thr / slp:.3f}")
 PY
 log "done"
