@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
@@ -9,7 +10,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::pipeline::throttle::Rate;
 use crate::pipeline::{Codec, Compression, EncodeOptions, Identities, Recipients, Stages};
-use crate::storage::{self, ObjectStore, RetryPolicy, RetryingStore};
+use crate::storage::{self, ObjectStore, RetryPolicy, RetryingStore, S3Options, StoreOptions};
 
 /// The configuration file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/walden/walden.toml";
@@ -104,6 +105,109 @@ pub struct SettingsArgs {
     /// Log level [default: info]; -v and -q move it up and down.
     #[arg(long, global = true, env = "WALDEN_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<LogLevel>,
+
+    /// A storage request that makes no progress for this long fails (and is retried) [default: 60].
+    #[arg(long, global = true, env = "WALDEN_IO_TIMEOUT", value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Object storage")]
+    pub io_timeout: Option<u64>,
+
+    /// S3-compatible service to use instead of AWS, e.g. https://minio.example:9000.
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_ENDPOINT",
+        value_name = "URL",
+        help_heading = "Object storage"
+    )]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region [default: from the AWS chain; us-east-1 with --s3-endpoint].
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_REGION",
+        value_name = "REGION",
+        help_heading = "Object storage"
+    )]
+    pub s3_region: Option<String>,
+
+    /// Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it).
+    #[arg(long, global = true, env = "WALDEN_S3_PATH_STYLE", value_name = "BOOL",
+          num_args = 0..=1, default_missing_value = "true", help_heading = "Object storage")]
+    pub s3_path_style: Option<bool>,
+
+    /// Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from.
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_PROFILE",
+        value_name = "NAME",
+        help_heading = "Object storage"
+    )]
+    pub s3_profile: Option<String>,
+
+    /// When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads.
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_CHECKSUMS",
+        value_name = "WHEN",
+        help_heading = "Object storage"
+    )]
+    pub s3_checksums: Option<S3Checksums>,
+
+    /// Storage class of new objects, e.g. STANDARD_IA [default: the bucket's].
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_STORAGE_CLASS",
+        value_name = "CLASS",
+        help_heading = "Object storage"
+    )]
+    pub s3_storage_class: Option<String>,
+
+    /// Server-side encryption of new objects [default: the bucket's].
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_SSE",
+        value_name = "MODE",
+        help_heading = "Object storage"
+    )]
+    pub s3_sse: Option<S3Sse>,
+
+    /// KMS key for --s3-sse aws:kms [default: the account's S3 key].
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_S3_SSE_KMS_KEY_ID",
+        value_name = "KEY",
+        help_heading = "Object storage"
+    )]
+    pub s3_sse_kms_key_id: Option<String>,
+}
+
+/// When the S3 client sends request checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum S3Checksums {
+    /// Whenever the operation supports them (aws-chunked uploads with trailing checksums).
+    WhenSupported,
+    /// Only where the operation requires them.
+    WhenRequired,
+}
+
+/// S3 server-side encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+pub enum S3Sse {
+    /// S3-managed keys.
+    #[value(name = "AES256")]
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// AWS KMS keys (see --s3-sse-kms-key-id).
+    #[value(name = "aws:kms")]
+    #[serde(rename = "aws:kms")]
+    AwsKms,
 }
 
 impl SettingsArgs {
@@ -124,6 +228,15 @@ impl SettingsArgs {
             decrypt_identity: self.decrypt_identity.or(lower.decrypt_identity),
             log_format: self.log_format.or(lower.log_format),
             log_level: self.log_level.or(lower.log_level),
+            io_timeout: self.io_timeout.or(lower.io_timeout),
+            s3_endpoint: self.s3_endpoint.or(lower.s3_endpoint),
+            s3_region: self.s3_region.or(lower.s3_region),
+            s3_path_style: self.s3_path_style.or(lower.s3_path_style),
+            s3_profile: self.s3_profile.or(lower.s3_profile),
+            s3_checksums: self.s3_checksums.or(lower.s3_checksums),
+            s3_storage_class: self.s3_storage_class.or(lower.s3_storage_class),
+            s3_sse: self.s3_sse.or(lower.s3_sse),
+            s3_sse_kms_key_id: self.s3_sse_kms_key_id.or(lower.s3_sse_kms_key_id),
         }
     }
 }
@@ -257,8 +370,34 @@ impl Settings {
     /// The repository's store, with transient failures retried.
     pub fn store(&self) -> Result<Arc<dyn ObjectStore>> {
         let url = self.repo_url()?;
-        let inner = storage::open_url(url)?;
+        let inner = storage::open_url(url, &self.store_options()?)?;
         Ok(Arc::new(RetryingStore::new(inner, RetryPolicy::default())))
+    }
+
+    fn store_options(&self) -> Result<StoreOptions> {
+        let a = &self.args;
+        if a.s3_sse_kms_key_id.is_some() && a.s3_sse != Some(S3Sse::AwsKms) {
+            return Err(Error::usage("--s3-sse-kms-key-id needs --s3-sse aws:kms"));
+        }
+        let io_timeout = Duration::from_secs(a.io_timeout.unwrap_or(60));
+        Ok(StoreOptions {
+            s3: S3Options {
+                endpoint: a.s3_endpoint.clone(),
+                region: a.s3_region.clone(),
+                path_style: a.s3_path_style.unwrap_or(false),
+                profile: a.s3_profile.clone(),
+                checksums_when_required: a.s3_checksums == Some(S3Checksums::WhenRequired),
+                storage_class: a.s3_storage_class.clone(),
+                sse: a.s3_sse.map(|sse| match sse {
+                    S3Sse::Aes256 => "AES256".to_string(),
+                    S3Sse::AwsKms => "aws:kms".to_string(),
+                }),
+                sse_kms_key_id: a.s3_sse_kms_key_id.clone(),
+                io_timeout,
+                list_page_size: None,
+                part_retry: RetryPolicy::default(),
+            },
+        })
     }
 
     pub fn compression(&self) -> Compression {

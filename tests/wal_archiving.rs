@@ -27,18 +27,20 @@ fn age_keypair(dir: &Path, run_as: &walden::pg::server::RunAs) -> (String, std::
 /// Archives several segments from a live cluster, checks every one is in the
 /// repository under the variant's suffix, then recovers a WAL-less copy
 /// through wal-fetch and checks it holds every committed row.
-fn archive_and_recover(variant: impl FnOnce(&Scratch) -> Variant) {
-    let Some(bin) = pg_bin_or_skip("archive_and_recover") else {
+fn archive_and_recover(kind: RepoKind, variant: impl FnOnce(&Scratch) -> Variant) {
+    let test = format!("archive_and_recover_{kind:?}");
+    let Some(bin) = pg_bin_or_skip(&test) else {
         return;
     };
     let scratch = Scratch::new();
+    let Some(repo) = TestRepo::new(kind, &scratch, &test) else {
+        return;
+    };
     let variant = variant(&scratch);
     let walden = scratch.walden_copy();
-    let repo = scratch.pg_dir("repo");
     let archive_command = format!(
-        "{} wal-push --repo {} {} --log-format logfmt %p",
-        walden.display(),
-        repo.display(),
+        "{} {} --log-format logfmt %p",
+        repo.shell_command(&walden, "wal-push"),
         variant.push_flags
     );
     let primary = Cluster::primary(&bin, &scratch, archive_command, &[]);
@@ -58,7 +60,7 @@ fn archive_and_recover(variant: impl FnOnce(&Scratch) -> Variant) {
     let expected = primary.sql("SELECT count(*) || ':' || sum(id) FROM t");
     primary.wait_archived(switched.last().unwrap());
 
-    let archived = repo_files(&repo, "wal/00000001");
+    let archived = repo.keys("wal/00000001");
     for segment in &switched {
         let object = format!("{segment}{}", variant.suffix);
         assert!(
@@ -67,7 +69,7 @@ fn archive_and_recover(variant: impl FnOnce(&Scratch) -> Variant) {
             variant.name
         );
     }
-    assert!(repo.join("walden.json").exists());
+    assert!(repo.keys("").contains(&"walden.json".to_string()));
     let log = primary.log();
     assert!(
         log.contains("msg=archived"),
@@ -76,9 +78,8 @@ fn archive_and_recover(variant: impl FnOnce(&Scratch) -> Variant) {
     primary.stop().unwrap();
 
     let restore_command = format!(
-        "{} wal-fetch --repo {} {} --log-format logfmt %f %p",
-        walden.display(),
-        repo.display(),
+        "{} {} --log-format logfmt %f %p",
+        repo.shell_command(&walden, "wal-fetch"),
         variant.fetch_flags
     );
     copy.start_recovery(restore_command);
@@ -103,7 +104,7 @@ fn archive_and_recover(variant: impl FnOnce(&Scratch) -> Variant) {
 
 #[test]
 fn archive_and_recover_zstd() {
-    archive_and_recover(|_| Variant {
+    archive_and_recover(RepoKind::Local, |_| Variant {
         name: "zstd",
         push_flags: String::new(),
         fetch_flags: String::new(),
@@ -111,24 +112,31 @@ fn archive_and_recover_zstd() {
     });
 }
 
+fn zstd_age(scratch: &Scratch) -> Variant {
+    let (recipient, key) = age_keypair(scratch.path(), &scratch.run_as);
+    Variant {
+        name: "zstd+age",
+        push_flags: format!(
+            "--compression zstd --compression-level 5 --encrypt-recipient {recipient}"
+        ),
+        fetch_flags: format!("--decrypt-identity {}", key.display()),
+        suffix: ".zst.age",
+    }
+}
+
 #[test]
 fn archive_and_recover_zstd_age() {
-    archive_and_recover(|scratch| {
-        let (recipient, key) = age_keypair(scratch.path(), &scratch.run_as);
-        Variant {
-            name: "zstd+age",
-            push_flags: format!(
-                "--compression zstd --compression-level 5 --encrypt-recipient {recipient}"
-            ),
-            fetch_flags: format!("--decrypt-identity {}", key.display()),
-            suffix: ".zst.age",
-        }
-    });
+    archive_and_recover(RepoKind::Local, zstd_age);
+}
+
+#[test]
+fn archive_and_recover_zstd_age_s3() {
+    archive_and_recover(RepoKind::S3, zstd_age);
 }
 
 #[test]
 fn archive_and_recover_snappy() {
-    archive_and_recover(|_| Variant {
+    archive_and_recover(RepoKind::Local, |_| Variant {
         name: "snappy",
         push_flags: "--compression snappy".into(),
         // Reading follows the stored object, not the configured compression.

@@ -334,6 +334,7 @@ async fn wal_listing(store: &dyn ObjectStore) -> Result<(Vec<String>, u64)> {
         bytes += meta.size;
         lines.push(format!("{:<64} {:>9} bytes", meta.key, meta.size));
     }
+    lines.sort();
     Ok((lines, bytes))
 }
 

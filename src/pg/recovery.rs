@@ -420,7 +420,7 @@ fn parse_fraction(fraction: &str, time_parts: usize) -> Result<u32, String> {
     let nanos: u32 = format!("{fraction:0<9}")
         .parse()
         .map_err(|_| "bad fraction".to_owned())?;
-    if nanos % 1000 != 0 {
+    if !nanos.is_multiple_of(1000) {
         return Err(
             "PostgreSQL keeps times to the microsecond: give at most 6 fractional digits"
                 .to_owned(),

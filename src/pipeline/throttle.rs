@@ -152,7 +152,10 @@ impl fmt::Display for Rate {
             ("kB", 1_000),
         ];
         let n = self.bytes_per_sec;
-        match DISPLAY_UNITS.iter().find(|(_, size)| n % size == 0) {
+        match DISPLAY_UNITS
+            .iter()
+            .find(|(_, size)| n.is_multiple_of(*size))
+        {
             Some((unit, size)) => write!(f, "{}{unit}/s", n / size),
             None => write!(f, "{n}B/s"),
         }

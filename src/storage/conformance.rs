@@ -168,14 +168,15 @@ impl Suite<'_> {
         }
     }
 
-    /// Listing `prefix` yields exactly the keys of `all` that start with it, ascending.
+    /// Listing `prefix` yields exactly the keys of `all` that start with it, each once.
     async fn check_listing(&self, prefix: &str, all: &[String]) {
         let want: Vec<&String> = all.iter().filter(|k| k.starts_with(prefix)).collect();
         let listed = self.list(prefix).await;
-        for pair in listed.windows(2) {
-            if pair[0].key >= pair[1].key {
-                let (a, b) = (&pair[0].key, &pair[1].key);
-                self.fail(format_args!("list {prefix:?}: {a:?} came before {b:?}"));
+        let mut seen = BTreeSet::new();
+        for meta in &listed {
+            if !seen.insert(&meta.key) {
+                let key = &meta.key;
+                self.fail(format_args!("list {prefix:?} yielded {key:?} twice"));
             }
         }
         for meta in &listed {
@@ -376,7 +377,11 @@ impl Suite<'_> {
     /// check-then-publish window likelier to show; big ones overlap in flight.
     fn contender_body(round: usize, contender: usize) -> Bytes {
         let line = format!("round {round} contender {contender}\n");
-        let size = if round % 2 == 0 { 1 << 10 } else { 256 << 10 };
+        let size = if round.is_multiple_of(2) {
+            1 << 10
+        } else {
+            256 << 10
+        };
         Bytes::from(line.repeat(size / line.len()))
     }
 
@@ -598,26 +603,33 @@ impl Suite<'_> {
             format_args!("{key:?} after a refused put_stream"),
         );
 
-        let broken = self.key("stream/broken");
-        let failing: ByteStream = Box::pin(tokio::io::AsyncReadExt::chain(
-            std::io::Cursor::new(vec![7u8; 3 << 20]),
-            FailingReader,
-        ));
-        if self
-            .store
-            .put_stream(&broken, failing, PutMode::CreateOnly, &Metadata::new())
-            .await
-            .is_ok()
-        {
-            self.fail(format_args!(
-                "put_stream of a failing body succeeded for {broken:?}"
+        // Early and late: a backend may buffer the first megabytes (S3's
+        // first multipart part) and only then start an upload to abort.
+        for (name, good_bytes) in [
+            ("stream/broken-early", 3usize << 20),
+            ("stream/broken-late", 11 << 20),
+        ] {
+            let broken = self.key(name);
+            let failing: ByteStream = Box::pin(tokio::io::AsyncReadExt::chain(
+                std::io::Cursor::new(vec![7u8; good_bytes]),
+                FailingReader,
             ));
-        }
-        self.expect_not_found(&broken).await;
-        if self.list(&broken).await.iter().any(|m| m.key == broken) {
-            self.fail(format_args!(
-                "a failed put_stream left {broken:?} in the listing"
-            ));
+            if self
+                .store
+                .put_stream(&broken, failing, PutMode::CreateOnly, &Metadata::new())
+                .await
+                .is_ok()
+            {
+                self.fail(format_args!(
+                    "put_stream of a failing body succeeded for {broken:?}"
+                ));
+            }
+            self.expect_not_found(&broken).await;
+            if self.list(&broken).await.iter().any(|m| m.key == broken) {
+                self.fail(format_args!(
+                    "a failed put_stream left {broken:?} in the listing"
+                ));
+            }
         }
     }
 

@@ -3,8 +3,10 @@
 pub mod local;
 pub mod memory;
 pub mod retry;
+pub mod s3;
 
-#[cfg(test)]
+// Public so the integration tests can run it against the S3 and GCS servers.
+#[doc(hidden)]
 pub mod conformance;
 
 use std::collections::BTreeMap;
@@ -21,6 +23,7 @@ use tokio::io::AsyncReadExt;
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use retry::{RetryPolicy, RetryingStore};
+pub use s3::{S3Options, S3Store};
 
 /// A streaming object body.
 pub type ByteStream = Pin<Box<dyn tokio::io::AsyncRead + Send>>;
@@ -146,8 +149,10 @@ pub type StorageResult<T> = Result<T, StorageError>;
 ///   the object's size). An absent key is `NotFound`.
 /// * `head` returns size, modification time and user metadata.
 /// * `list(prefix)` yields every object whose key starts with `prefix`
-///   (a plain string prefix, not only a directory) in ascending key order,
-///   fetching page by page so memory does not grow with the listing.
+///   (a plain string prefix, not only a directory) exactly once, fetching
+///   page by page so memory does not grow with the listing. The order is
+///   unspecified: S3 sorts keys, but S3-compatible servers such as SeaweedFS
+///   list directory by directory. Callers that need an order sort.
 /// * `delete` removes a key; deleting an absent key succeeds.
 /// * Errors use the four kinds of [`StorageError`]; only `Transient` ones
 ///   may succeed when retried (see [`RetryingStore`]).
@@ -245,23 +250,44 @@ pub fn clamp_range(range: Option<Range<u64>>, size: u64) -> Range<u64> {
 /// Why a repository URL could not be turned into a store.
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
-    #[error("unsupported repository URL scheme {scheme:?} in {url:?}: use a local path, file:///path (s3:// and gs:// are not built into this version)")]
+    #[error("unsupported repository URL scheme {scheme:?} in {url:?}: use a local path, file:///path, s3://bucket/prefix or gs://bucket/prefix")]
     UnknownScheme { scheme: String, url: String },
     #[error("invalid repository URL {url:?}: {why}")]
     Invalid { url: String, why: String },
 }
 
-/// Parses a repository URL (`file:///path` or a plain path) into a store.
-pub fn open_url(url: &str) -> Result<std::sync::Arc<dyn ObjectStore>, UrlError> {
+/// How to reach each kind of store; only the one the URL names is used.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    pub s3: S3Options,
+}
+
+/// Parses a repository URL (`file:///path`, a plain absolute path,
+/// `s3://bucket/prefix`) into a store. Cloud clients are built on first use.
+pub fn open_url(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<std::sync::Arc<dyn ObjectStore>, UrlError> {
+    let invalid = |why: &str| UrlError::Invalid {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
     let path = match url.split_once("://") {
         Some(("file", rest)) => {
             if !rest.starts_with('/') {
-                return Err(UrlError::Invalid {
-                    url: url.to_string(),
-                    why: "file:// URLs need an absolute path, e.g. file:///var/lib/walden".into(),
-                });
+                return Err(invalid(
+                    "file:// URLs need an absolute path, e.g. file:///var/lib/walden",
+                ));
             }
             rest.to_string()
+        }
+        Some(("s3", rest)) => {
+            let (bucket, prefix) = bucket_and_prefix(rest).map_err(|why| invalid(&why))?;
+            return Ok(std::sync::Arc::new(S3Store::new(
+                bucket,
+                prefix,
+                options.s3.clone(),
+            )));
         }
         Some((scheme, _)) => {
             return Err(UrlError::UnknownScheme {
@@ -274,14 +300,32 @@ pub fn open_url(url: &str) -> Result<std::sync::Arc<dyn ObjectStore>, UrlError> 
     // PostgreSQL runs archive_command with the data directory as cwd: a
     // relative repository path would silently archive into PGDATA.
     if !path.starts_with('/') {
-        return Err(UrlError::Invalid {
-            url: url.to_string(),
-            why: "a repository path must be absolute".into(),
-        });
+        return Err(invalid("a repository path must be absolute"));
     }
     Ok(std::sync::Arc::new(LocalStore::new(
         std::path::PathBuf::from(path),
     )))
+}
+
+/// Splits `bucket/some/prefix` (the part after `s3://` or `gs://`).
+fn bucket_and_prefix(rest: &str) -> Result<(&str, &str), String> {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err("no bucket name, e.g. s3://my-bucket/walden".into());
+    }
+    let bucket_ok = bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
+    if !bucket_ok || bucket.len() < 3 || bucket.len() > 63 {
+        return Err(format!(
+            "{bucket:?} is not a bucket name (3 to 63 of a-z, 0-9, '-', '.', '_')"
+        ));
+    }
+    let prefix = prefix.trim_end_matches('/');
+    if !prefix.is_empty() {
+        validate_key(prefix).map_err(|e| format!("bad prefix {prefix:?}: {e}"))?;
+    }
+    Ok((bucket, prefix))
 }
 
 #[cfg(test)]
@@ -320,19 +364,28 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(open_url("file:///tmp/x").is_ok());
-        assert!(open_url("/tmp/x").is_ok());
+        let open = |url| open_url(url, &StoreOptions::default());
+        assert!(open("file:///tmp/x").is_ok());
+        assert!(open("/tmp/x").is_ok());
+        assert_eq!(open("s3://bucket/a/b/").unwrap().url(), "s3://bucket/a/b");
+        assert_eq!(open("s3://bucket").unwrap().url(), "s3://bucket");
+        for invalid in [
+            "relative/dir",
+            "file://relative",
+            "s3://",
+            "s3:///prefix",
+            "s3://Bad_Bucket/x",
+            "s3://bucket/a//b",
+            "s3://bucket/../x",
+        ] {
+            assert!(
+                matches!(open(invalid), Err(UrlError::Invalid { .. })),
+                "{invalid}"
+            );
+        }
         assert!(matches!(
-            open_url("relative/dir"),
-            Err(UrlError::Invalid { .. })
-        ));
-        assert!(matches!(
-            open_url("ftp://host/x"),
+            open("ftp://host/x"),
             Err(UrlError::UnknownScheme { .. })
-        ));
-        assert!(matches!(
-            open_url("file://relative"),
-            Err(UrlError::Invalid { .. })
         ));
     }
 }

@@ -65,7 +65,21 @@ impl RetryingStore {
         RetryingStore { inner, policy }
     }
 
-    async fn retry<T, F, Fut>(&self, key: &str, mut attempt_once: F) -> StorageResult<T>
+    async fn retry<T, F, Fut>(&self, key: &str, attempt_once: F) -> StorageResult<T>
+    where
+        F: FnMut() -> Fut + Send,
+        Fut: Future<Output = StorageResult<T>> + Send,
+        T: Send,
+    {
+        self.policy.run(key, attempt_once).await
+    }
+}
+
+impl RetryPolicy {
+    /// Runs `attempt_once` until it succeeds, fails with a non-`Transient`
+    /// error, or the policy is spent. Backends use it for sub-requests they
+    /// can replay themselves (an in-memory multipart part).
+    pub async fn run<T, F, Fut>(&self, key: &str, mut attempt_once: F) -> StorageResult<T>
     where
         F: FnMut() -> Fut + Send,
         Fut: Future<Output = StorageResult<T>> + Send,
@@ -78,10 +92,8 @@ impl RetryingStore {
                 Err(e @ StorageError::Transient { .. }) => e,
                 done => return done,
             };
-            let sleep = self.policy.backoff(attempt);
-            if attempt >= self.policy.max_attempts
-                || started.elapsed() + sleep > self.policy.max_elapsed
-            {
+            let sleep = self.backoff(attempt);
+            if attempt >= self.max_attempts || started.elapsed() + sleep > self.max_elapsed {
                 return Err(exhausted(error, attempt, started.elapsed()));
             }
             tracing::warn!(key, attempt, error = %error, backoff = ?sleep, "transient storage error, retrying");

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use walden::pg::server::{PgBin, RunAs, Server};
 
+pub mod fault_proxy;
+pub mod servers;
+
 /// The walden binary cargo built for these tests.
 pub fn walden_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_walden"))
@@ -206,4 +209,218 @@ pub fn fixture_segment(sysid: Option<u64>) -> (String, Vec<u8>) {
         data[24..32].copy_from_slice(&sysid.to_le_bytes());
     }
     (NAME.to_string(), data)
+}
+
+/// The kinds of repository every end-to-end test body runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    Local,
+    S3,
+    Gcs,
+}
+
+/// A repository for one test: its URL, the flags and environment walden
+/// needs to reach it, and a way to list what it holds.
+#[derive(Debug, Clone)]
+pub struct TestRepo {
+    pub kind: RepoKind,
+    pub url: String,
+    /// Flags after the command name: `--repo URL` and the store's options.
+    pub args: Vec<String>,
+    /// Environment walden needs (credentials), also put in archive_command.
+    pub env: Vec<(String, String)>,
+    s3: Option<servers::S3Server>,
+    gcs: Option<servers::GcsServer>,
+    bucket: String,
+}
+
+/// Where objects live inside each test bucket, to exercise prefixes too.
+const BUCKET_PREFIX: &str = "cluster-a";
+
+/// The bucket's key prefix of repository directory `dir` ("" for the top).
+fn object_prefix(dir: &str) -> String {
+    if dir.is_empty() {
+        format!("{BUCKET_PREFIX}/")
+    } else {
+        format!("{BUCKET_PREFIX}/{dir}/")
+    }
+}
+
+impl TestRepo {
+    /// A fresh repository of `kind`, or None (loudly) when its server is not
+    /// installed; under CI=true a missing server fails the test instead.
+    pub fn new(kind: RepoKind, scratch: &Scratch, test: &str) -> Option<TestRepo> {
+        match kind {
+            RepoKind::Local => {
+                let dir = scratch.pg_dir("repo");
+                Some(TestRepo {
+                    kind,
+                    url: dir.display().to_string(),
+                    args: vec!["--repo".into(), dir.display().to_string()],
+                    env: Vec::new(),
+                    s3: None,
+                    gcs: None,
+                    bucket: String::new(),
+                })
+            }
+            RepoKind::S3 => {
+                let server = servers::s3_server()?;
+                Some(TestRepo::s3_via(server, &server.endpoint, test))
+            }
+            RepoKind::Gcs => {
+                let server = servers::gcs_server()?;
+                Some(TestRepo::gcs_via(server, &server.endpoint, test))
+            }
+        }
+    }
+
+    /// An S3 repository reached through `endpoint` (the server's, or a fault proxy's).
+    pub fn s3_via(server: &servers::S3Server, endpoint: &str, test: &str) -> TestRepo {
+        let bucket = servers::unique_bucket(test);
+        server.create_bucket(&bucket);
+        let url = format!("s3://{bucket}/{BUCKET_PREFIX}");
+        TestRepo {
+            kind: RepoKind::S3,
+            args: vec![
+                "--repo".into(),
+                url.clone(),
+                "--s3-endpoint".into(),
+                endpoint.to_string(),
+                "--s3-path-style".into(),
+            ],
+            url,
+            env: vec![
+                ("AWS_ACCESS_KEY_ID".into(), server.access_key.into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), server.secret_key.into()),
+                // Nothing from the account running the tests.
+                ("AWS_CONFIG_FILE".into(), "/nonexistent".into()),
+                ("AWS_SHARED_CREDENTIALS_FILE".into(), "/nonexistent".into()),
+                ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            ],
+            s3: Some(server.clone()),
+            gcs: None,
+            bucket,
+        }
+    }
+
+    /// A GCS repository reached through `endpoint` (the server's, or a fault proxy's).
+    pub fn gcs_via(server: &servers::GcsServer, endpoint: &str, test: &str) -> TestRepo {
+        let bucket = servers::unique_bucket(test);
+        server.create_bucket(&bucket);
+        let url = format!("gs://{bucket}/{BUCKET_PREFIX}");
+        TestRepo {
+            kind: RepoKind::Gcs,
+            args: vec![
+                "--repo".into(),
+                url.clone(),
+                "--gcs-endpoint".into(),
+                endpoint.to_string(),
+            ],
+            url,
+            env: Vec::new(),
+            s3: None,
+            gcs: Some(server.clone()),
+            bucket,
+        }
+    }
+
+    /// The same repository with other flags after `--repo URL` (e.g. another endpoint).
+    pub fn with_args(&self, args: &[&str]) -> TestRepo {
+        let mut other = self.clone();
+        other.args.truncate(2);
+        other.args.extend(args.iter().map(|a| a.to_string()));
+        other
+    }
+
+    /// Adds the repository flags and environment to a walden command.
+    pub fn apply<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.args(&self.args).envs(self.env.iter().cloned())
+    }
+
+    /// `walden SUBCOMMAND <repo flags> ` for an archive_command or
+    /// restore_command, with the environment in front via env(1).
+    pub fn shell_command(&self, walden: &Path, subcommand: &str) -> String {
+        let env: String = self.env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+        let prefix = if env.is_empty() {
+            String::new()
+        } else {
+            format!("env {env}")
+        };
+        format!(
+            "{prefix}{} {subcommand} {}",
+            walden.display(),
+            self.args.join(" ")
+        )
+    }
+
+    /// Keys of every object under `dir`, relative to it, sorted.
+    pub fn keys(&self, dir: &str) -> Vec<String> {
+        let dir = dir.trim_end_matches('/');
+        let mut keys = match self.kind {
+            RepoKind::Local => return repo_files(Path::new(&self.url), dir),
+            RepoKind::S3 => self.s3_keys(dir),
+            RepoKind::Gcs => self.gcs_keys(dir),
+        };
+        keys.sort();
+        keys
+    }
+
+    fn s3_keys(&self, dir: &str) -> Vec<String> {
+        let server = self.s3.as_ref().unwrap();
+        let prefix = object_prefix(dir);
+        let (status, body) = server
+            .signed_request(
+                "GET",
+                &format!(
+                    "/{}?list-type=2&max-keys=1000&prefix={}",
+                    self.bucket,
+                    prefix.replace('/', "%2F")
+                ),
+                b"",
+            )
+            .expect("S3 listing");
+        assert_eq!(status, 200, "S3 listing: {body}");
+        assert!(
+            !body.contains("<IsTruncated>true"),
+            "test listing needs one page"
+        );
+        body.split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>"))
+            .filter_map(|(key, _)| key.strip_prefix(&prefix).map(str::to_string))
+            .collect()
+    }
+
+    fn gcs_keys(&self, dir: &str) -> Vec<String> {
+        let server = self.gcs.as_ref().unwrap();
+        let prefix = object_prefix(dir);
+        let (status, body) = servers::http_request(
+            server.addr,
+            "GET",
+            &format!(
+                "/storage/v1/b/{}/o?maxResults=1000&prefix={}",
+                self.bucket,
+                prefix.replace('/', "%2F")
+            ),
+            &[],
+            b"",
+        )
+        .expect("GCS listing");
+        assert_eq!(status, 200, "GCS listing: {body}");
+        let listing: serde_json::Value = serde_json::from_str(&body).expect("GCS listing JSON");
+        assert!(
+            listing.get("nextPageToken").is_none(),
+            "test listing needs one page"
+        );
+        listing["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item["name"].as_str()?.strip_prefix(&prefix))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
