@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_walden_global_optspecs
-    string join \n config= v/verbose q/quiet repo= compression= compression-level= encrypt-recipient= encrypt-recipients-file= decrypt-identity= log-format= log-level= h/help V/version
+    string join \n config= v/verbose q/quiet repo= compression= compression-level= encrypt-recipient= encrypt-recipients-file= decrypt-identity= log-format= log-level= io-timeout= s3-endpoint= s3-region= s3-path-style= s3-profile= s3-checksums= s3-storage-class= s3-sse= s3-sse-kms-key-id= gcs-endpoint= gcs-grpc-endpoint= gcs-credentials-file= h/help V/version
 end
 
 function __fish_walden_needs_command
@@ -41,6 +41,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_needs_command" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_needs_command" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_needs_command" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_needs_command" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_needs_command" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_needs_command" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_needs_command" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_needs_command" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_needs_command" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_needs_command" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_needs_command" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_needs_command" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_needs_command" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_needs_command" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -71,6 +86,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -92,6 +122,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -125,6 +170,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -146,6 +206,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l json -d 'Print JSON (stable field names, for scripts)'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l all -d 'Also list incomplete backups (no manifest: interrupted or in progress)'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -s v -l verbose -d 'More log output (repeat for more)'
@@ -178,6 +253,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-immediate -d 'Stop as soon as the backup is consistent'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-exclusive -d 'Stop just before the target instead of just after it'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l standby -d 'Set up a standby (standby.signal) instead of a one-off recovery'
@@ -204,6 +294,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand demo" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand demo" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l keep -d 'Keep the directory afterwards instead of removing it'
 complete -c walden -n "__fish_walden_using_subcommand demo" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand demo" -s q -l quiet -d 'Less log output (repeat for less)'
@@ -227,6 +332,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand man" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand man" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand man" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -248,6 +368,21 @@ warn\t''
 info\t''
 debug\t''
 trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand completions" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand completions" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand completions" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'

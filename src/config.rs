@@ -10,7 +10,9 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::pipeline::throttle::Rate;
 use crate::pipeline::{Codec, Compression, EncodeOptions, Identities, Recipients, Stages};
-use crate::storage::{self, ObjectStore, RetryPolicy, RetryingStore, S3Options, StoreOptions};
+use crate::storage::{
+    self, GcsOptions, ObjectStore, RetryPolicy, RetryingStore, S3Options, StoreOptions,
+};
 
 /// The configuration file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/walden/walden.toml";
@@ -133,7 +135,7 @@ pub struct SettingsArgs {
 
     /// Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it).
     #[arg(long, global = true, env = "WALDEN_S3_PATH_STYLE", value_name = "BOOL",
-          num_args = 0..=1, default_missing_value = "true", help_heading = "Object storage")]
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "Object storage")]
     pub s3_path_style: Option<bool>,
 
     /// Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from.
@@ -185,6 +187,36 @@ pub struct SettingsArgs {
         help_heading = "Object storage"
     )]
     pub s3_sse_kms_key_id: Option<String>,
+
+    /// GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given.
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_GCS_ENDPOINT",
+        value_name = "URL",
+        help_heading = "Object storage"
+    )]
+    pub gcs_endpoint: Option<String>,
+
+    /// GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint].
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_GCS_GRPC_ENDPOINT",
+        value_name = "URL",
+        help_heading = "Object storage"
+    )]
+    pub gcs_grpc_endpoint: Option<String>,
+
+    /// Service-account key file (JSON) [default: Application Default Credentials].
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_GCS_CREDENTIALS_FILE",
+        value_name = "FILE",
+        help_heading = "Object storage"
+    )]
+    pub gcs_credentials_file: Option<PathBuf>,
 }
 
 /// When the S3 client sends request checksums.
@@ -237,6 +269,9 @@ impl SettingsArgs {
             s3_storage_class: self.s3_storage_class.or(lower.s3_storage_class),
             s3_sse: self.s3_sse.or(lower.s3_sse),
             s3_sse_kms_key_id: self.s3_sse_kms_key_id.or(lower.s3_sse_kms_key_id),
+            gcs_endpoint: self.gcs_endpoint.or(lower.gcs_endpoint),
+            gcs_grpc_endpoint: self.gcs_grpc_endpoint.or(lower.gcs_grpc_endpoint),
+            gcs_credentials_file: self.gcs_credentials_file.or(lower.gcs_credentials_file),
         }
     }
 }
@@ -300,6 +335,19 @@ pub struct BackupSettings {
     pub io_priority: Option<IoPriority>,
     pub jobs: u16,
     pub checkpoint: Checkpoint,
+}
+
+/// `path` made absolute against the working directory, for commands run elsewhere.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The command-line spelling of an enum value.
+fn value_name(value: &impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 fn from_str_opt<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
@@ -374,6 +422,34 @@ impl Settings {
         Ok(Arc::new(RetryingStore::new(inner, RetryPolicy::default())))
     }
 
+    /// The store settings in effect, as `--flag=value` words: for commands walden writes
+    /// for PostgreSQL to run later (restore_command), which see neither
+    /// this command line nor its environment. Credentials are never included.
+    pub fn store_flags(&self) -> Vec<String> {
+        let a = &self.args;
+        let mut flags = Vec::new();
+        let mut add = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                flags.push(format!("--{flag}={value}"));
+            }
+        };
+        add("io-timeout", a.io_timeout.map(|t| t.to_string()));
+        add("s3-endpoint", a.s3_endpoint.clone());
+        add("s3-region", a.s3_region.clone());
+        add("s3-path-style", a.s3_path_style.map(|b| b.to_string()));
+        add("s3-profile", a.s3_profile.clone());
+        add("s3-checksums", a.s3_checksums.map(|c| value_name(&c)));
+        add("gcs-endpoint", a.gcs_endpoint.clone());
+        add("gcs-grpc-endpoint", a.gcs_grpc_endpoint.clone());
+        add(
+            "gcs-credentials-file",
+            a.gcs_credentials_file
+                .as_ref()
+                .map(|f| absolute(f).display().to_string()),
+        );
+        flags
+    }
+
     fn store_options(&self) -> Result<StoreOptions> {
         let a = &self.args;
         if a.s3_sse_kms_key_id.is_some() && a.s3_sse != Some(S3Sse::AwsKms) {
@@ -396,6 +472,13 @@ impl Settings {
                 io_timeout,
                 list_page_size: None,
                 part_retry: RetryPolicy::default(),
+            },
+            gcs: GcsOptions {
+                endpoint: a.gcs_endpoint.clone(),
+                grpc_endpoint: a.gcs_grpc_endpoint.clone(),
+                credentials_file: a.gcs_credentials_file.clone(),
+                list_page_size: None,
+                io_timeout,
             },
         })
     }

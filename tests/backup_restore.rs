@@ -15,17 +15,22 @@ struct Site {
     scratch: Scratch,
     bin: PgBin,
     walden: PathBuf,
-    repo: PathBuf,
+    repo: TestRepo,
     primary: Cluster,
 }
 
 impl Site {
+    /// A site with a local repository.
     fn new(test: &str) -> Option<Site> {
+        Site::with(RepoKind::Local, test)
+    }
+
+    fn with(kind: RepoKind, test: &str) -> Option<Site> {
         let bin = pg_bin_or_skip(test)?;
         let scratch = Scratch::new();
         let walden = scratch.walden_copy();
-        let repo = scratch.pg_dir("repo");
-        let archive_command = format!("{} wal-push --repo {} %p", walden.display(), repo.display());
+        let repo = TestRepo::new(kind, &scratch, test)?;
+        let archive_command = format!("{} %p", repo.shell_command(&walden, "wal-push"));
         let primary = Cluster::primary(&bin, &scratch, archive_command, &[]);
         primary.sql("CREATE TABLE t (id int PRIMARY KEY, batch int NOT NULL)");
         Some(Site {
@@ -40,10 +45,8 @@ impl Site {
     /// walden as the PostgreSQL account, with the repository.
     fn walden(&self, args: &[&str]) -> Output {
         let mut cmd = self.scratch.run_as.command(&self.walden);
-        cmd.current_dir(self.scratch.path())
-            .args(args)
-            .arg("--repo")
-            .arg(&self.repo);
+        cmd.current_dir(self.scratch.path()).args(args);
+        self.repo.apply(&mut cmd);
         for (key, _) in std::env::vars() {
             if key.starts_with("WALDEN_") || key.starts_with("PG") {
                 cmd.env_remove(key);
@@ -86,7 +89,7 @@ impl Site {
 
     /// Restores into a new directory and returns the (not yet started) cluster.
     fn restore(&self, name: &str, args: &[&str]) -> (Cluster, Output) {
-        let cluster = Cluster::new(&self.bin, &self.scratch, name);
+        let cluster = Cluster::new(&self.bin, &self.scratch, name).with_env(&self.repo.env);
         let data = cluster.data.display().to_string();
         let mut all = vec!["restore"];
         all.extend_from_slice(args);
@@ -128,7 +131,21 @@ fn assert_ok(out: &Output, what: &str) {
 
 #[test]
 fn backup_then_restore_to_every_kind_of_target() {
-    let Some(site) = Site::new("backup_then_restore_to_every_kind_of_target") else {
+    restore_to_every_kind_of_target(RepoKind::Local);
+}
+
+#[test]
+fn backup_then_restore_to_every_kind_of_target_s3() {
+    restore_to_every_kind_of_target(RepoKind::S3);
+}
+
+#[test]
+fn backup_then_restore_to_every_kind_of_target_gcs() {
+    restore_to_every_kind_of_target(RepoKind::Gcs);
+}
+
+fn restore_to_every_kind_of_target(kind: RepoKind) {
+    let Some(site) = Site::with(kind, &format!("restore_to_every_target_{kind:?}")) else {
         return;
     };
     site.batch(1);
@@ -190,7 +207,21 @@ fn backup_then_restore_to_every_kind_of_target() {
 
 #[test]
 fn restore_follows_a_new_timeline_through_history_files() {
-    let Some(site) = Site::new("restore_follows_a_new_timeline") else {
+    restore_follows_a_new_timeline(RepoKind::Local);
+}
+
+#[test]
+fn restore_follows_a_new_timeline_through_history_files_s3() {
+    restore_follows_a_new_timeline(RepoKind::S3);
+}
+
+#[test]
+fn restore_follows_a_new_timeline_through_history_files_gcs() {
+    restore_follows_a_new_timeline(RepoKind::Gcs);
+}
+
+fn restore_follows_a_new_timeline(kind: RepoKind) {
+    let Some(site) = Site::with(kind, &format!("new_timeline_{kind:?}")) else {
         return;
     };
     site.batch(1);
@@ -224,7 +255,9 @@ fn restore_follows_a_new_timeline_through_history_files() {
     let segment = branch.switch_wal();
     branch.wait_archived(&segment);
     assert!(
-        site.repo.join("wal/00000002/00000002.history.zst").exists(),
+        site.repo
+            .keys("wal/00000002")
+            .contains(&"00000002.history.zst".to_string()),
         "timeline 2 history archived"
     );
     branch.stop().unwrap();
@@ -251,19 +284,19 @@ impl Site {
         let sock = self.primary.socket_dir.display().to_string();
         let data = self.primary.data.display().to_string();
         let mut cmd = self.scratch.run_as.command(&self.walden);
-        cmd.args(["backup-push", "--repo"])
-            .arg(&self.repo)
-            .args([
-                "--pgdata",
-                &data,
-                "--pg-host",
-                &sock,
-                "--pg-user",
-                "postgres",
-            ])
-            .args(["--checkpoint", "fast", "--max-rate", rate])
-            .stdout(std::process::Stdio::null())
-            .stderr(stderr);
+        cmd.arg("backup-push");
+        self.repo.apply(&mut cmd);
+        cmd.args([
+            "--pgdata",
+            &data,
+            "--pg-host",
+            &sock,
+            "--pg-user",
+            "postgres",
+        ])
+        .args(["--checkpoint", "fast", "--max-rate", rate])
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr);
         cmd.spawn().unwrap()
     }
 
@@ -287,7 +320,7 @@ fn bad_restores_are_refused_and_write_nothing_outside_pgdata() {
     let list: serde_json::Value =
         serde_json::from_slice(&site.walden(&["backup-list", "--json"]).stdout).unwrap();
     let name = list[0]["name"].as_str().unwrap().to_string();
-    let backup_dir = site.repo.join("backups").join(&name);
+    let backup_dir = site.repo.local_dir().join("backups").join(&name);
 
     // Non-empty target directory.
     let occupied = site.scratch.pg_dir("occupied");
@@ -604,9 +637,9 @@ fn killed_restore_never_looks_startable_and_a_rerun_works() {
     for attempt in 0..6u64 {
         let target = site.scratch.path().join(format!("killed-{attempt}"));
         let mut cmd = site.scratch.run_as.command(&site.walden);
-        cmd.args(["restore", "latest", "--repo"])
-            .arg(&site.repo)
-            .arg("--pgdata")
+        cmd.args(["restore", "latest"]);
+        site.repo.apply(&mut cmd);
+        cmd.arg("--pgdata")
             .arg(&target)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

@@ -5,7 +5,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::servers;
-use walden::storage::{conformance, RetryPolicy, S3Options, S3Store};
+use walden::storage::{conformance, GcsOptions, GcsStore, RetryPolicy, S3Options, S3Store};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -53,5 +53,32 @@ fn s3_passes_the_conformance_suite() {
     assert!(
         !body.contains("<Upload>"),
         "multipart uploads left behind: {body}"
+    );
+}
+
+#[test]
+fn gcs_passes_the_conformance_suite() {
+    let Some(server) = servers::gcs_server() else {
+        return;
+    };
+    let bucket = servers::unique_bucket("gcs-conformance");
+    server.create_bucket(&bucket);
+    let store = GcsStore::new(
+        bucket,
+        "some/prefix".into(),
+        GcsOptions {
+            endpoint: Some(server.endpoint.clone()),
+            grpc_endpoint: Some(server.grpc_endpoint.clone()),
+            credentials_file: None,
+            // Small pages, so listings need many continuation requests.
+            list_page_size: Some(7),
+            io_timeout: Duration::from_secs(10),
+        },
+    );
+    let started = Instant::now();
+    runtime().block_on(conformance::run(&store));
+    eprintln!(
+        "GCS conformance suite: {:.1}s",
+        started.elapsed().as_secs_f64()
     );
 }

@@ -135,6 +135,11 @@ fn archive_and_recover_zstd_age_s3() {
 }
 
 #[test]
+fn archive_and_recover_zstd_age_gcs() {
+    archive_and_recover(RepoKind::Gcs, zstd_age);
+}
+
+#[test]
 fn archive_and_recover_snappy() {
     archive_and_recover(RepoKind::Local, |_| Variant {
         name: "snappy",

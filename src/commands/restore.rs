@@ -157,6 +157,10 @@ fn restore_command(settings: &Settings) -> Result<String> {
         shell_quote(&exe.display().to_string()),
         shell_quote(settings.repo_url()?)
     );
+    for flag in settings.store_flags() {
+        command.push(' ');
+        command.push_str(&shell_quote(&flag));
+    }
     if let Some(identity) = &settings.raw().decrypt_identity {
         let absolute = identity
             .canonicalize()

@@ -143,6 +143,9 @@ pub struct Server {
     pub socket_dir: PathBuf,
     pub port: u16,
     pub log: PathBuf,
+    /// Environment for the server and so for its archive and restore
+    /// commands (e.g. object-store credentials).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -161,6 +164,7 @@ impl Server {
             socket_dir,
             port: 5432,
             log,
+            env: Vec::new(),
         }
     }
 
@@ -213,6 +217,7 @@ impl Server {
             self.socket_dir.display()
         );
         let mut cmd = self.run_as.command(self.bin.program("pg_ctl"));
+        cmd.envs(self.env.iter().cloned());
         cmd.arg("start")
             .arg("-D")
             .arg(&self.data)

@@ -1,5 +1,6 @@
 //! Object storage: the one small trait every backend implements, its error kinds, and the repo-URL → store factory.
 
+pub mod gcs;
 pub mod local;
 pub mod memory;
 pub mod retry;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use tokio::io::AsyncReadExt;
 
+pub use gcs::{GcsOptions, GcsStore};
 pub use local::LocalStore;
 pub use memory::MemoryStore;
 pub use retry::{RetryPolicy, RetryingStore};
@@ -260,10 +262,11 @@ pub enum UrlError {
 #[derive(Debug, Clone, Default)]
 pub struct StoreOptions {
     pub s3: S3Options,
+    pub gcs: GcsOptions,
 }
 
 /// Parses a repository URL (`file:///path`, a plain absolute path,
-/// `s3://bucket/prefix`) into a store. Cloud clients are built on first use.
+/// `s3://bucket/prefix`, `gs://bucket/prefix`) into a store. Cloud clients are built on first use.
 pub fn open_url(
     url: &str,
     options: &StoreOptions,
@@ -287,6 +290,14 @@ pub fn open_url(
                 bucket,
                 prefix,
                 options.s3.clone(),
+            )));
+        }
+        Some(("gs", rest)) => {
+            let (bucket, prefix) = bucket_and_prefix(rest).map_err(|why| invalid(&why))?;
+            return Ok(std::sync::Arc::new(GcsStore::new(
+                bucket.to_string(),
+                prefix.to_string(),
+                options.gcs.clone(),
             )));
         }
         Some((scheme, _)) => {
@@ -369,6 +380,7 @@ mod tests {
         assert!(open("/tmp/x").is_ok());
         assert_eq!(open("s3://bucket/a/b/").unwrap().url(), "s3://bucket/a/b");
         assert_eq!(open("s3://bucket").unwrap().url(), "s3://bucket");
+        assert_eq!(open("gs://bucket/x/").unwrap().url(), "gs://bucket/x");
         for invalid in [
             "relative/dir",
             "file://relative",
@@ -377,6 +389,8 @@ mod tests {
             "s3://Bad_Bucket/x",
             "s3://bucket/a//b",
             "s3://bucket/../x",
+            "gs://",
+            "gs://b/x",
         ] {
             assert!(
                 matches!(open(invalid), Err(UrlError::Invalid { .. })),

@@ -246,6 +246,15 @@ fn object_prefix(dir: &str) -> String {
     }
 }
 
+impl Cluster {
+    /// The cluster with `env` in its server's environment (object-store
+    /// credentials for restore_command, as an operator's service unit would set).
+    pub fn with_env(mut self, env: &[(String, String)]) -> Cluster {
+        self.0.env = env.to_vec();
+        self
+    }
+}
+
 impl TestRepo {
     /// A fresh repository of `kind`, or None (loudly) when its server is not
     /// installed; under CI=true a missing server fails the test instead.
@@ -269,7 +278,12 @@ impl TestRepo {
             }
             RepoKind::Gcs => {
                 let server = servers::gcs_server()?;
-                Some(TestRepo::gcs_via(server, &server.endpoint, test))
+                Some(TestRepo::gcs_via(
+                    server,
+                    &server.endpoint,
+                    &server.grpc_endpoint,
+                    test,
+                ))
             }
         }
     }
@@ -303,8 +317,14 @@ impl TestRepo {
         }
     }
 
-    /// A GCS repository reached through `endpoint` (the server's, or a fault proxy's).
-    pub fn gcs_via(server: &servers::GcsServer, endpoint: &str, test: &str) -> TestRepo {
+    /// A GCS repository reached through `endpoint` and `grpc_endpoint` (the
+    /// server's, or fault proxies').
+    pub fn gcs_via(
+        server: &servers::GcsServer,
+        endpoint: &str,
+        grpc_endpoint: &str,
+        test: &str,
+    ) -> TestRepo {
         let bucket = servers::unique_bucket(test);
         server.create_bucket(&bucket);
         let url = format!("gs://{bucket}/{BUCKET_PREFIX}");
@@ -315,6 +335,8 @@ impl TestRepo {
                 url.clone(),
                 "--gcs-endpoint".into(),
                 endpoint.to_string(),
+                "--gcs-grpc-endpoint".into(),
+                grpc_endpoint.to_string(),
             ],
             url,
             env: Vec::new(),
@@ -322,6 +344,16 @@ impl TestRepo {
             gcs: Some(server.clone()),
             bucket,
         }
+    }
+
+    /// The directory of a local repository.
+    pub fn local_dir(&self) -> PathBuf {
+        assert_eq!(
+            self.kind,
+            RepoKind::Local,
+            "only a local repository has a directory"
+        );
+        PathBuf::from(&self.url)
     }
 
     /// The same repository with other flags after `--repo URL` (e.g. another endpoint).
