@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use support::fault_proxy::{Fault, FaultProxy};
 use support::*;
 use walden::pg::server::PgBin;
 
@@ -44,9 +45,14 @@ impl Site {
 
     /// walden as the PostgreSQL account, with the repository.
     fn walden(&self, args: &[&str]) -> Output {
+        self.walden_with(&self.repo, args)
+    }
+
+    /// walden as the PostgreSQL account, reaching the repository as `repo` says.
+    fn walden_with(&self, repo: &TestRepo, args: &[&str]) -> Output {
         let mut cmd = self.scratch.run_as.command(&self.walden);
         cmd.current_dir(self.scratch.path()).args(args);
-        self.repo.apply(&mut cmd);
+        repo.apply(&mut cmd);
         for (key, _) in std::env::vars() {
             if key.starts_with("WALDEN_") || key.starts_with("PG") {
                 cmd.env_remove(key);
@@ -56,6 +62,10 @@ impl Site {
     }
 
     fn backup(&self, extra: &[&str]) -> Output {
+        self.backup_with(&self.repo, extra)
+    }
+
+    fn backup_with(&self, repo: &TestRepo, extra: &[&str]) -> Output {
         let sock = self.primary.socket_dir.display().to_string();
         let data = self.primary.data.display().to_string();
         let mut args = vec![
@@ -70,7 +80,7 @@ impl Site {
             "fast",
         ];
         args.extend_from_slice(extra);
-        self.walden(&args)
+        self.walden_with(repo, &args)
     }
 
     /// Inserts batch `n` (ids n*1000 .. n*1000+999) in one transaction and returns its xid.
@@ -661,4 +671,36 @@ fn killed_restore_never_looks_startable_and_a_rerun_works() {
         "no attempt was killed while writing: the test proved nothing"
     );
     assert_eq!(site.restore_and_count("after-kills", &["latest"]), "1");
+}
+
+/// A connection reset in the middle of a backup part (S3 multipart): the
+/// part is uploaded again, the backup completes, and the restored cluster
+/// holds every row. (Not on GCS: the testbench hands out resumable-upload
+/// URLs on its own port, so those uploads would bypass the proxy.)
+#[test]
+fn backup_survives_a_reset_mid_part_s3() {
+    let Some(site) = Site::with(RepoKind::S3, "backup_reset_mid_part") else {
+        return;
+    };
+    site.batch(1);
+    site.primary.sql(
+        "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 300000) g",
+    );
+    let server = servers::s3_server().unwrap();
+    let proxy = FaultProxy::start(server.addr);
+    let proxied = site
+        .repo
+        .with_args(&["--s3-endpoint", &proxy.url(), "--s3-path-style"]);
+    // Uncompressed, the data directory is ~60 MB: a multipart upload of
+    // 8 MiB parts, and the reset lands inside one.
+    proxy.set(Fault::ResetAfter {
+        bytes: 5 << 20,
+        times: Some(1),
+    });
+    let out = site.backup_with(&proxied, &["--compression", "none"]);
+    assert_ok(&out, "backup-push through a reset");
+    assert_eq!(proxy.stats().reset, 1, "the proxy reset no upload");
+    site.batch(2);
+    site.archive_everything();
+    assert_eq!(site.restore_and_count("after-reset", &["latest"]), "1,2");
 }

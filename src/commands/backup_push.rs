@@ -14,14 +14,14 @@ use crate::error::{Error, Result};
 use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
 use crate::pg::datadir::{self, Entry, EntryKind};
 use crate::pipeline::throttle::TokenBucket;
-use crate::pipeline::EncodeOptions;
+use crate::pipeline::{Digest, EncodeOptions};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::layout;
 use crate::repo::manifest::{
     FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
 };
 use crate::repo::tarpart::{self, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
-use crate::storage::{Metadata, ObjectStore, PutMode};
+use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy, StorageError, StorageResult};
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
@@ -199,6 +199,7 @@ async fn check_pgdata(given: &Path, session: &ControlSession) -> Result<PathBuf>
 
 /// One part to write: which group (main data directory or a tablespace)
 /// and its entries.
+#[derive(Clone)]
 struct PartPlan {
     tablespace_oid: Option<u32>,
     index_in_group: usize,
@@ -287,7 +288,8 @@ struct UploadedPart {
     entries: Vec<WrittenEntry>,
 }
 
-/// Streams one part: tar + encode on a blocking thread, into `put_stream`.
+/// Uploads one part, re-reading it from disk when the upload fails in a
+/// way worth retrying (a stream cannot be replayed, so the store can't).
 async fn upload_part(
     store: Arc<dyn ObjectStore>,
     name: &str,
@@ -300,11 +302,62 @@ async fn upload_part(
     let relative =
         layout::backup_part_relative(plan.tablespace_oid, plan.index_in_group, encode.stages());
     let key = layout::backup_object_key(name, &relative);
+    let mut attempts = 0;
+    let uploaded = RetryPolicy::default()
+        .run(&key, || {
+            attempts += 1;
+            // This backup owns its prefix: a retry may replace what an
+            // attempt that only seemed to fail left behind.
+            let mode = if attempts == 1 {
+                PutMode::CreateOnly
+            } else {
+                PutMode::Overwrite
+            };
+            upload_part_once(
+                store.clone(),
+                &key,
+                &relative,
+                &plan,
+                encode,
+                mode,
+                bucket.clone(),
+                on_bytes.clone(),
+            )
+        })
+        .await
+        .map_err(|e| Error::from(e).context(format!("backup part {relative}")))?;
+    let (digest, stored_bytes, written) = uploaded;
+    tracing::info!(part = %relative, index, bytes = digest.bytes, stored_bytes, files = written.len(), "part stored");
+    Ok(UploadedPart {
+        part: Part {
+            key: relative,
+            tablespace_oid: plan.tablespace_oid,
+            stored_bytes,
+            plain_bytes: digest.bytes,
+            sha256: digest.sha256_hex(),
+        },
+        entries: written,
+    })
+}
+
+/// Streams one part: tar + encode on a blocking thread, into `put_stream`.
+/// Failures reading the data directory are `Permanent`: not worth retrying.
+#[allow(clippy::too_many_arguments)]
+async fn upload_part_once(
+    store: Arc<dyn ObjectStore>,
+    key: &str,
+    relative: &str,
+    plan: &PartPlan,
+    encode: &EncodeOptions,
+    mode: PutMode,
+    bucket: Option<Arc<TokenBucket>>,
+    on_bytes: OnBytes,
+) -> StorageResult<(Digest, u64, Vec<WrittenEntry>)> {
     let (reader, writer) = tokio::io::duplex(1 << 20);
     let sink =
         std::io::BufWriter::with_capacity(1 << 20, tokio_util::io::SyncIoBridge::new(writer));
     let encode = encode.clone();
-    let entries = plan.entries;
+    let entries = plan.entries.clone();
     let producer = tokio::task::spawn_blocking(move || {
         let (sink, digest, written) =
             tarpart::write_part(sink, &entries, &encode, bucket, &on_bytes)?;
@@ -318,32 +371,24 @@ async fn upload_part(
         Ok::<_, Error>((digest, written))
     });
     let stored = store
-        .put_stream(
-            &key,
-            Box::pin(reader),
-            PutMode::CreateOnly,
-            &Metadata::new(),
-        )
+        .put_stream(key, Box::pin(reader), mode, &Metadata::new())
         .await;
-    let produced = producer.await.map_err(|e| {
-        Error::failed(format!(
-            "backup part {relative}: the copy thread failed: {e}"
-        ))
-    })?;
-    // The producer's error explains a broken stream better than the store's.
-    let (digest, written) = produced.map_err(|e| e.context(format!("backup part {relative}")))?;
-    let stored_bytes = stored.map_err(|e| Error::from(e).context(format!("uploading {key}")))?;
-    tracing::info!(part = %relative, index, bytes = digest.bytes, stored_bytes, files = written.len(), "part stored");
-    Ok(UploadedPart {
-        part: Part {
-            key: relative,
-            tablespace_oid: plan.tablespace_oid,
-            stored_bytes,
-            plain_bytes: digest.bytes,
-            sha256: digest.sha256_hex(),
-        },
-        entries: written,
-    })
+    let local_failure = |message: String| StorageError::Permanent {
+        key: key.to_string(),
+        message,
+    };
+    let produced = producer
+        .await
+        .map_err(|e| local_failure(format!("the copy thread of {relative} failed: {e}")))?;
+    match (produced, stored) {
+        (Ok((digest, written)), Ok(stored_bytes)) => Ok((digest, stored_bytes, written)),
+        // A failed upload breaks the stream the producer writes to: then
+        // the store's error is the cause.
+        (_, Err(stored)) if stored.is_transient() => Err(stored),
+        // Otherwise the producer's error explains a broken stream better.
+        (Err(produced), _) => Err(local_failure(format!("{produced:#}"))),
+        (Ok(_), Err(stored)) => Err(stored),
+    }
 }
 
 struct ManifestInput<'a> {

@@ -192,15 +192,9 @@ async fn read_and_decode(
     found: &Found,
     identities: &Identities,
 ) -> Result<(Vec<u8>, pipeline::Digest)> {
-    let stored = store
-        .get(&found.key, None)
-        .await
-        .map_err(|e| Error::from(e).context(format!("reading {} from {}", found.key, store.url())))?
-        .bytes()
-        .await
-        .map_err(|e| {
-            Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
-        })?;
+    let (_, stored) = store.get_bytes(&found.key).await.map_err(|e| {
+        Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
+    })?;
     pipeline::decode_bytes(&stored, found.stages, identities)
         .map_err(|e| Error::from(e).context(format!("decoding {} from {}", found.key, store.url())))
 }

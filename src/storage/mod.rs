@@ -183,6 +183,15 @@ pub trait ObjectStore: Send + Sync + Debug {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta>;
 
+    /// The whole object in memory, for objects known to be small (a WAL
+    /// segment). Unlike `get`, the body is read here, so a decorator can
+    /// retry a connection lost mid-body.
+    async fn get_bytes(&self, key: &str) -> StorageResult<(ObjectMeta, Bytes)> {
+        let got = self.get(key, None).await?;
+        let meta = got.meta.clone();
+        Ok((meta, got.bytes().await?))
+    }
+
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, StorageResult<ObjectMeta>>;
 
     async fn delete(&self, key: &str) -> StorageResult<()>;

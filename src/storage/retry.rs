@@ -155,6 +155,10 @@ impl ObjectStore for RetryingStore {
         self.retry(key, || self.inner.head(key)).await
     }
 
+    async fn get_bytes(&self, key: &str) -> StorageResult<(ObjectMeta, Bytes)> {
+        self.retry(key, || self.inner.get_bytes(key)).await
+    }
+
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, StorageResult<ObjectMeta>> {
         self.inner.list(prefix)
     }

@@ -610,7 +610,7 @@ impl ObjectStore for S3Store {
             last_modified: out.last_modified().and_then(to_system_time),
             metadata: our_metadata(out.metadata()),
         };
-        let body: ByteStream = Box::pin(out.body.into_async_read());
+        let body: ByteStream = Box::pin(BodyErrorsAreTransient(out.body.into_async_read()));
         Ok(GetResult { meta, body })
     }
 
@@ -673,6 +673,23 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| self.error(key, e))
             .map(|_| ())
+    }
+}
+
+/// A response body whose read errors are connection trouble (a reset, a
+/// stall): given an I/O kind that `StorageError::from_io` retries. Corrupt
+/// data is caught later, by checksums.
+struct BodyErrorsAreTransient<R>(R);
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for BodyErrorsAreTransient<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0)
+            .poll_read(cx, buf)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e))
     }
 }
 

@@ -346,6 +346,13 @@ impl TestRepo {
         }
     }
 
+    /// The same store options with another repository URL.
+    pub fn with_url(mut self, url: &str) -> TestRepo {
+        self.url = url.to_string();
+        self.args[1] = url.to_string();
+        self
+    }
+
     /// The directory of a local repository.
     pub fn local_dir(&self) -> PathBuf {
         assert_eq!(
