@@ -82,6 +82,9 @@ if [ -z "${WALDEN_BIN:-}" ]; then
   WALDEN_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/walden
 fi
 [ -x "$WALDEN_BIN" ] || die "no walden binary at $WALDEN_BIN"
+# The tree the binary was built from (others may commit while this runs).
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
+git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 PGBIN=/usr/lib/postgresql/15/bin
 unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
 for v in $(compgen -e | grep '^WALDEN_' || true); do unset "$v"; done
@@ -637,8 +640,6 @@ done
 
 # ------------------------------------------------ report
 WALDEN_VERSION=$("$WALDEN" --version 2>/dev/null || echo "walden ?")
-COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
-git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || true)
 fmt() { python3 -c "print('%.${2:-1}f' % ($1))"; }
 mib() { python3 -c "print('%.0f' % ($1 / 1048576))"; }

@@ -683,6 +683,49 @@ mod tests {
     }
 
     #[test]
+    fn store_settings_from_file_and_flags_reach_restore_command_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "repo = \"s3://b/p\"\ns3-endpoint = \"http://file:1\"\ns3-path-style = true\ns3-sse = \"aws:kms\"\ns3-sse-kms-key-id = \"k\"\ngcs-credentials-file = \"/etc/key.json\"\n",
+        );
+        let s = Settings::resolve(
+            cli(&[
+                "--s3-endpoint",
+                "http://flag:2",
+                "--s3-checksums",
+                "when-required",
+            ]),
+            Some(&file),
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
+        let options = s.store_options().unwrap();
+        assert_eq!(options.s3.endpoint.as_deref(), Some("http://flag:2"));
+        assert!(options.s3.path_style && options.s3.checksums_when_required);
+        assert_eq!(options.s3.sse.as_deref(), Some("aws:kms"));
+        assert_eq!(
+            s.store_flags(),
+            [
+                "--s3-endpoint=http://flag:2",
+                "--s3-path-style=true",
+                "--s3-checksums=when-required",
+                "--gcs-credentials-file=/etc/key.json",
+            ]
+        );
+        // A value only with '=': in archive_command the next word is %p.
+        assert_eq!(cli(&["--s3-path-style"]).s3_path_style, Some(true));
+        assert_eq!(cli(&["--s3-path-style=false"]).s3_path_style, Some(false));
+        let kms_without_sse = Settings::resolve(
+            cli(&["--s3-sse-kms-key-id", "k"]),
+            None,
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
+        assert!(kms_without_sse.store_options().is_err());
+    }
+
+    #[test]
     fn unknown_keys_and_missing_explicit_file_are_usage_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "reop = \"/typo\"\n");
