@@ -25,7 +25,7 @@ function __fish_walden_using_subcommand
 end
 
 complete -c walden -n "__fish_walden_needs_command" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_needs_command" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_needs_command" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_needs_command" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -70,7 +70,7 @@ complete -c walden -n "__fish_walden_needs_command" -f -a "man" -d 'Write the ma
 complete -c walden -n "__fish_walden_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c walden -n "__fish_walden_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand wal-push" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -106,7 +106,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-push" -s q -l quiet -d
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -154,7 +154,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint
 fast\t'Checkpoint at once (faster start, an I/O burst)'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l part-size-mib -d 'Target plaintext size of one tar part, in MiB' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -190,7 +190,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -s q -l quiet
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand backup-list" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -237,7 +237,7 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l target-name -d
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-action -d 'What to do at the target: pause (inspect, then promote), promote, or shutdown [PostgreSQL\'s default: pause]' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-timeline -d 'Timeline to recover along: latest, current, or a number [PostgreSQL\'s default: latest]' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand restore" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -278,7 +278,7 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -s V -l version -
 complete -c walden -n "__fish_walden_using_subcommand demo" -l dir -d 'Directory for the demo\'s clusters and repository [default: a new temporary directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (initdb, pg_ctl, postgres) [default: from pg_config, or /usr/lib/postgresql/15/bin]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand demo" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand demo" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -316,7 +316,7 @@ complete -c walden -n "__fish_walden_using_subcommand demo" -s h -l help -d 'Pri
 complete -c walden -n "__fish_walden_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand man" -l out-dir -d 'Directory to write walden.1 and one page per command into' -r -F
 complete -c walden -n "__fish_walden_using_subcommand man" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand man" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand man" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
@@ -352,7 +352,7 @@ complete -c walden -n "__fish_walden_using_subcommand man" -s q -l quiet -d 'Les
 complete -c walden -n "__fish_walden_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand man" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand completions" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
-complete -c walden -n "__fish_walden_using_subcommand completions" -l repo -d 'Repository: a local directory (absolute path or file:///path)' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand completions" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"

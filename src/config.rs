@@ -58,7 +58,7 @@ pub enum LogLevel {
 #[command(next_help_heading = "Global options")]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SettingsArgs {
-    /// Repository: a local directory (absolute path or file:///path).
+    /// Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix.
     #[arg(long, global = true, env = "WALDEN_REPO", value_name = "URL")]
     pub repo: Option<String>,
 

@@ -26,14 +26,17 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Rides out a brief outage or throttling without holding up PostgreSQL's
-    /// `archive_command` for more than a minute: it retries failures itself.
+    /// Rides out an outage of a few seconds or throttling (backoffs capped
+    /// at 0.2, 0.4, 0.8, 1.6, 3.2 and 4 s: about 5 s in all on average, at
+    /// most 10 s) without holding up PostgreSQL's `archive_command` for more
+    /// than half a minute when requests hang until their timeout; PostgreSQL
+    /// retries the command itself after that.
     fn default() -> Self {
         RetryPolicy {
-            max_attempts: 5,
+            max_attempts: 7,
             initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-            max_elapsed: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(4),
+            max_elapsed: Duration::from_secs(30),
         }
     }
 }
@@ -367,7 +370,7 @@ mod tests {
         for _ in 0..100 {
             assert!(policy.backoff(1) <= Duration::from_millis(200));
             assert!(policy.backoff(3) <= Duration::from_millis(800));
-            assert!(policy.backoff(40) <= Duration::from_secs(5));
+            assert!(policy.backoff(40) <= Duration::from_secs(4));
         }
         let picks: std::collections::BTreeSet<_> = (0..20).map(|_| policy.backoff(5)).collect();
         assert!(picks.len() > 1, "backoff is not jittered");

@@ -16,10 +16,16 @@ testbench, neither of which exists against the real service:
   without a Content-Type header, which RFC 2046 allows (it defaults to
   text/plain) but the testbench's parser requires (KeyError b'content-type').
   The wrapper adds `Content-Type: application/octet-stream` to parts lacking one.
+
+It also lets a test use the testbench's own fault injection (its Retry Test
+API) with an unmodified client: `PUT /walden-shim/retry-test-id` with a
+retry test's id as the body makes the wrapper send `x-retry-test-id: ID`
+with every later request; `DELETE` stops it.
 """
 
 import io
 import os
+import threading
 
 import testbench
 
@@ -36,8 +42,30 @@ def _fix_multipart(body, boundary):
     return delimiter.join(fixed)
 
 
+_retry_test = {"id": None}
+_retry_test_lock = threading.Lock()
+
+
+def _control(environ, start_response):
+    method = environ["REQUEST_METHOD"]
+    with _retry_test_lock:
+        if method == "PUT":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            _retry_test["id"] = environ["wsgi.input"].read(length).decode().strip()
+        elif method == "DELETE":
+            _retry_test["id"] = None
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
 def _wrap(inner, port):
     def app(environ, start_response):
+        if environ.get("PATH_INFO", "") == "/walden-shim/retry-test-id":
+            return _control(environ, start_response)
+        with _retry_test_lock:
+            retry_test_id = _retry_test["id"]
+        if retry_test_id and not environ.get("PATH_INFO", "").startswith("/retry_test"):
+            environ["HTTP_X_RETRY_TEST_ID"] = retry_test_id
         host = environ.get("HTTP_HOST", "")
         if host and ":" not in host:
             environ["HTTP_HOST"] = "%s:%s" % (host, port)
