@@ -704,3 +704,43 @@ fn backup_survives_a_reset_mid_part_s3() {
     site.archive_everything();
     assert_eq!(site.restore_and_count("after-reset", &["latest"]), "1,2");
 }
+
+/// A backup throttled to take many times `--io-timeout`: waiting for our
+/// own throttled disk reads must never look like a stalled upload.
+fn throttled_backup_is_not_a_stall(kind: RepoKind) {
+    let Some(site) = Site::with(kind, &format!("throttled_{kind:?}")) else {
+        return;
+    };
+    site.batch(1);
+    site.primary.sql(
+        "CREATE TABLE filler AS SELECT g AS id, md5(g::text) AS note FROM generate_series(1, 300000) g",
+    );
+    let started = std::time::Instant::now();
+    let out = site.backup(&[
+        "--max-rate",
+        "10MB/s",
+        "--io-timeout",
+        "1",
+        "--compression",
+        "none",
+    ]);
+    assert_ok(&out, "throttled backup-push");
+    assert!(
+        started.elapsed() > Duration::from_secs(3),
+        "the backup took {:?}: too fast to prove anything",
+        started.elapsed()
+    );
+    site.batch(2);
+    site.archive_everything();
+    assert_eq!(site.restore_and_count("throttled", &["latest"]), "1,2");
+}
+
+#[test]
+fn throttled_backup_is_not_a_stall_s3() {
+    throttled_backup_is_not_a_stall(RepoKind::S3);
+}
+
+#[test]
+fn throttled_backup_is_not_a_stall_gcs() {
+    throttled_backup_is_not_a_stall(RepoKind::Gcs);
+}

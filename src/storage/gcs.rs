@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -439,6 +439,9 @@ impl GcsStore {
 struct Progress {
     start: Instant,
     last_ms: AtomicU64,
+    /// Set while the upload waits for our own body (a throttled backup
+    /// part): that is not the connection stalling.
+    awaiting_source: AtomicBool,
 }
 
 impl Progress {
@@ -446,6 +449,7 @@ impl Progress {
         Arc::new(Progress {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
+            awaiting_source: AtomicBool::new(false),
         })
     }
 
@@ -455,6 +459,9 @@ impl Progress {
     }
 
     fn idle(&self) -> Duration {
+        if self.awaiting_source.load(Ordering::Relaxed) {
+            return Duration::ZERO;
+        }
         self.start
             .elapsed()
             .saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
@@ -523,7 +530,11 @@ impl StreamingSource for StreamSource {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner());
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        self.progress.awaiting_source.store(true, Ordering::Relaxed);
         let result = reader.read_buf(&mut buf).await;
+        self.progress
+            .awaiting_source
+            .store(false, Ordering::Relaxed);
         self.progress.touch();
         match result {
             Ok(0) => {
