@@ -118,7 +118,7 @@ impl GcsStore {
     }
 
     /// Where requests go, for error messages.
-    fn where_(&self) -> String {
+    fn location(&self) -> String {
         let endpoint = self
             .options
             .endpoint
@@ -174,7 +174,7 @@ impl GcsStore {
             format!(
                 "cannot set up the GCS client for {}: {e} (check credentials: \
                  GOOGLE_APPLICATION_CREDENTIALS or a credentials file)",
-                self.where_()
+                self.location()
             )
         })?;
 
@@ -191,7 +191,7 @@ impl GcsStore {
             format!(
                 "cannot set up the GCS control client for {}: {e} (check credentials: \
                  GOOGLE_APPLICATION_CREDENTIALS or a credentials file)",
-                self.where_()
+                self.location()
             )
         })?;
         Ok(Clients { storage, control })
@@ -213,7 +213,7 @@ impl GcsStore {
                 _ => 400,
             })
         });
-        let message = format!("GCS {op} on {} failed: {e}", self.where_());
+        let message = format!("GCS {op} on {} failed: {e}", self.location());
         match code {
             Some(404) => StorageError::NotFound { key },
             Some(412) => StorageError::AlreadyExists { key },
@@ -424,7 +424,7 @@ impl GcsStore {
                             key: key.to_string(),
                             message: format!(
                                 "GCS upload to {} made no progress for {}s",
-                                self.where_(),
+                                self.location(),
                                 stall.as_secs()
                             ),
                         });
@@ -641,17 +641,17 @@ impl ObjectStore for GcsStore {
                         key: key.to_string(),
                         message: format!(
                             "GCS read from {} did not answer within {}s",
-                            self.where_(),
+                            self.location(),
                             self.options.io_timeout.as_secs()
                         ),
                     })
                 }
             }
         };
-        let where_ = self.where_();
+        let location = self.location();
         let io_timeout = self.options.io_timeout;
         let chunks = stream::unfold(Some(response), move |state| {
-            let where_ = where_.clone();
+            let location = location.clone();
             async move {
                 let mut response = state?;
                 match tokio::time::timeout(io_timeout, response.next()).await {
@@ -666,13 +666,13 @@ impl ObjectStore for GcsStore {
                             } else {
                                 std::io::ErrorKind::Other
                             };
-                        let message = format!("GCS read from {where_} failed: {e}");
+                        let message = format!("GCS read from {location} failed: {e}");
                         Some((Err(std::io::Error::new(kind, message)), None))
                     }
                     Err(_) => Some((
                         Err(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
-                            format!("GCS read from {where_} stalled"),
+                            format!("GCS read from {location} stalled"),
                         )),
                         None,
                     )),

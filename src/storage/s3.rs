@@ -146,7 +146,7 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    fn where_(&self) -> String {
+    fn location(&self) -> String {
         match &self.options.endpoint {
             Some(endpoint) => format!("bucket {:?} at {endpoint}", self.bucket),
             None => format!("bucket {:?}", self.bucket),
@@ -175,40 +175,40 @@ impl S3Store {
                 match (status, code) {
                     (_, "NoSuchBucket") => permanent(format!(
                         "{} does not exist; create it or fix the repository URL",
-                        self.where_()
+                        self.location()
                     )),
                     (404, _) => StorageError::NotFound { key },
                     (409 | 412, _) => StorageError::AlreadyExists { key },
                     (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") => permanent(format!(
                         "access denied by {} ({code}): check the credentials (AWS_ACCESS_KEY_ID, profile, role) and the bucket policy",
-                        self.where_()
+                        self.location()
                     )),
                     (301, _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => permanent(format!(
                         "{} is in another region: set --s3-region ({detail})",
-                        self.where_()
+                        self.location()
                     )),
                     (408 | 429 | 500..=599, _)
                     | (_, "SlowDown" | "RequestTimeout" | "InternalError") => {
-                        transient(format!("{} answered {status} {code}", self.where_()))
+                        transient(format!("{} answered {status} {code}", self.location()))
                     }
-                    _ => permanent(format!("{} answered {status}: {detail}", self.where_())),
+                    _ => permanent(format!("{} answered {status}: {detail}", self.location())),
                 }
             }
-            SdkError::TimeoutError(_) => transient(format!("{} timed out", self.where_())),
+            SdkError::TimeoutError(_) => transient(format!("{} timed out", self.location())),
             SdkError::DispatchFailure(failure) if failure.is_user() => {
-                permanent(format!("request to {} not sent: {detail}", self.where_()))
+                permanent(format!("request to {} not sent: {detail}", self.location()))
             }
             SdkError::DispatchFailure(_) => {
-                transient(format!("cannot reach {}: {detail}", self.where_()))
+                transient(format!("cannot reach {}: {detail}", self.location()))
             }
             SdkError::ResponseError(ctx) if ctx.raw().status().is_server_error() => {
-                transient(format!("bad answer from {}: {detail}", self.where_()))
+                transient(format!("bad answer from {}: {detail}", self.location()))
             }
             SdkError::ResponseError(_) => permanent(format!(
                 "{} did not answer like an S3 service: {detail}",
-                self.where_()
+                self.location()
             )),
-            _ => permanent(format!("{}: {detail}", self.where_())),
+            _ => permanent(format!("{}: {detail}", self.location())),
         }
     }
 
@@ -231,7 +231,7 @@ impl S3Store {
                             key: key.to_string(),
                             message: format!(
                                 "{} does not exist; create it or fix the repository URL",
-                                self.where_()
+                                self.location()
                             ),
                         })
                     }

@@ -388,24 +388,9 @@ fn start_s3(weed: &Path) -> S3Server {
         let ready = wait_until(&mut child, &log, || {
             matches!(server.signed_request("GET", "/", b""), Ok((200, _)))
         });
-        match ready {
-            Ok(()) => {}
-            Err(exited) if exited && attempt < 3 && port_clash(&log) => {
-                unregister(child.id());
-                eprintln!("SeaweedFS lost a port race (attempt {attempt}); retrying");
-                continue;
-            }
-            Err(exited) => {
-                kill_group(child.id());
-                let _ = child.wait();
-                unregister(child.id());
-                let why = if exited {
-                    "exited during start-up".to_string()
-                } else {
-                    format!("was not ready within {START_TIMEOUT:?}")
-                };
-                panic!("SeaweedFS {why}:\n{}", log_tail(&log));
-            }
+        if let Err(exited) = ready {
+            retry_or_panic("SeaweedFS", &mut child, &log, exited, attempt);
+            continue;
         }
         let (status, body) = http_request(addr, "GET", "/", &[], b"").unwrap();
         assert_eq!(
@@ -423,6 +408,26 @@ fn start_s3(weed: &Path) -> S3Server {
         return server;
     }
     unreachable!()
+}
+
+/// After a failed start: returns when the server lost a race for a port
+/// and another attempt may pick other ports; otherwise kills it and panics
+/// with its log.
+fn retry_or_panic(name: &str, child: &mut Child, log: &Path, exited: bool, attempt: u32) {
+    if exited && attempt < 3 && port_clash(log) {
+        unregister(child.id());
+        eprintln!("{name} lost a port race (attempt {attempt}); retrying");
+        return;
+    }
+    kill_group(child.id());
+    let _ = child.wait();
+    unregister(child.id());
+    let why = if exited {
+        "exited during start-up".to_string()
+    } else {
+        format!("was not ready within {START_TIMEOUT:?}")
+    };
+    panic!("{name} {why}:\n{}", log_tail(log));
 }
 
 /// Where testbench_shim.py lives.
@@ -466,24 +471,9 @@ fn start_gcs(gunicorn: &Path) -> GcsServer {
                 Ok((200, _))
             ) && TcpStream::connect_timeout(&grpc_addr, Duration::from_secs(1)).is_ok()
         });
-        match ready {
-            Ok(()) => {}
-            Err(exited) if exited && attempt < 3 && port_clash(&log) => {
-                unregister(child.id());
-                eprintln!("storage-testbench lost a port race (attempt {attempt}); retrying");
-                continue;
-            }
-            Err(exited) => {
-                kill_group(child.id());
-                let _ = child.wait();
-                unregister(child.id());
-                let why = if exited {
-                    "exited during start-up".to_string()
-                } else {
-                    format!("was not ready within {START_TIMEOUT:?}")
-                };
-                panic!("storage-testbench {why}:\n{}", log_tail(&log));
-            }
+        if let Err(exited) = ready {
+            retry_or_panic("storage-testbench", &mut child, &log, exited, attempt);
+            continue;
         }
         let server = GcsServer {
             endpoint: format!("http://{addr}"),
