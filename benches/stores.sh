@@ -87,7 +87,8 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo "?")
 git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || COMMIT="$COMMIT (with uncommitted changes)"
 PGBIN=/usr/lib/postgresql/15/bin
 unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
-for v in $(compgen -e | grep '^WALDEN_' || true); do unset "$v"; done
+# walden's own settings must not leak in; the bench's inputs stay.
+for v in $(compgen -e | grep '^WALDEN_' | grep -vx 'WALDEN_BIN\|WALDEN_TEST_SERVERS' || true); do unset "$v"; done
 
 WORK=$(mktemp -d /tmp/walden-bench-stores-XXXXXX)
 chmod 755 "$WORK"
