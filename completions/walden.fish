@@ -65,6 +65,10 @@ complete -c walden -n "__fish_walden_needs_command" -f -a "wal-fetch" -d 'Restor
 complete -c walden -n "__fish_walden_needs_command" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
 complete -c walden -n "__fish_walden_needs_command" -f -a "backup-list" -d 'List the backups in the repository'
 complete -c walden -n "__fish_walden_needs_command" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
+complete -c walden -n "__fish_walden_needs_command" -f -a "prune" -d 'Delete backups and WAL that the retention policy no longer needs (a dry run unless --apply)'
+complete -c walden -n "__fish_walden_needs_command" -f -a "verify" -d 'Re-read the repository and check every checksum, manifest and the WAL chain of each backup'
+complete -c walden -n "__fish_walden_needs_command" -f -a "status" -d 'Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics'
+complete -c walden -n "__fish_walden_needs_command" -f -a "drill" -d 'Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check'
 complete -c walden -n "__fish_walden_needs_command" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
 complete -c walden -n "__fish_walden_needs_command" -f -a "man" -d 'Write the man pages'
 complete -c walden -n "__fish_walden_needs_command" -f -a "completions" -d 'Print a shell completion script'
@@ -275,6 +279,173 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -s v -l verbose -
 complete -c walden -n "__fish_walden_using_subcommand restore" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand prune" -l retain-full -d 'Keep the N newest complete backups' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l retain-days -d 'Keep complete backups that finished within D days' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l wal-retain-days -d 'Keep point-in-time recovery possible to any moment of the last D days: also keeps the newest backup that finished before that window, and all WAL after it' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l incomplete-grace -d 'An incomplete backup (no manifest) silent for less than this may still be running and is kept [default: 24h]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand prune" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand prune" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand prune" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand prune" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand prune" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand prune" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand prune" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand prune" -l apply -d 'Delete what the plan says; without it, prune only prints the plan'
+complete -c walden -n "__fish_walden_using_subcommand prune" -l json -d 'Print the plan as JSON (stable field names, for scripts)'
+complete -c walden -n "__fish_walden_using_subcommand prune" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand prune" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand prune" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand verify" -l jobs -d 'Objects read in parallel' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand verify" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand verify" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand verify" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand verify" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand verify" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand verify" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand verify" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand verify" -l wal -d 'Also re-read every archived WAL file and check its checksum'
+complete -c walden -n "__fish_walden_using_subcommand verify" -l quick -d 'Check only what the listing and manifests show (sizes, WAL continuity, orphans); read no parts'
+complete -c walden -n "__fish_walden_using_subcommand verify" -l json -d 'Print the report as JSON'
+complete -c walden -n "__fish_walden_using_subcommand verify" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand verify" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand status" -l max-backup-age -d 'Age of the newest complete backup [default: 26h,52h]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l max-wal-age -d 'Age of the newest archived WAL file [default: not checked: an idle cluster writes no WAL unless archive_timeout is set]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l max-drill-age -d 'Age of the newest successful drill [default: not checked]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l prometheus -d 'Also write the figures as a Prometheus node_exporter textfile, atomically' -r -F
+complete -c walden -n "__fish_walden_using_subcommand status" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand status" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand status" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand status" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand status" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand status" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand status" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand status" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand status" -l json -d 'Print the report as JSON'
+complete -c walden -n "__fish_walden_using_subcommand status" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand status" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand status" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand drill" -l check-sql -d 'Query that must succeed on the restored cluster (run with psql in the postgres database)' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (pg_ctl, postgres, psql) [default: from pg_config, or /usr/lib/postgresql/<version>/bin]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l work-dir -d 'Where to create the temporary data directory [default: the system\'s temporary directory]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l timeout -d 'Give up when the cluster is not ready after this long (replay included)' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l jobs -d 'Parts downloaded and unpacked in parallel' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand drill" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand drill" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand drill" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand drill" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l amcheck -d 'Also run pg_amcheck --all (heap and B-tree checks) on the restored cluster'
+complete -c walden -n "__fish_walden_using_subcommand drill" -l keep-failed -d 'Keep the restored directory when the drill fails, for inspection'
+complete -c walden -n "__fish_walden_using_subcommand drill" -l json -d 'Print the result as JSON'
+complete -c walden -n "__fish_walden_using_subcommand drill" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand drill" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand drill" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand drill" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand demo" -l dir -d 'Directory for the demo\'s clusters and repository [default: a new temporary directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (initdb, pg_ctl, postgres) [default: from pg_config, or /usr/lib/postgresql/15/bin]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -387,12 +558,16 @@ complete -c walden -n "__fish_walden_using_subcommand completions" -s v -l verbo
 complete -c walden -n "__fish_walden_using_subcommand completions" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "backup-list" -d 'List the backups in the repository'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "man" -d 'Write the man pages'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore demo man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "backup-list" -d 'List the backups in the repository'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "prune" -d 'Delete backups and WAL that the retention policy no longer needs (a dry run unless --apply)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "verify" -d 'Re-read the repository and check every checksum, manifest and the WAL chain of each backup'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "status" -d 'Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "drill" -d 'Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "man" -d 'Write the man pages'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

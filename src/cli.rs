@@ -88,6 +88,30 @@ pub enum Command {
     )]
     Restore(RestoreArgs),
 
+    /// Delete backups and WAL that the retention policy no longer needs (a dry run unless --apply).
+    #[command(
+        long_about = "Plan which backups and WAL files the retention policy keeps, and why; with --apply, delete the rest.\n\nWithout --apply nothing is deleted: the plan is printed (or written as JSON with --json). Kept: the backups chosen by --retain-full and --retain-days (both: what either keeps), the newest backup before the --wal-retain-days window, and always the newest complete backup. WAL is kept from the start of the oldest kept backup on each timeline to the newest archived segment, on its timeline and every timeline that branched from it later (followed through .history files), so every kept backup can be restored to any point after it. History files are never deleted. Incomplete backups (no manifest) silent for longer than --incomplete-grace are deleted.\n\nDeletion order keeps the repository valid if prune is interrupted: a backup's manifest goes first (the backup becomes incomplete, never half-restorable), then its parts; WAL oldest first, so what is kept never has a hole. A wal-push or backup-push running at the same time is safe: only objects in the plan's listing are deleted, and those are below every kept backup's WAL."
+    )]
+    Prune(PruneArgs),
+
+    /// Re-read the repository and check every checksum, manifest and the WAL chain of each backup.
+    #[command(
+        long_about = "Re-read objects and check them: every part of each complete backup is downloaded, decrypted, decompressed and compared with the manifest's SHA-256 and size; with --wal, every archived WAL file is read and compared with the checksum recorded when it was archived. Always checked from the listing: that WAL is continuous from each backup's start segment to the newest archived segment on its timeline and the timelines that branched from it, that each backup's parts exist with the recorded sizes, incomplete backups, and objects walden did not write (orphans).\n\nExits 0 when everything is fine and 1 on any problem, each named with the object it concerns."
+    )]
+    Verify(VerifyArgs),
+
+    /// Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics.
+    #[command(
+        long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error (UNKNOWN). The first line of stdout is the one-line verdict.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
+    )]
+    Status(StatusArgs),
+
+    /// Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check.
+    #[command(
+        long_about = "Restore a backup (the newest by default) into a temporary directory, start PostgreSQL on it on a private socket and port, replay WAL to the end of the archive, promote, run a check (SELECT 1 by default, --check-sql for your own, --amcheck to run pg_amcheck on every database), stop the server and remove the directory.\n\nReports the RTO (from the start of the drill until the cluster was ready), the RPO (time between the newest replayed commit and now), and the bytes restored, and records the result in the repository under drills/ so that status can alert on a failing or stale drill. Exits 1 when the drill fails, printing the tail of the server log.\n\nRun it where PostgreSQL's server binaries of the backup's major version are installed (--pg-bin, or found with pg_config); as root it runs the server as the postgres user."
+    )]
+    Drill(DrillArgs),
+
     /// Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time.
     Demo(DemoArgs),
 
@@ -225,6 +249,98 @@ pub struct RestoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub policy: crate::config::PruneSettingsArgs,
+
+    /// Delete what the plan says; without it, prune only prints the plan.
+    #[arg(long)]
+    pub apply: bool,
+
+    /// Print the plan as JSON (stable field names, for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Backups to verify [default: every complete backup].
+    #[arg(value_name = "BACKUP")]
+    pub backups: Vec<String>,
+
+    /// Also re-read every archived WAL file and check its checksum.
+    #[arg(long)]
+    pub wal: bool,
+
+    /// Check only what the listing and manifests show (sizes, WAL continuity, orphans); read no parts.
+    #[arg(long, conflicts_with = "wal")]
+    pub quick: bool,
+
+    /// Objects read in parallel.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub thresholds: crate::config::StatusSettingsArgs,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the figures as a Prometheus node_exporter textfile, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Backup to drill [default: the newest complete backup].
+    #[arg(value_name = "BACKUP")]
+    pub backup: Option<String>,
+
+    /// Query that must succeed on the restored cluster (run with psql in the postgres database).
+    #[arg(long, value_name = "SQL", default_value = "SELECT 1")]
+    pub check_sql: String,
+
+    /// Also run pg_amcheck --all (heap and B-tree checks) on the restored cluster.
+    #[arg(long)]
+    pub amcheck: bool,
+
+    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) [default: from pg_config, or /usr/lib/postgresql/<version>/bin].
+    #[arg(long, env = "WALDEN_PG_BIN", value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+
+    /// Where to create the temporary data directory [default: the system's temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Give up when the cluster is not ready after this long (replay included).
+    #[arg(long, value_name = "AGE", default_value = "1h")]
+    pub timeout: crate::ages::Age,
+
+    /// Parts downloaded and unpacked in parallel.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Keep the restored directory when the drill fails, for inspection.
+    #[arg(long)]
+    pub keep_failed: bool,
+
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Directory for the demo's clusters and repository [default: a new temporary directory].
     #[arg(long, value_name = "DIR")]
@@ -259,6 +375,7 @@ impl Command {
         match self {
             Command::WalPush(_) => crate::error::Role::WalPush,
             Command::WalFetch(_) => crate::error::Role::WalFetch,
+            Command::Status(_) => crate::error::Role::Status,
             _ => crate::error::Role::Other,
         }
     }

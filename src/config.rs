@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+use crate::ages::{Age, AgeThreshold};
 use crate::error::{Error, Result};
 use crate::pipeline::throttle::Rate;
 use crate::pipeline::{Codec, Compression, EncodeOptions, Identities, Recipients, Stages};
@@ -282,6 +283,10 @@ pub struct Settings {
     args: SettingsArgs,
     /// The `[backup-push]` table of the configuration file.
     backup_file: BackupSettingsArgs,
+    /// The `[prune]` table.
+    prune_file: PruneSettingsArgs,
+    /// The `[status]` table.
+    status_file: StatusSettingsArgs,
 }
 
 /// The start checkpoint of a base backup.
@@ -327,6 +332,64 @@ pub struct BackupSettingsArgs {
     #[arg(long, env = "WALDEN_CHECKPOINT", value_name = "MODE")]
     pub checkpoint: Option<Checkpoint>,
 }
+
+/// `prune` settings: flags, `WALDEN_*` variables, or keys of the `[prune]`
+/// table in the configuration file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[command(next_help_heading = "Retention policy")]
+pub struct PruneSettingsArgs {
+    /// Keep the N newest complete backups.
+    #[arg(long, env = "WALDEN_RETAIN_FULL", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain_full: Option<u32>,
+
+    /// Keep complete backups that finished within D days.
+    #[arg(long, env = "WALDEN_RETAIN_DAYS", value_name = "D")]
+    pub retain_days: Option<u32>,
+
+    /// Keep point-in-time recovery possible to any moment of the last D days: also keeps the newest backup that finished before that window, and all WAL after it.
+    #[arg(long, env = "WALDEN_WAL_RETAIN_DAYS", value_name = "D")]
+    pub wal_retain_days: Option<u32>,
+
+    /// An incomplete backup (no manifest) silent for less than this may still be running and is kept [default: 24h].
+    #[arg(long, env = "WALDEN_INCOMPLETE_GRACE", value_name = "AGE")]
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub incomplete_grace: Option<Age>,
+}
+
+/// `status` thresholds: flags, `WALDEN_*` variables, or keys of the
+/// `[status]` table in the configuration file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[command(next_help_heading = "Thresholds (WARN or WARN,CRIT; CRIT defaults to twice WARN)")]
+pub struct StatusSettingsArgs {
+    /// Age of the newest complete backup [default: 26h,52h].
+    #[arg(long, env = "WALDEN_MAX_BACKUP_AGE", value_name = "AGE")]
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub max_backup_age: Option<AgeThreshold>,
+
+    /// Age of the newest archived WAL file [default: not checked: an idle cluster writes no WAL unless archive_timeout is set].
+    #[arg(long, env = "WALDEN_MAX_WAL_AGE", value_name = "AGE")]
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub max_wal_age: Option<AgeThreshold>,
+
+    /// Age of the newest successful drill [default: not checked].
+    #[arg(long, env = "WALDEN_MAX_DRILL_AGE", value_name = "AGE")]
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub max_drill_age: Option<AgeThreshold>,
+}
+
+/// `status` thresholds after merging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusSettings {
+    pub max_backup_age: AgeThreshold,
+    pub max_wal_age: Option<AgeThreshold>,
+    pub max_drill_age: Option<AgeThreshold>,
+}
+
+/// The grace an incomplete backup gets by default: a nightly backup that
+/// has been silent for a day is not running any more.
+pub const DEFAULT_INCOMPLETE_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 /// `backup-push` settings after merging, defaults applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,14 +438,13 @@ impl Settings {
             None => None,
         };
         Ok(match file {
-            Some((file, backup_file)) => Settings {
-                args: cli.or(file),
-                backup_file,
+            Some(file) => Settings {
+                args: cli.or(file.global),
+                backup_file: file.backup,
+                prune_file: file.prune,
+                status_file: file.status,
             },
-            None => Settings {
-                args: cli,
-                backup_file: BackupSettingsArgs::default(),
-            },
+            None => Settings::without_file(cli),
         })
     }
 
@@ -390,7 +452,7 @@ impl Settings {
     pub fn without_file(cli: SettingsArgs) -> Settings {
         Settings {
             args: cli,
-            backup_file: BackupSettingsArgs::default(),
+            ..Settings::default()
         }
     }
 
@@ -406,6 +468,38 @@ impl Settings {
                 .checkpoint
                 .or(file.checkpoint)
                 .unwrap_or(Checkpoint::Spread),
+        }
+    }
+
+    /// `prune` settings: flags and environment over the `[prune]` table.
+    pub fn prune(&self, cli: &PruneSettingsArgs) -> PruneSettingsArgs {
+        let file = &self.prune_file;
+        PruneSettingsArgs {
+            retain_full: cli.retain_full.or(file.retain_full),
+            retain_days: cli.retain_days.or(file.retain_days),
+            wal_retain_days: cli.wal_retain_days.or(file.wal_retain_days),
+            incomplete_grace: cli
+                .incomplete_grace
+                .or(file.incomplete_grace)
+                .or(Some(Age(DEFAULT_INCOMPLETE_GRACE))),
+        }
+    }
+
+    /// `status` thresholds: flags and environment over the `[status]` table,
+    /// over the defaults.
+    pub fn status(&self, cli: &StatusSettingsArgs) -> StatusSettings {
+        let file = &self.status_file;
+        let day_and_slack = Age(Duration::from_secs(26 * 3600));
+        StatusSettings {
+            max_backup_age: cli
+                .max_backup_age
+                .or(file.max_backup_age)
+                .unwrap_or(AgeThreshold {
+                    warning: day_and_slack,
+                    critical: Age(day_and_slack.0 * 2),
+                }),
+            max_wal_age: cli.max_wal_age.or(file.max_wal_age),
+            max_drill_age: cli.max_drill_age.or(file.max_drill_age),
         }
     }
 
@@ -542,9 +636,18 @@ impl Settings {
     }
 }
 
-/// The configuration file: global settings at the top level, and a
-/// `[backup-push]` table for the backup's own settings.
-fn read_toml(path: &Path) -> Result<(SettingsArgs, BackupSettingsArgs)> {
+/// The configuration file, split into its tables.
+struct FileSettings {
+    global: SettingsArgs,
+    backup: BackupSettingsArgs,
+    prune: PruneSettingsArgs,
+    status: StatusSettingsArgs,
+}
+
+/// The configuration file: global settings at the top level, and a table
+/// per command with settings of its own (`[backup-push]`, `[prune]`,
+/// `[status]`).
+fn read_toml(path: &Path) -> Result<FileSettings> {
     let invalid = |e: &dyn std::fmt::Display| {
         Error::usage(format!(
             "invalid configuration file {}: {e}",
@@ -558,16 +661,30 @@ fn read_toml(path: &Path) -> Result<(SettingsArgs, BackupSettingsArgs)> {
         ))
     })?;
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(&e))?;
-    let backup = match table.remove("backup-push") {
-        Some(section) => section
-            .try_into()
-            .map_err(|e| invalid(&format!("[backup-push]: {e}")))?,
-        None => BackupSettingsArgs::default(),
-    };
+    fn section<T: Default + serde::de::DeserializeOwned>(
+        table: &mut toml::Table,
+        name: &str,
+        invalid: &dyn Fn(&dyn std::fmt::Display) -> Error,
+    ) -> Result<T> {
+        match table.remove(name) {
+            Some(section) => section
+                .try_into()
+                .map_err(|e| invalid(&format!("[{name}]: {e}"))),
+            None => Ok(T::default()),
+        }
+    }
+    let backup = section(&mut table, "backup-push", &invalid)?;
+    let prune = section(&mut table, "prune", &invalid)?;
+    let status = section(&mut table, "status", &invalid)?;
     let global = toml::Value::Table(table)
         .try_into()
         .map_err(|e| invalid(&e))?;
-    Ok((global, backup))
+    Ok(FileSettings {
+        global,
+        backup,
+        prune,
+        status,
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //! | 255  | `wal-fetch` only: any failure other than "absent" (corrupt object, checksum mismatch, wrong key, bad configuration, storage unreachable after retries). PostgreSQL treats an exit status above 125 as fatal and stops recovery instead of promoting early with data missing. |
 //!
 //! `wal-push` never exits above 125: PostgreSQL would stop the archiver.
+//!
+//! `status` follows the Nagios plugin convention instead: 0 OK, 1 warning,
+//! 2 critical (including a repository it cannot read: unknown backups are
+//! not safe backups), 3 unknown (a usage error).
 
 use std::fmt;
 
@@ -17,6 +21,12 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILURE: u8 = 1;
 /// Usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
+/// `status`: a threshold's warning age passed.
+pub const EXIT_WARNING: u8 = 1;
+/// `status`: critical (Nagios).
+pub const EXIT_CRITICAL: u8 = 2;
+/// `status`: unknown, i.e. a usage error (Nagios).
+pub const EXIT_UNKNOWN: u8 = 3;
 /// `wal-fetch` failures that must stop recovery (above 125, see module docs).
 pub const EXIT_RECOVERY_FATAL: u8 = 255;
 
@@ -29,6 +39,10 @@ pub enum Kind {
     NotFound,
     /// Anything else: storage, integrity, I/O.
     Failed,
+    /// `status`: the archive needs attention soon.
+    Warning,
+    /// `status`: the archive is not protecting the cluster.
+    Critical,
 }
 
 /// Which command failed: the exit-code rules differ for PostgreSQL's two hooks.
@@ -38,6 +52,8 @@ pub enum Role {
     WalFetch,
     /// Called by PostgreSQL as `archive_command`.
     WalPush,
+    /// A monitoring check (Nagios exit codes).
+    Status,
     /// Everything run by people and cron.
     Other,
 }
@@ -49,8 +65,11 @@ pub fn exit_code(role: Role, kind: Kind) -> u8 {
         // Even a configuration error must stop recovery: exiting 2 would read
         // as "segment absent" and PostgreSQL could promote with data missing.
         (Role::WalFetch, _) => EXIT_RECOVERY_FATAL,
+        (Role::Status, Kind::Usage) => EXIT_UNKNOWN,
+        (Role::Status, Kind::Warning) => EXIT_WARNING,
+        (Role::Status, _) => EXIT_CRITICAL,
         (_, Kind::Usage) => EXIT_USAGE,
-        (_, Kind::NotFound | Kind::Failed) => EXIT_FAILURE,
+        (_, Kind::NotFound | Kind::Failed | Kind::Warning | Kind::Critical) => EXIT_FAILURE,
     }
 }
 
@@ -139,7 +158,7 @@ mod tests {
     #[test]
     fn wal_fetch_never_reports_a_failure_as_absent() {
         assert_eq!(exit_code(Role::WalFetch, Kind::NotFound), 1);
-        for kind in [Kind::Usage, Kind::Failed] {
+        for kind in [Kind::Usage, Kind::Failed, Kind::Warning, Kind::Critical] {
             assert!(exit_code(Role::WalFetch, kind) > 125);
         }
     }
@@ -151,5 +170,15 @@ mod tests {
             assert!(code != 0 && code <= 125);
         }
         assert_eq!(exit_code(Role::WalPush, Kind::Usage), EXIT_USAGE);
+    }
+
+    #[test]
+    fn status_speaks_nagios() {
+        assert_eq!(exit_code(Role::Status, Kind::Warning), 1);
+        assert_eq!(exit_code(Role::Status, Kind::Critical), 2);
+        // A repository that cannot be read protects nothing.
+        assert_eq!(exit_code(Role::Status, Kind::Failed), 2);
+        assert_eq!(exit_code(Role::Status, Kind::NotFound), 2);
+        assert_eq!(exit_code(Role::Status, Kind::Usage), 3);
     }
 }

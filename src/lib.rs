@@ -1,10 +1,12 @@
 //! walden keeps PostgreSQL clusters recoverable: WAL archiving to object storage through compression and encryption stages.
 
+pub mod ages;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod logging;
+pub mod metrics;
 pub mod pg;
 pub mod pipeline;
 pub mod repo;
@@ -70,6 +72,8 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
             // "Not in the archive" is how every recovery ends: not an error.
             if role == Role::WalFetch && err.kind == Kind::NotFound {
                 tracing::info!("{err}");
+            } else if err.kind == Kind::Warning {
+                tracing::warn!("{err}");
             } else {
                 tracing::error!("{err}");
             }
@@ -88,6 +92,8 @@ fn report_usage_error(err: clap::Error, args: &[OsString]) -> u8 {
     }
     let role = if args.iter().any(|a| a == "wal-fetch") {
         Role::WalFetch
+    } else if args.iter().any(|a| a == "status") {
+        Role::Status
     } else {
         Role::Other
     };

@@ -2,142 +2,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::Duration;
 
 use support::fault_proxy::{Fault, FaultProxy};
+use support::site::*;
 use support::*;
-use walden::pg::server::PgBin;
-
-/// A primary archiving into a repository, with walden run as the
-/// PostgreSQL account (as an operator's cron job would).
-struct Site {
-    scratch: Scratch,
-    bin: PgBin,
-    walden: PathBuf,
-    repo: TestRepo,
-    primary: Cluster,
-}
-
-impl Site {
-    /// A site with a local repository.
-    fn new(test: &str) -> Option<Site> {
-        Site::with(RepoKind::Local, test)
-    }
-
-    fn with(kind: RepoKind, test: &str) -> Option<Site> {
-        let bin = pg_bin_or_skip(test)?;
-        let scratch = Scratch::new();
-        let walden = scratch.walden_copy();
-        let repo = TestRepo::new(kind, &scratch, test)?;
-        let archive_command = format!("{} %p", repo.shell_command(&walden, "wal-push"));
-        let primary = Cluster::primary(&bin, &scratch, archive_command, &[]);
-        primary.sql("CREATE TABLE t (id int PRIMARY KEY, batch int NOT NULL)");
-        Some(Site {
-            scratch,
-            bin,
-            walden,
-            repo,
-            primary,
-        })
-    }
-
-    /// walden as the PostgreSQL account, with the repository.
-    fn walden(&self, args: &[&str]) -> Output {
-        self.walden_with(&self.repo, args)
-    }
-
-    /// walden as the PostgreSQL account, reaching the repository as `repo` says.
-    fn walden_with(&self, repo: &TestRepo, args: &[&str]) -> Output {
-        let mut cmd = self.scratch.run_as.command(&self.walden);
-        cmd.current_dir(self.scratch.path()).args(args);
-        repo.apply(&mut cmd);
-        for (key, _) in std::env::vars() {
-            if key.starts_with("WALDEN_") || key.starts_with("PG") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.output().unwrap()
-    }
-
-    fn backup(&self, extra: &[&str]) -> Output {
-        self.backup_with(&self.repo, extra)
-    }
-
-    fn backup_with(&self, repo: &TestRepo, extra: &[&str]) -> Output {
-        let sock = self.primary.socket_dir.display().to_string();
-        let data = self.primary.data.display().to_string();
-        let mut args = vec![
-            "backup-push",
-            "--pgdata",
-            &data,
-            "--pg-host",
-            &sock,
-            "--pg-user",
-            "postgres",
-            "--checkpoint",
-            "fast",
-        ];
-        args.extend_from_slice(extra);
-        self.walden_with(repo, &args)
-    }
-
-    /// Inserts batch `n` (ids n*1000 .. n*1000+999) in one transaction and returns its xid.
-    fn batch(&self, n: u32) -> String {
-        self.primary.sql(&format!(
-            "WITH ins AS (INSERT INTO t SELECT g, {n} FROM generate_series({}, {}) g RETURNING 1) SELECT txid_current() FROM ins LIMIT 1",
-            n * 1000,
-            n * 1000 + 999
-        ))
-    }
-
-    fn archive_everything(&self) {
-        let segment = self.primary.switch_wal();
-        self.primary.wait_archived(&segment);
-    }
-
-    /// Restores into a new directory and returns the (not yet started) cluster.
-    fn restore(&self, name: &str, args: &[&str]) -> (Cluster, Output) {
-        let cluster = Cluster::new(&self.bin, &self.scratch, name).with_env(&self.repo.env);
-        let data = cluster.data.display().to_string();
-        let mut all = vec!["restore"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--pgdata", &data]);
-        let out = self.walden(&all);
-        (cluster, out)
-    }
-
-    /// Restores, starts with archiving off, waits for promotion, returns "count:max(batch)" per batch.
-    fn restore_and_count(&self, name: &str, args: &[&str]) -> String {
-        let (cluster, out) = self.restore(name, args);
-        assert!(out.status.success(), "restore {args:?}: {}", stderr(&out));
-        cluster
-            .configure(&[("archive_mode", "off".into())])
-            .unwrap();
-        cluster.start().unwrap();
-        cluster
-            .wait_until_promoted(Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        batches(&cluster)
-    }
-}
-
-/// The batches present, e.g. "1,2": what a PITR test asserts exactly.
-fn batches(cluster: &Cluster) -> String {
-    cluster.sql(
-        "SELECT string_agg(batch::text, ',' ORDER BY batch) FROM (SELECT DISTINCT batch FROM t) b",
-    )
-}
-
-fn assert_ok(out: &Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what}: {}\n{}",
-        stderr(out),
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
 
 #[test]
 fn backup_then_restore_to_every_kind_of_target() {
@@ -286,37 +156,6 @@ fn restore_follows_a_new_timeline(kind: RepoKind) {
     assert_eq!(got, "1,2,5", "timeline 2's rows, not timeline 1's batch 3");
     let got = site.restore_and_count("timeline-1", &["latest", "--target-timeline", "1"]);
     assert_eq!(got, "1,2,3", "pinned to timeline 1");
-}
-
-impl Site {
-    /// A throttled backup-push running in the background, to interrupt.
-    fn spawn_slow_backup(&self, rate: &str, stderr: std::process::Stdio) -> std::process::Child {
-        let sock = self.primary.socket_dir.display().to_string();
-        let data = self.primary.data.display().to_string();
-        let mut cmd = self.scratch.run_as.command(&self.walden);
-        cmd.arg("backup-push");
-        self.repo.apply(&mut cmd);
-        cmd.args([
-            "--pgdata",
-            &data,
-            "--pg-host",
-            &sock,
-            "--pg-user",
-            "postgres",
-        ])
-        .args(["--checkpoint", "fast", "--max-rate", rate])
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr);
-        cmd.spawn().unwrap()
-    }
-
-    fn batch_on(&self, cluster: &Cluster, n: u32) {
-        cluster.sql(&format!(
-            "INSERT INTO t SELECT g, {n} FROM generate_series({}, {}) g",
-            n * 1000,
-            n * 1000 + 999
-        ));
-    }
 }
 
 #[test]

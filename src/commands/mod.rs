@@ -4,9 +4,13 @@ pub mod backup_list;
 pub mod backup_push;
 pub mod completions;
 pub mod demo;
+pub mod drill;
 pub mod man;
 pub mod progress;
+pub mod prune;
 pub mod restore;
+pub mod status;
+pub mod verify;
 pub mod wal_fetch;
 pub mod wal_push;
 
@@ -21,6 +25,10 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::BackupPush(args) => backup_push::run(&args, settings).await,
         Command::BackupList(args) => backup_list::run(&args, settings).await,
         Command::Restore(args) => restore::run(&args, settings).await,
+        Command::Prune(args) => prune::run(&args, settings).await,
+        Command::Verify(args) => verify::run(&args, settings).await,
+        Command::Status(args) => status::run(&args, settings).await,
+        Command::Drill(args) => drill::run(&args, settings).await,
         Command::Demo(args) => demo::run(&args, settings).await,
         Command::Man(args) => man::run(&args),
         Command::Completions(args) => completions::run(&args),

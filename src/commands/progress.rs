@@ -37,6 +37,13 @@ impl Progress {
         })
     }
 
+    /// Advances the bar by `n` bytes.
+    pub fn add(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();

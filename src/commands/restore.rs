@@ -52,31 +52,16 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
             manifest.name
         )));
     }
-    let roots = placement(&manifest, &args.pgdata, &remap)?;
-    for root in roots.values() {
-        create_private_dir(root)?;
-    }
-    tracing::info!(backup = %manifest.name, pgdata = %args.pgdata.display(), parts = manifest.parts.len(), "restoring");
-
-    let manifest = Arc::new(manifest);
-    let progress = Progress::bytes(manifest.bytes, &format!("restoring {}", manifest.name));
-    let on_bytes = progress.counter();
-    let files: usize = futures::stream::iter(0..manifest.parts.len())
-        .map(|index| {
-            let job = PartJob {
-                index,
-                roots: roots.clone(),
-                identities: identities.clone(),
-                on_bytes: on_bytes.clone(),
-            };
-            restore_part(store.clone(), manifest.clone(), job)
-        })
-        .buffer_unordered(args.jobs as usize)
-        .try_fold(0, |total, files| async move { Ok(total + files) })
-        .await?;
-    progress.finish();
-
-    write_control_files(&manifest, &args.pgdata, &roots, &recovery)?;
+    let files = unpack(
+        store,
+        manifest.clone(),
+        &args.pgdata,
+        &remap,
+        &recovery,
+        &identities,
+        args.jobs,
+    )
+    .await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "restored backup {} ({} files, {}) into {} in {secs:.1} s",
@@ -103,6 +88,46 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Unpacks `manifest`'s backup into `pgdata` (and its tablespaces, where
+/// `remap` says or at their original locations), checking every checksum,
+/// then writes the control files and `recovery` last. Returns the number of
+/// files restored.
+pub async fn unpack(
+    store: Arc<dyn ObjectStore>,
+    manifest: Manifest,
+    pgdata: &Path,
+    remap: &HashMap<u32, PathBuf>,
+    recovery: &RecoverySettings,
+    identities: &Identities,
+    jobs: u16,
+) -> Result<usize> {
+    let roots = placement(&manifest, pgdata, remap)?;
+    for root in roots.values() {
+        create_private_dir(root)?;
+    }
+    tracing::info!(backup = %manifest.name, pgdata = %pgdata.display(), parts = manifest.parts.len(), "restoring");
+
+    let manifest = Arc::new(manifest);
+    let progress = Progress::bytes(manifest.bytes, &format!("restoring {}", manifest.name));
+    let on_bytes = progress.counter();
+    let files: usize = futures::stream::iter(0..manifest.parts.len())
+        .map(|index| {
+            let job = PartJob {
+                index,
+                roots: roots.clone(),
+                identities: identities.clone(),
+                on_bytes: on_bytes.clone(),
+            };
+            restore_part(store.clone(), manifest.clone(), job)
+        })
+        .buffer_unordered(jobs as usize)
+        .try_fold(0, |total, files| async move { Ok(total + files) })
+        .await?;
+    progress.finish();
+    write_control_files(&manifest, pgdata, &roots, recovery)?;
+    Ok(files)
 }
 
 /// The recovery target from the flags, and the bound it puts on the backup.
@@ -149,7 +174,7 @@ fn parse_timeline(s: &str) -> Result<TargetTimeline> {
 /// The restore_command PostgreSQL will run: this walden binary with the
 /// same repository and identity, spelled out (PostgreSQL does not see the
 /// environment or flags this restore was run with).
-fn restore_command(settings: &Settings) -> Result<String> {
+pub fn restore_command(settings: &Settings) -> Result<String> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("locating the walden binary: {e}")))?;
     let mut command = format!(
@@ -187,7 +212,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// Refuses to restore over anything: the directory must be missing or empty.
-fn check_missing_or_empty(dir: &Path) -> Result<()> {
+pub fn check_missing_or_empty(dir: &Path) -> Result<()> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -223,7 +248,7 @@ fn parse_tablespace_map(specs: &[String]) -> Result<HashMap<u32, PathBuf>> {
         .collect()
 }
 
-async fn choose_backup(
+pub async fn choose_backup(
     store: &dyn ObjectStore,
     requested: &str,
     bound: TargetBound,

@@ -146,6 +146,8 @@ pub struct Server {
     /// Environment for the server and so for its archive and restore
     /// commands (e.g. object-store credentials).
     pub env: Vec<(String, String)>,
+    /// How long `start` waits for the server to accept connections.
+    pub start_timeout: Duration,
 }
 
 impl Server {
@@ -165,6 +167,7 @@ impl Server {
             port: 5432,
             log,
             env: Vec::new(),
+            start_timeout: Duration::from_secs(120),
         }
     }
 
@@ -223,7 +226,8 @@ impl Server {
             .arg(&self.data)
             .arg("-l")
             .arg(&self.log)
-            .args(["-w", "-t", "120", "-o", &options]);
+            .args(["-w", "-t", &self.start_timeout.as_secs().max(1).to_string()])
+            .args(["-o", &options]);
         run(cmd, "pg_ctl start").map_err(|e| self.with_log_tail(e))
     }
 
@@ -332,14 +336,17 @@ impl Server {
         run(cmd, "pg_basebackup")
     }
 
-    /// Waits until the archiver reports `segment` (or a later one) archived.
+    /// Waits until `segment` is archived: the archiver reports it or a later
+    /// segment, or its archive status is `.done` (a `.backup` or `.history`
+    /// file archived after it would hide it from `last_archived_wal`).
     pub fn wait_archived(&self, segment: &str, timeout: Duration) -> io::Result<()> {
         let deadline = Instant::now() + timeout;
+        let query = format!(
+            "SELECT coalesce(last_archived_wal, '') >= '{segment}' OR EXISTS (SELECT 1 FROM pg_ls_archive_statusdir() WHERE name = '{segment}.done'), coalesce(last_archived_wal, ''), failed_count, coalesce(last_failed_wal, '') FROM pg_stat_archiver"
+        );
         loop {
-            let row = self.psql(
-                "SELECT coalesce(last_archived_wal, ''), failed_count, coalesce(last_failed_wal, '') FROM pg_stat_archiver",
-            )?;
-            if row.split('|').next().is_some_and(|last| last >= segment) {
+            let row = self.psql(&query)?;
+            if row.starts_with("t|") {
                 return Ok(());
             }
             if Instant::now() > deadline {

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::repo::layout;
 use crate::repo::manifest::Manifest;
-use crate::storage::{ObjectStore, StorageError};
+use crate::storage::{ObjectMeta, ObjectStore, StorageError};
 
 /// One backup directory in the repository.
 #[derive(Debug, Clone)]
@@ -18,38 +18,59 @@ pub struct BackupEntry {
     pub manifest: Option<Manifest>,
     pub objects: usize,
     pub stored_bytes: u64,
+    /// When its newest object was written: how long an incomplete backup
+    /// has been silent.
+    pub newest_object: Option<DateTime<Utc>>,
 }
 
 /// Every backup, oldest first; incomplete ones have no manifest.
 pub async fn list(store: &dyn ObjectStore) -> Result<Vec<BackupEntry>> {
-    let mut found: BTreeMap<String, (usize, u64, bool)> = BTreeMap::new();
+    let mut objects = Vec::new();
     let mut listing = store.list(layout::BACKUPS_PREFIX);
     while let Some(meta) = listing.next().await {
-        let meta = meta
-            .map_err(|e| Error::from(e).context(format!("listing backups in {}", store.url())))?;
+        objects.push(
+            meta.map_err(|e| {
+                Error::from(e).context(format!("listing backups in {}", store.url()))
+            })?,
+        );
+    }
+    from_objects(store, &objects).await
+}
+
+/// The backups among listed `objects` (other keys are ignored), oldest
+/// first, with the manifests of complete ones loaded and validated.
+pub async fn from_objects(
+    store: &dyn ObjectStore,
+    objects: &[ObjectMeta],
+) -> Result<Vec<BackupEntry>> {
+    let mut found: BTreeMap<&str, BackupEntry> = BTreeMap::new();
+    let mut complete = Vec::new();
+    for meta in objects {
         let Some(name) = layout::backup_name_of_key(&meta.key) else {
             continue;
         };
-        let slot = found.entry(name.to_string()).or_default();
-        slot.0 += 1;
-        slot.1 += meta.size;
-        slot.2 |= meta.key == layout::backup_manifest_key(name);
-    }
-    let mut backups = Vec::with_capacity(found.len());
-    for (name, (objects, stored_bytes, has_manifest)) in found {
-        let manifest = if has_manifest {
-            Some(load_manifest(store, &name).await?)
-        } else {
-            None
-        };
-        backups.push(BackupEntry {
-            name,
-            manifest,
-            objects,
-            stored_bytes,
+        let entry = found.entry(name).or_insert_with(|| BackupEntry {
+            name: name.to_string(),
+            manifest: None,
+            objects: 0,
+            stored_bytes: 0,
+            newest_object: None,
         });
+        entry.objects += 1;
+        entry.stored_bytes += meta.size;
+        let modified = meta.last_modified.map(DateTime::<Utc>::from);
+        entry.newest_object = entry.newest_object.max(modified);
+        if meta.key == layout::backup_manifest_key(name) {
+            complete.push(name);
+        }
     }
-    Ok(backups)
+    for name in complete {
+        let manifest = load_manifest(store, name).await?;
+        if let Some(entry) = found.get_mut(name) {
+            entry.manifest = Some(manifest);
+        }
+    }
+    Ok(found.into_values().collect())
 }
 
 /// Reads and validates a backup's manifest.

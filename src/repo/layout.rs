@@ -38,9 +38,25 @@ pub const ALL_STAGES: [Stages; 6] = [
     },
 ];
 
+/// Where every WAL file lives.
+pub const WAL_PREFIX: &str = "wal/";
+
+/// Where `drill` records its results.
+pub const DRILLS_PREFIX: &str = "drills/";
+
+/// The WAL file a key under `wal/` stores and the stages it was written
+/// with; `None` for anything walden does not write there (a stray object),
+/// including a file filed under another timeline's directory.
+pub fn parse_wal_key(key: &str) -> Option<(crate::pg::WalFileName, Stages)> {
+    let (dir, stored_name) = key.strip_prefix(WAL_PREFIX)?.split_once('/')?;
+    let (file_name, stages) = Stages::split_name(stored_name);
+    let file: crate::pg::WalFileName = file_name.parse().ok()?;
+    (dir == format!("{:08X}", file.timeline().0)).then_some((file, stages))
+}
+
 /// The directory of one timeline's WAL: `wal/<timeline as 8 hex digits>/`.
 pub fn wal_dir(timeline: u32) -> String {
-    format!("wal/{timeline:08X}/")
+    format!("{WAL_PREFIX}{timeline:08X}/")
 }
 
 /// Key of a WAL file written with `stages`: `wal/00000001/000000010000000A000000FE.zst.age`.
@@ -143,6 +159,30 @@ mod tests {
             ),
             "wal/0000001A/0000001A.history"
         );
+    }
+
+    #[test]
+    fn wal_keys_parse_back() {
+        let zst_age = Stages {
+            codec: Codec::Zstd,
+            encrypted: true,
+        };
+        let key = wal_key(2, "00000002000000000000000A", zst_age);
+        let (file, stages) = parse_wal_key(&key).unwrap();
+        assert_eq!(file.file_name(), "00000002000000000000000A");
+        assert_eq!(stages, zst_age);
+        let (file, stages) = parse_wal_key("wal/00000002/00000002.history").unwrap();
+        assert_eq!(file.file_name(), "00000002.history");
+        assert_eq!(stages, Stages::PLAIN);
+        for stray in [
+            "wal/00000001/00000002000000000000000A.zst",
+            "wal/00000001/junk",
+            "wal/00000001",
+            "backups/x",
+            "wal/00000001/sub/000000010000000000000001",
+        ] {
+            assert!(parse_wal_key(stray).is_none(), "{stray}");
+        }
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! The on-store format: where each kind of object lives, and the repository's identity record.
 
 pub mod catalog;
+pub mod continuity;
+pub mod drills;
 pub mod identity;
+pub mod inventory;
 pub mod layout;
 pub mod manifest;
+pub mod retention;
 pub mod tarpart;
 pub mod wal;
 

@@ -164,27 +164,9 @@ pub async fn fetch(
     let Some(found) = find(store, wal, preferred).await? else {
         return Ok(None);
     };
-    let (plain, digest) = read_and_decode(store, &found, identities).await?;
-    if let Some(expected) = found.meta.metadata.get(META_SHA256) {
-        digest
-            .verify(expected)
-            .map_err(|e| Error::from(e).context(format!("{} in {}", found.key, store.url())))?;
-    }
-    if let Some(expected) = found.meta.metadata.get(META_PLAIN_SIZE) {
-        if expected != &digest.bytes.to_string() {
-            return Err(Error::failed(format!(
-                "{} in {} decodes to {} bytes but {expected} were archived",
-                found.key,
-                store.url(),
-                digest.bytes
-            )));
-        }
-    }
-    Ok(Some(Fetched {
-        key: found.key,
-        plain,
-        stored_bytes: found.meta.size,
-    }))
+    read_verified(store, &found.key, found.stages, identities)
+        .await
+        .map(Some)
 }
 
 async fn read_and_decode(
@@ -197,6 +179,41 @@ async fn read_and_decode(
     })?;
     pipeline::decode_bytes(&stored, found.stages, identities)
         .map_err(|e| Error::from(e).context(format!("decoding {} from {}", found.key, store.url())))
+}
+
+/// Reads the WAL object at `key` (written with `stages`) and checks it
+/// against the checksum and size recorded when it was archived.
+pub async fn read_verified(
+    store: &dyn ObjectStore,
+    key: &str,
+    stages: Stages,
+    identities: &Identities,
+) -> Result<Fetched> {
+    let (meta, stored) = store
+        .get_bytes(key)
+        .await
+        .map_err(|e| Error::from(e).context(format!("reading {key} from {}", store.url())))?;
+    let (plain, digest) = pipeline::decode_bytes(&stored, stages, identities)
+        .map_err(|e| Error::from(e).context(format!("decoding {key} from {}", store.url())))?;
+    if let Some(expected) = meta.metadata.get(META_SHA256) {
+        digest
+            .verify(expected)
+            .map_err(|e| Error::from(e).context(format!("{key} in {}", store.url())))?;
+    }
+    if let Some(expected) = meta.metadata.get(META_PLAIN_SIZE) {
+        if expected != &digest.bytes.to_string() {
+            return Err(Error::failed(format!(
+                "{key} in {} decodes to {} bytes but {expected} were archived",
+                store.url(),
+                digest.bytes
+            )));
+        }
+    }
+    Ok(Fetched {
+        key: key.to_string(),
+        plain,
+        stored_bytes: meta.size,
+    })
 }
 
 #[cfg(test)]

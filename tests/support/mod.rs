@@ -10,6 +10,7 @@ use walden::pg::server::{PgBin, RunAs, Server};
 
 pub mod fault_proxy;
 pub mod servers;
+pub mod site;
 
 /// The walden binary cargo built for these tests.
 pub fn walden_bin() -> PathBuf {
@@ -402,6 +403,39 @@ impl TestRepo {
         };
         keys.sort();
         keys
+    }
+
+    /// Deletes one object (`key` relative to the repository), behind walden's back.
+    pub fn delete(&self, key: &str) {
+        let full = format!("{BUCKET_PREFIX}/{key}");
+        let (status, body) = match self.kind {
+            RepoKind::Local => {
+                std::fs::remove_file(Path::new(&self.url).join(key)).unwrap();
+                return;
+            }
+            RepoKind::S3 => self
+                .s3
+                .as_ref()
+                .unwrap()
+                .signed_request("DELETE", &format!("/{}/{full}", self.bucket), b"")
+                .unwrap(),
+            RepoKind::Gcs => servers::http_request(
+                self.gcs.as_ref().unwrap().addr,
+                "DELETE",
+                &format!(
+                    "/storage/v1/b/{}/o/{}",
+                    self.bucket,
+                    full.replace('/', "%2F")
+                ),
+                &[],
+                b"",
+            )
+            .unwrap(),
+        };
+        assert!(
+            (200..300).contains(&status),
+            "deleting {key}: {status} {body}"
+        );
     }
 
     fn s3_keys(&self, dir: &str) -> Vec<String> {

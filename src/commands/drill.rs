@@ -1,0 +1,453 @@
+//! `drill`: prove a backup restores. Restore it into a temporary directory, start PostgreSQL on a private socket, replay the archive to its end, run a check, and record RTO, RPO and the outcome in the repository.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::cli::DrillArgs;
+use crate::commands::progress::human_bytes;
+use crate::commands::restore;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::pg::recovery::{RecoverySettings, TargetTimeline};
+use crate::pg::server::{PgBin, RunAs, Server};
+use crate::repo::catalog::TargetBound;
+use crate::repo::drills::{self, DrillRecord, DRILL_FORMAT};
+use crate::repo::manifest::Manifest;
+
+/// Settings appended for the drill's server. It must never write to the
+/// archive (a promoted drill would push a new timeline into production's
+/// repository), must not need the production host's configuration, and
+/// must not stop replay over max_connections and friends (hot standby off:
+/// no connections until replay is over, which is when the RTO clock stops).
+const DRILL_SETTINGS: &[(&str, &str)] = &[
+    ("archive_mode", "off"),
+    ("archive_command", ""),
+    ("hot_standby", "off"),
+    ("primary_conninfo", ""),
+    ("shared_buffers", "128MB"),
+    ("max_wal_size", "1GB"),
+    ("listen_addresses", ""),
+    ("ssl", "off"),
+    ("shared_preload_libraries", ""),
+    ("logging_collector", "off"),
+    ("log_destination", "stderr"),
+];
+
+/// What the drill prints with --json: the record it stored, and where.
+#[derive(Debug, Serialize)]
+struct Outcome<'a> {
+    #[serde(flatten)]
+    record: &'a DrillRecord,
+    record_key: Option<String>,
+}
+
+pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
+    let started_at = Utc::now();
+    let clock = Instant::now();
+    let store = settings.store()?;
+    let identities = settings.identities()?;
+    let requested = args.backup.as_deref().unwrap_or("latest");
+    let manifest = restore::choose_backup(store.as_ref(), requested, TargetBound::None).await?;
+    if manifest.encrypted && identities.is_empty() {
+        return Err(Error::usage(format!(
+            "backup {} is encrypted: pass --decrypt-identity FILE",
+            manifest.name
+        )));
+    }
+    let bin = pg_bin(args.pg_bin.as_deref(), manifest.pg_version)?;
+    let run_as = RunAs::detect().map_err(|e| Error::usage(e.to_string()))?;
+    let work = WorkDir::new(args.work_dir.as_deref(), &run_as)?;
+    let restore_command = restore::restore_command(settings)?;
+
+    let say = |line: String| {
+        if args.json {
+            tracing::info!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "drill: restoring backup {} ({}) into {}",
+        manifest.name,
+        human_bytes(manifest.bytes),
+        work.path().display()
+    ));
+    let mut record = DrillRecord {
+        format: DRILL_FORMAT,
+        backup: manifest.name.clone(),
+        started: started_at,
+        finished: started_at,
+        success: false,
+        rto_seconds: None,
+        rpo_seconds: None,
+        last_replayed_commit: None,
+        replayed_to_lsn: None,
+        bytes_restored: 0,
+        check: describe_check(args),
+        error: None,
+        host: hostname(),
+        walden_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let result = drill(
+        args,
+        settings,
+        &manifest,
+        &bin,
+        run_as,
+        &work,
+        restore_command,
+        clock,
+        &mut record,
+    )
+    .await;
+    record.finished = Utc::now();
+    if let Err(e) = &result {
+        record.success = false;
+        record.error = Some(first_line(&e.to_string()));
+    }
+    let record_key = match drills::record(store.as_ref(), &record).await {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::error!("{e}");
+            None
+        }
+    };
+    let keep = result.is_err() && args.keep_failed;
+    let mut work = work;
+    if keep {
+        work.keep();
+    }
+    if args.json {
+        let text = serde_json::to_string_pretty(&Outcome {
+            record: &record,
+            record_key: record_key.clone(),
+        })
+        .map_err(|e| Error::failed(format!("encoding the result: {e}")))?;
+        println!("{text}");
+    }
+    match result {
+        Ok(()) => {
+            if !args.json {
+                println!(
+                    "drill: OK: backup {} restored {} and replayed to {}; RTO {:.1} s, RPO {}",
+                    record.backup,
+                    human_bytes(record.bytes_restored),
+                    record.replayed_to_lsn.as_deref().unwrap_or("?"),
+                    record.rto_seconds.unwrap_or_default(),
+                    record
+                        .rpo_seconds
+                        .map(|s| format!(
+                            "{s:.1} s (newest replayed commit {})",
+                            record
+                                .last_replayed_commit
+                                .map(|t| t.to_rfc3339())
+                                .unwrap_or_default()
+                        ))
+                        .unwrap_or_else(|| "unknown (no commit replayed)".to_string())
+                );
+            }
+            if record_key.is_none() {
+                return Err(Error::failed(
+                    "the drill succeeded but its result could not be recorded in the repository",
+                ));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if keep {
+                eprintln!(
+                    "drill: FAILED; kept {} for inspection",
+                    work.path().display()
+                );
+            }
+            Err(e.context(format!("drill of backup {} failed", record.backup)))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn drill(
+    args: &DrillArgs,
+    settings: &Settings,
+    manifest: &Manifest,
+    bin: &PgBin,
+    run_as: RunAs,
+    work: &WorkDir,
+    restore_command: String,
+    clock: Instant,
+    record: &mut DrillRecord,
+) -> Result<()> {
+    let pgdata = work.path().join("data");
+    let remap: HashMap<u32, PathBuf> = manifest
+        .tablespaces
+        .iter()
+        .map(|t| (t.oid, work.path().join(format!("tblspc-{}", t.oid))))
+        .collect();
+    let recovery = RecoverySettings {
+        restore_command,
+        target: None,
+        inclusive: true,
+        action: None,
+        timeline: Some(TargetTimeline::Latest),
+        standby: false,
+    };
+    restore::unpack(
+        settings.store()?,
+        manifest.clone(),
+        &pgdata,
+        &remap,
+        &recovery,
+        &settings.identities()?,
+        args.jobs,
+    )
+    .await?;
+    record.bytes_restored = manifest.bytes;
+    prepare_config(&pgdata, work.path())?;
+    give_tree(&run_as, work.path())?;
+
+    let mut server = Server::new(
+        bin.clone(),
+        run_as,
+        pgdata,
+        work.path().join("sock"),
+        work.path().join("server.log"),
+    );
+    server.start_timeout = args.timeout.0;
+    tracing::info!(log = %server.log.display(), "starting PostgreSQL on the restored backup and replaying the archive");
+    let checked = tokio::task::spawn_blocking({
+        let check_sql = args.check_sql.clone();
+        let amcheck = args.amcheck;
+        let timeout = args.timeout.0;
+        move || -> std::result::Result<Replayed, String> {
+            let outcome = start_and_check(&server, &check_sql, amcheck, timeout, clock);
+            let stopped = server.stop();
+            let outcome = outcome.map_err(|e| e.to_string())?;
+            stopped.map_err(|e| format!("stopping the drill's server: {e}"))?;
+            Ok(outcome)
+        }
+    })
+    .await
+    .map_err(|e| Error::failed(format!("the drill's server thread failed: {e}")))?
+    .map_err(Error::failed)?;
+    record.rto_seconds = Some(checked.ready_after.as_secs_f64());
+    record.replayed_to_lsn = checked.replayed_to;
+    record.last_replayed_commit = checked.last_commit;
+    record.rpo_seconds = checked.last_commit.map(|t| {
+        Utc::now()
+            .signed_duration_since(t)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1000.0
+    });
+    record.success = true;
+    Ok(())
+}
+
+/// What the restored server showed once ready.
+struct Replayed {
+    ready_after: Duration,
+    replayed_to: Option<String>,
+    last_commit: Option<DateTime<Utc>>,
+}
+
+fn start_and_check(
+    server: &Server,
+    check_sql: &str,
+    amcheck: bool,
+    timeout: Duration,
+    clock: Instant,
+) -> std::io::Result<Replayed> {
+    server.start()?;
+    server.wait_until_promoted(timeout)?;
+    let facts = server.psql(
+        "SELECT coalesce(pg_last_wal_replay_lsn()::text, ''), coalesce(to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')",
+    )?;
+    server.psql(check_sql).map_err(|e| {
+        std::io::Error::other(format!(
+            "the check query failed: {e}\n--- server log ({}) ---\n{}",
+            server.log.display(),
+            server.log_tail(20)
+        ))
+    })?;
+    let ready_after = clock.elapsed();
+    if amcheck {
+        run_amcheck(server).map_err(|e| {
+            std::io::Error::other(format!(
+                "{e}\n--- server log ({}) ---\n{}",
+                server.log.display(),
+                server.log_tail(20)
+            ))
+        })?;
+    }
+    let (lsn, commit) = facts.split_once('|').unwrap_or((&facts, ""));
+    Ok(Replayed {
+        ready_after,
+        replayed_to: Some(lsn.to_string()).filter(|s| !s.is_empty()),
+        last_commit: commit.parse().ok(),
+    })
+}
+
+fn run_amcheck(server: &Server) -> std::io::Result<()> {
+    let mut cmd = server.run_as.command(server.bin.program("pg_amcheck"));
+    cmd.args([
+        "--all",
+        "--install-missing",
+        "--heapallindexed",
+        "-U",
+        "postgres",
+        "-h",
+    ])
+    .arg(&server.socket_dir)
+    .args(["-p", &server.port.to_string()]);
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot run pg_amcheck: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "pg_amcheck found problems ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )))
+    }
+}
+
+/// The drill's server needs a configuration that works on this host: a
+/// backup of a Debian cluster has no postgresql.conf in its data directory
+/// at all, and production's pg_hba.conf may not let the drill in.
+fn prepare_config(pgdata: &Path, work: &Path) -> Result<()> {
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text)
+            .map_err(|e| Error::failed(format!("writing {}: {e}", path.display())))
+    };
+    let conf = pgdata.join("postgresql.conf");
+    if !conf.exists() {
+        write(
+            &conf,
+            "# written by walden drill: the backup had no postgresql.conf\n",
+        )?;
+    }
+    let hba = work.join("pg_hba.conf");
+    write(
+        &hba,
+        "# walden drill: only the drill, over its private socket\nlocal all all trust\n",
+    )?;
+    let auto = pgdata.join("postgresql.auto.conf");
+    let mut text = std::fs::read_to_string(&auto).unwrap_or_default();
+    text.push_str("\n# walden drill: a throwaway server that must not touch production\n");
+    for (key, value) in DRILL_SETTINGS {
+        text.push_str(&format!("{key} = '{value}'\n"));
+    }
+    text.push_str(&format!(
+        "hba_file = '{}'\n",
+        hba.display().to_string().replace('\'', "''")
+    ));
+    write(&auto, &text)
+}
+
+/// The server binaries for the backup's major version.
+fn pg_bin(explicit: Option<&Path>, major: u32) -> Result<PgBin> {
+    let versioned = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    let found = match explicit {
+        Some(dir) => PgBin::find(Some(dir)),
+        None if versioned.join("postgres").exists() => PgBin::find(Some(&versioned)),
+        None => PgBin::find(None),
+    };
+    found.map_err(|e| {
+        Error::usage(format!(
+            "{e} (the backup needs PostgreSQL {major}'s server binaries)"
+        ))
+    })
+}
+
+/// The drill's temporary directory: removed when the drill ends, unless kept.
+struct WorkDir {
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn new(parent: Option<&Path>, run_as: &RunAs) -> Result<WorkDir> {
+        let parent = parent
+            .map(Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::Builder::new()
+            .prefix("walden-drill-")
+            .tempdir_in(&parent)
+            .map_err(|e| {
+                Error::usage(format!(
+                    "cannot create the drill's directory in {}: {e}",
+                    parent.display()
+                ))
+            })?;
+        run_as
+            .give(dir.path())
+            .map_err(|e| Error::failed(format!("{}: {e}", dir.path().display())))?;
+        Ok(WorkDir {
+            path: dir.path().to_path_buf(),
+            dir: Some(dir),
+        })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Leaves the directory in place when this handle goes.
+    fn keep(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.keep();
+        }
+    }
+}
+
+/// Gives everything under `root` to the account the server runs as (the
+/// restore ran as us, maybe root).
+fn give_tree(run_as: &RunAs, root: &Path) -> Result<()> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)
+            .map_err(|e| Error::failed(format!("{}: {e}", path.display())))?;
+        if meta.is_symlink() {
+            // A tablespace link: its target is in the tree too.
+            continue;
+        }
+        run_as
+            .give(&path)
+            .map_err(|e| Error::failed(format!("chown {}: {e}", path.display())))?;
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)
+                .map_err(|e| Error::failed(format!("{}: {e}", path.display())))?
+            {
+                let entry = entry.map_err(|e| Error::failed(format!("{}: {e}", path.display())))?;
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe_check(args: &DrillArgs) -> String {
+    if args.amcheck {
+        format!("{}; pg_amcheck --all --heapallindexed", args.check_sql)
+    } else {
+        args.check_sql.clone()
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,224 @@
+//! One listing of a whole repository, sorted into backups, WAL files, timeline histories, drill records and strays: what prune, verify and status reason about.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+use crate::pg::{parse_history_for, HistoryEntry, TimelineId, WalFileName, WalSegmentSize};
+use crate::pipeline::{self, Identities, Stages};
+use crate::repo::catalog::{self, BackupEntry};
+use crate::repo::identity::{self, RepoIdentity};
+use crate::repo::layout;
+use crate::storage::{ObjectMeta, ObjectStore};
+
+/// One archived WAL file.
+#[derive(Debug, Clone)]
+pub struct WalObject {
+    pub key: String,
+    pub file: WalFileName,
+    pub stages: Stages,
+    pub size: u64,
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// Everything in a repository at one moment.
+#[derive(Debug)]
+pub struct Inventory {
+    /// Taken before the listing started: every object listed was written
+    /// before it or during the listing.
+    pub taken_at: DateTime<Utc>,
+    pub identity: Option<RepoIdentity>,
+    /// Oldest first.
+    pub backups: Vec<BackupEntry>,
+    /// Every object under `backups/`, sorted by key.
+    pub backup_objects: Vec<ObjectMeta>,
+    /// Sorted by key.
+    pub wal: Vec<WalObject>,
+    /// The parsed `.history` files that could be read.
+    pub histories: BTreeMap<TimelineId, Vec<HistoryEntry>>,
+    /// Why a `.history` file could not be used (unreadable, undecryptable,
+    /// malformed): its timeline's ancestry is unknown.
+    pub history_problems: Vec<String>,
+    /// Drill records, sorted by key (oldest first).
+    pub drills: Vec<ObjectMeta>,
+    /// Objects walden does not know: under `wal/` with a name it never
+    /// writes, or outside its prefixes.
+    pub strays: Vec<ObjectMeta>,
+    /// Stored bytes of every object.
+    pub total_bytes: u64,
+    pub total_objects: usize,
+}
+
+impl Inventory {
+    /// Lists `store` once and reads the small objects that give the listing
+    /// its meaning: `walden.json`, manifests and history files (decrypted
+    /// with `identities` when they are encrypted).
+    pub async fn take(store: &dyn ObjectStore, identities: &Identities) -> Result<Inventory> {
+        let taken_at = Utc::now();
+        let identity = identity::load(store).await?;
+        let mut backup_objects = Vec::new();
+        let mut wal = Vec::new();
+        let mut drills = Vec::new();
+        let mut strays = Vec::new();
+        let (mut total_bytes, mut total_objects) = (0, 0);
+        let mut listing = store.list("");
+        while let Some(meta) = listing.next().await {
+            let meta =
+                meta.map_err(|e| Error::from(e).context(format!("listing {}", store.url())))?;
+            total_bytes += meta.size;
+            total_objects += 1;
+            if meta.key.starts_with(layout::BACKUPS_PREFIX) {
+                backup_objects.push(meta);
+            } else if meta.key.starts_with(layout::DRILLS_PREFIX) {
+                drills.push(meta);
+            } else if let Some((file, stages)) = layout::parse_wal_key(&meta.key) {
+                wal.push(WalObject {
+                    file,
+                    stages,
+                    size: meta.size,
+                    last_modified: meta.last_modified.map(DateTime::<Utc>::from),
+                    key: meta.key,
+                });
+            } else if meta.key != layout::IDENTITY_KEY {
+                strays.push(meta);
+            }
+        }
+        drop(listing);
+        wal.sort_by(|a, b| a.key.cmp(&b.key));
+        drills.sort_by(|a, b| a.key.cmp(&b.key));
+        strays.sort_by(|a, b| a.key.cmp(&b.key));
+        backup_objects.sort_by(|a, b| a.key.cmp(&b.key));
+        let backups = catalog::from_objects(store, &backup_objects).await?;
+        let (histories, history_problems) = read_histories(store, &wal, identities).await;
+        Ok(Inventory {
+            taken_at,
+            identity,
+            backups,
+            backup_objects,
+            wal,
+            histories,
+            history_problems,
+            drills,
+            strays,
+            total_bytes,
+            total_objects,
+        })
+    }
+
+    /// The cluster's WAL segment size: from the repository identity, else a
+    /// manifest, else PostgreSQL's default.
+    pub fn segment_size(&self) -> WalSegmentSize {
+        self.identity
+            .as_ref()
+            .map(|i| i.wal_segment_size)
+            .or_else(|| {
+                self.backups
+                    .iter()
+                    .find_map(|b| b.manifest.as_ref().map(|m| m.wal_segment_size))
+            })
+            .and_then(|bytes| WalSegmentSize::new(bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// The complete backups, oldest first.
+    pub fn complete_backups(&self) -> impl Iterator<Item = &BackupEntry> {
+        self.backups.iter().filter(|b| b.manifest.is_some())
+    }
+}
+
+async fn read_histories(
+    store: &dyn ObjectStore,
+    wal: &[WalObject],
+    identities: &Identities,
+) -> (BTreeMap<TimelineId, Vec<HistoryEntry>>, Vec<String>) {
+    let mut histories = BTreeMap::new();
+    let mut problems = Vec::new();
+    for object in wal {
+        let WalFileName::History(timeline) = object.file else {
+            continue;
+        };
+        match read_history(store, object, timeline, identities).await {
+            Ok(entries) => {
+                histories.insert(timeline, entries);
+            }
+            Err(problem) => problems.push(format!(
+                "{}: {problem}; the ancestry of timeline {} is unknown",
+                object.key, timeline.0
+            )),
+        }
+    }
+    (histories, problems)
+}
+
+async fn read_history(
+    store: &dyn ObjectStore,
+    object: &WalObject,
+    timeline: TimelineId,
+    identities: &Identities,
+) -> std::result::Result<Vec<HistoryEntry>, String> {
+    let (_, stored) = store
+        .get_bytes(&object.key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (plain, _) =
+        pipeline::decode_bytes(&stored, object.stages, identities).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(plain).map_err(|_| "not text".to_string())?;
+    parse_history_for(timeline, &text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{MemoryStore, Metadata, PutMode};
+    use bytes::Bytes;
+
+    async fn put(store: &MemoryStore, key: &str, body: &str) {
+        store
+            .put(
+                key,
+                Bytes::from(body.to_string()),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn sorts_a_listing_into_its_kinds() {
+        let store = MemoryStore::new();
+        put(&store, "wal/00000001/000000010000000000000001", "x").await;
+        put(
+            &store,
+            "wal/00000002/00000002.history",
+            "1\t0/3000000\tno recovery target specified\n",
+        )
+        .await;
+        put(&store, "wal/00000003/00000003.history", "garbage").await;
+        put(&store, "wal/00000001/notes.txt", "stray").await;
+        put(
+            &store,
+            "backups/base_000000010000000002000028/started.json",
+            "{}",
+        )
+        .await;
+        put(&store, "drills/20261125T010203.000Z.json", "{}").await;
+        put(&store, "elsewhere", "stray").await;
+        let inv = Inventory::take(&store, &Identities::none()).await.unwrap();
+        assert_eq!(inv.wal.len(), 3);
+        assert_eq!(inv.histories.len(), 1);
+        assert_eq!(inv.histories[&TimelineId(2)][0].parent, TimelineId(1));
+        assert_eq!(inv.history_problems.len(), 1, "{:?}", inv.history_problems);
+        assert!(inv.history_problems[0].contains("00000003.history"));
+        let strays: Vec<&str> = inv.strays.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(strays, ["elsewhere", "wal/00000001/notes.txt"]);
+        assert_eq!(inv.backups.len(), 1);
+        assert!(inv.backups[0].manifest.is_none());
+        assert!(inv.backups[0].newest_object.is_some());
+        assert_eq!(inv.drills.len(), 1);
+        assert_eq!(inv.total_objects, 7);
+        assert_eq!(inv.segment_size(), WalSegmentSize::default());
+    }
+}
