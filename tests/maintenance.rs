@@ -194,6 +194,38 @@ fn prune_by_count_then_by_age_keeps_every_kept_backup_restorable() {
     let out = site.walden(&["status", "--max-drill-age", "1h"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 
+    // An interrupted backup: kept while it may still be running, deleted
+    // once it has been silent for longer than the grace period.
+    let stale = "base_00000002000000000F000028";
+    let started = site
+        .repo
+        .local_dir()
+        .join(format!("backups/{stale}/started.json"));
+    site.scratch
+        .run_as
+        .make_dir(started.parent().unwrap())
+        .unwrap();
+    std::fs::write(&started, "{}").unwrap();
+    let out = site.walden(&["prune", "--retain-full", "1", "--apply"]);
+    assert_ok(&out, "prune with a young incomplete backup");
+    assert!(started.exists(), "a young incomplete backup may be running");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 86400);
+    std::fs::File::options()
+        .write(true)
+        .open(&started)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let out = site.walden(&["prune", "--retain-full", "1", "--json"]);
+    assert_ok(&out, "prune plan with a stale incomplete backup");
+    assert_eq!(json(&out)["delete_backups"], serde_json::json!([stale]));
+    assert_ok(
+        &site.walden(&["prune", "--retain-full", "1", "--apply"]),
+        "prune of a stale incomplete backup",
+    );
+    assert!(!started.exists(), "the interrupted backup is gone");
+    assert_eq!(backup_names(&site), std::slice::from_ref(&c));
+
     // A prune with nothing left to do deletes nothing.
     let all = site.repo.keys("");
     let out = site.walden(&["prune", "--retain-full", "1", "--apply"]);
@@ -410,6 +442,28 @@ fn a_failing_drill_is_recorded_and_makes_status_critical() {
     let scraped = scrape(&std::fs::read_to_string(&metrics).unwrap());
     assert_eq!(scraped["walden_last_drill_success"], 1.0);
     assert!(scraped["walden_last_drill_rto_seconds"] > 0.0);
+
+    // As root (as cron often runs it): the server runs as postgres on files
+    // given to it, and pg_amcheck checks every heap and index.
+    let work = site.scratch.pg_dir("root-drills");
+    let out = std::process::Command::new(&site.walden)
+        .arg("drill")
+        .args(&site.repo.args)
+        .envs(site.repo.env.iter().cloned())
+        .args([
+            "--amcheck",
+            "--check-sql",
+            &expect_batches("1,2"),
+            "--work-dir",
+        ])
+        .arg(&work)
+        .arg("--pg-bin")
+        .arg(&site.bin.dir)
+        .output()
+        .unwrap();
+    assert_ok(&out, "drill as root with pg_amcheck");
+    assert!(stdout(&out).contains("drill: OK"), "{}", stdout(&out));
+    assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
 }
 
 #[test]

@@ -388,7 +388,7 @@ fn write_metrics(
                 f.backup_count as f64,
             ),
             labelled(
-                "walden_incomplete_backup_count",
+                "walden_incomplete_backups",
                 "Backups without a manifest (running or interrupted).",
                 f.incomplete_backup_count as f64,
             ),
