@@ -299,6 +299,25 @@ fn encrypted_backup_needs_the_right_identity() {
         site.restore_and_count("right-key", &["latest", "--decrypt-identity", &right]),
         "1"
     );
+
+    // verify reads the parts back, so it needs the key too; --quick does not.
+    let out = site.walden(&["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--decrypt-identity"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ok(
+        &site.walden(&["verify", "--quick"]),
+        "verify --quick without a key",
+    );
+    assert_ok(
+        &site.walden(&["verify", "--decrypt-identity", &right]),
+        "verify with the key",
+    );
+    let out = site.walden(&["verify", "--decrypt-identity", &wrong]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
 }
 
 #[test]

@@ -388,6 +388,28 @@ fn verify_and_status(kind: RepoKind) {
                 && p["problem"].as_str().unwrap().contains("corrupt")),
             "{report}"
         );
+
+        // A damaged manifest is reported by verify, and stops prune cold:
+        // without it, prune cannot know which WAL that backup needs.
+        let bad = "backups/base_0000000100000000FF000028/manifest.json";
+        let path = site.repo.local_dir().join(bad);
+        site.scratch
+            .run_as
+            .make_dir(path.parent().unwrap())
+            .unwrap();
+        std::fs::write(&path, "{\"format\": 1, \"name\": ").unwrap();
+        let out = site.walden(&["verify", "--quick"]);
+        assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains(bad), "{}", stdout(&out));
+        let before = site.repo.keys("");
+        let out = site.walden(&["prune", "--retain-full", "1", "--apply"]);
+        assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+        assert!(
+            stderr(&out).contains("repair or remove"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(site.repo.keys(""), before, "prune deleted nothing");
     }
 }
 

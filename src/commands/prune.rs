@@ -21,6 +21,11 @@ pub async fn run(args: &PruneArgs, settings: &Settings) -> Result<()> {
     for problem in &inventory.history_problems {
         tracing::warn!("{problem}");
     }
+    if let Some((name, why)) = inventory.invalid_manifests().next() {
+        return Err(Error::failed(format!(
+            "{why}; prune cannot know which WAL backup {name} needs, so it deletes nothing: repair or remove the backup first (walden verify lists every problem)"
+        )));
+    }
     let backups = backup_facts(&inventory)?;
     let wal: Vec<WalFacts> = inventory
         .wal

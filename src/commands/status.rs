@@ -134,7 +134,7 @@ async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) ->
         repo: store.url(),
         checked_at: inventory.taken_at,
         backup_count: inventory.complete_backups().count(),
-        incomplete_backup_count: inventory.backups.len() - inventory.complete_backups().count(),
+        incomplete_backup_count: inventory.incomplete_backups().count(),
         last_backup: newest.map(|(b, _)| b.name.clone()),
         last_backup_time: newest.map(|(_, m)| m.stop_time),
         last_backup_stored_bytes: newest.map(|(b, _)| b.stored_bytes),
@@ -153,7 +153,16 @@ async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) ->
             .rev()
             .find(|d| d.success)
             .and_then(|d| d.finished),
-        problems: inventory.history_problems.clone(),
+        problems: inventory
+            .history_problems
+            .iter()
+            .cloned()
+            .chain(
+                inventory
+                    .invalid_manifests()
+                    .map(|(_, why)| why.to_string()),
+            )
+            .collect(),
     })
 }
 

@@ -55,6 +55,13 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
     let identities = settings.identities()?;
     let inventory = Inventory::take(store.as_ref(), &identities).await?;
     let selected = select(&inventory, &args.backups)?;
+    let encrypted = (!args.quick && selected.iter().any(|m| m.encrypted))
+        || (args.wal && inventory.wal.iter().any(|w| w.stages.encrypted));
+    if encrypted && identities.is_empty() {
+        return Err(Error::usage(
+            "the repository holds encrypted objects: pass --decrypt-identity FILE to read them back, or --quick to check only what the listing shows",
+        ));
+    }
     let mut problems: Vec<Problem> = Vec::new();
     let mut notes = Vec::new();
     let problem = |object: &str, text: String| Problem {
@@ -72,7 +79,10 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
         ));
     }
     let grace = chrono::Duration::from_std(DEFAULT_INCOMPLETE_GRACE).unwrap_or_default();
-    for backup in inventory.backups.iter().filter(|b| b.manifest.is_none()) {
+    for (name, why) in inventory.invalid_manifests() {
+        problems.push(problem(&layout::backup_manifest_key(name), why.to_string()));
+    }
+    for backup in inventory.incomplete_backups() {
         let age = backup
             .newest_object
             .map(|t| inventory.taken_at.signed_duration_since(t));

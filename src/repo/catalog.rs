@@ -21,6 +21,19 @@ pub struct BackupEntry {
     /// When its newest object was written: how long an incomplete backup
     /// has been silent.
     pub newest_object: Option<DateTime<Utc>>,
+    /// Why its manifest, present, cannot be used (only with
+    /// [`InvalidManifests::Record`]); `manifest` is then `None` although the
+    /// backup is not merely incomplete.
+    pub invalid_manifest: Option<String>,
+}
+
+/// What `from_objects` does with a manifest that is there but invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidManifests {
+    /// Fail: nothing may be restored from a listing that contains one.
+    Fail,
+    /// Record it on the entry, for commands that report on the repository.
+    Record,
 }
 
 /// Every backup, oldest first; incomplete ones have no manifest.
@@ -34,7 +47,7 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<BackupEntry>> {
             })?,
         );
     }
-    from_objects(store, &objects).await
+    from_objects(store, &objects, InvalidManifests::Fail).await
 }
 
 /// The backups among listed `objects` (other keys are ignored), oldest
@@ -42,6 +55,7 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<BackupEntry>> {
 pub async fn from_objects(
     store: &dyn ObjectStore,
     objects: &[ObjectMeta],
+    invalid: InvalidManifests,
 ) -> Result<Vec<BackupEntry>> {
     let mut found: BTreeMap<&str, BackupEntry> = BTreeMap::new();
     let mut complete = Vec::new();
@@ -55,6 +69,7 @@ pub async fn from_objects(
             objects: 0,
             stored_bytes: 0,
             newest_object: None,
+            invalid_manifest: None,
         });
         entry.objects += 1;
         entry.stored_bytes += meta.size;
@@ -65,9 +80,15 @@ pub async fn from_objects(
         }
     }
     for name in complete {
-        let manifest = load_manifest(store, name).await?;
-        if let Some(entry) = found.get_mut(name) {
-            entry.manifest = Some(manifest);
+        let bytes = read_manifest(store, name).await?;
+        let parsed = parse_manifest(store, name, &bytes);
+        let Some(entry) = found.get_mut(name) else {
+            continue;
+        };
+        match (parsed, invalid) {
+            (Ok(manifest), _) => entry.manifest = Some(manifest),
+            (Err(e), InvalidManifests::Fail) => return Err(e),
+            (Err(e), InvalidManifests::Record) => entry.invalid_manifest = Some(e.to_string()),
         }
     }
     Ok(found.into_values().collect())
@@ -75,18 +96,24 @@ pub async fn from_objects(
 
 /// Reads and validates a backup's manifest.
 pub async fn load_manifest(store: &dyn ObjectStore, name: &str) -> Result<Manifest> {
+    let bytes = read_manifest(store, name).await?;
+    parse_manifest(store, name, &bytes)
+}
+
+async fn read_manifest(store: &dyn ObjectStore, name: &str) -> Result<bytes::Bytes> {
     let key = layout::backup_manifest_key(name);
-    let bytes = match store.get(&key, None).await {
-        Ok(object) => object.bytes().await?,
-        Err(StorageError::NotFound { .. }) => {
-            return Err(Error::not_found(format!(
-                "backup {name} has no manifest in {}: it does not exist or is incomplete (interrupted); see backup-list --all",
-                store.url()
-            )))
-        }
-        Err(e) => return Err(Error::from(e).context(format!("reading {key}"))),
-    };
-    let manifest = Manifest::from_json(&bytes).map_err(|e| {
+    match store.get(&key, None).await {
+        Ok(object) => Ok(object.bytes().await?),
+        Err(StorageError::NotFound { .. }) => Err(Error::not_found(format!(
+            "backup {name} has no manifest in {}: it does not exist or is incomplete (interrupted); see backup-list --all",
+            store.url()
+        ))),
+        Err(e) => Err(Error::from(e).context(format!("reading {key}"))),
+    }
+}
+
+fn parse_manifest(store: &dyn ObjectStore, name: &str, bytes: &[u8]) -> Result<Manifest> {
+    let manifest = Manifest::from_json(bytes).map_err(|e| {
         Error::failed(format!(
             "manifest of backup {name} in {} is invalid: {e}",
             store.url()
@@ -94,7 +121,8 @@ pub async fn load_manifest(store: &dyn ObjectStore, name: &str) -> Result<Manife
     })?;
     if manifest.name != name {
         return Err(Error::failed(format!(
-            "manifest at {key} says it belongs to backup {}: refusing to use it",
+            "manifest at {} says it belongs to backup {}: refusing to use it",
+            layout::backup_manifest_key(name),
             manifest.name
         )));
     }

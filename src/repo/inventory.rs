@@ -8,7 +8,7 @@ use futures::StreamExt;
 use crate::error::{Error, Result};
 use crate::pg::{parse_history_for, HistoryEntry, TimelineId, WalFileName, WalSegmentSize};
 use crate::pipeline::{self, Identities, Stages};
-use crate::repo::catalog::{self, BackupEntry};
+use crate::repo::catalog::{self, BackupEntry, InvalidManifests};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::layout;
 use crate::storage::{ObjectMeta, ObjectStore};
@@ -30,7 +30,8 @@ pub struct Inventory {
     /// before it or during the listing.
     pub taken_at: DateTime<Utc>,
     pub identity: Option<RepoIdentity>,
-    /// Oldest first.
+    /// Oldest first. A backup whose manifest is present but invalid has
+    /// `invalid_manifest` set (see [`Inventory::invalid_manifests`]).
     pub backups: Vec<BackupEntry>,
     /// Every object under `backups/`, sorted by key.
     pub backup_objects: Vec<ObjectMeta>,
@@ -90,7 +91,8 @@ impl Inventory {
         drills.sort_by(|a, b| a.key.cmp(&b.key));
         strays.sort_by(|a, b| a.key.cmp(&b.key));
         backup_objects.sort_by(|a, b| a.key.cmp(&b.key));
-        let backups = catalog::from_objects(store, &backup_objects).await?;
+        let backups =
+            catalog::from_objects(store, &backup_objects, InvalidManifests::Record).await?;
         let (histories, history_problems) = read_histories(store, &wal, identities).await;
         Ok(Inventory {
             taken_at,
@@ -120,6 +122,20 @@ impl Inventory {
             })
             .and_then(|bytes| WalSegmentSize::new(bytes).ok())
             .unwrap_or_default()
+    }
+
+    /// Backups whose manifest is there but cannot be used, with why.
+    pub fn invalid_manifests(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.backups
+            .iter()
+            .filter_map(|b| Some((b.name.as_str(), b.invalid_manifest.as_deref()?)))
+    }
+
+    /// Incomplete backups: no manifest at all (interrupted, or running).
+    pub fn incomplete_backups(&self) -> impl Iterator<Item = &BackupEntry> {
+        self.backups
+            .iter()
+            .filter(|b| b.manifest.is_none() && b.invalid_manifest.is_none())
     }
 
     /// The complete backups, oldest first.
@@ -204,6 +220,12 @@ mod tests {
             "{}",
         )
         .await;
+        put(
+            &store,
+            "backups/base_000000010000000004000028/manifest.json",
+            "{\"format\": 1",
+        )
+        .await;
         put(&store, "drills/20261125T010203.000Z.json", "{}").await;
         put(&store, "elsewhere", "stray").await;
         let inv = Inventory::take(&store, &Identities::none()).await.unwrap();
@@ -214,11 +236,17 @@ mod tests {
         assert!(inv.history_problems[0].contains("00000003.history"));
         let strays: Vec<&str> = inv.strays.iter().map(|m| m.key.as_str()).collect();
         assert_eq!(strays, ["elsewhere", "wal/00000001/notes.txt"]);
-        assert_eq!(inv.backups.len(), 1);
-        assert!(inv.backups[0].manifest.is_none());
+        assert_eq!(inv.backups.len(), 2);
+        let incomplete: Vec<&str> = inv.incomplete_backups().map(|b| b.name.as_str()).collect();
+        assert_eq!(incomplete, ["base_000000010000000002000028"]);
         assert!(inv.backups[0].newest_object.is_some());
+        // A damaged manifest is recorded, not fatal, and not "incomplete".
+        let invalid: Vec<(&str, &str)> = inv.invalid_manifests().collect();
+        assert_eq!(invalid.len(), 1);
+        assert_eq!(invalid[0].0, "base_000000010000000004000028");
+        assert!(invalid[0].1.contains("invalid"), "{}", invalid[0].1);
         assert_eq!(inv.drills.len(), 1);
-        assert_eq!(inv.total_objects, 7);
+        assert_eq!(inv.total_objects, 8);
         assert_eq!(inv.segment_size(), WalSegmentSize::default());
     }
 }
