@@ -29,6 +29,7 @@ if [ -z "${WALDEN_BIN:-}" ]; then
   cargo build --release --quiet
   WALDEN_BIN=$(pwd)/target/release/walden
 fi
+BIN=$WALDEN_BIN   # kept: the WALDEN_* variables are cleared below
 PGBIN=/usr/lib/postgresql/15/bin
 unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
 for v in $(compgen -e | grep '^WALDEN_' || true); do unset "$v"; done
@@ -58,7 +59,7 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$SOCK" "$REPO" "$T" "$WORK/bin" "$WORK/drills"
-cp "$WALDEN_BIN" "$WORK/bin/walden"
+cp "$BIN" "$WORK/bin/walden"
 WALDEN=$WORK/bin/walden
 : > "$WORK/walden.toml"
 export WALDEN_CONFIG=$WORK/walden.toml
