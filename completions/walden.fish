@@ -156,6 +156,7 @@ best-effort\t'Normal priority, lowest level within it'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel [default: 2]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint [default: spread]' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target (gentle; the default)'
 fast\t'Checkpoint at once (faster start, an I/O burst)'"
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l archive-timeout -d 'Fail when the WAL the backup ends in has not reached the repository after this long: archiving is broken [default: 10m]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l part-size-mib -d 'Target plaintext size of one tar part, in MiB' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r

@@ -75,7 +75,7 @@ pub enum Command {
 
     /// Take a throttled base backup of a running cluster into the repository.
     #[command(
-        long_about = "Take a non-exclusive base backup of a running cluster (pg_backup_start / pg_backup_stop over one session) into the repository, as tar parts through the compression and encryption stages.\n\nThe copy reads the data directory directly, so run it on the database host, as a user that can read the data directory (usually postgres). WAL needed to make the backup consistent must be archived by walden wal-push: pg_backup_stop waits for it. The manifest is written last: a backup without one is incomplete and never restored.\n\nThrottle it so production does not starve: --max-rate 50MB/s limits disk reads, --io-priority idle yields the disk to everything else."
+        long_about = "Take a non-exclusive base backup of a running cluster (pg_backup_start / pg_backup_stop over one session) into the repository, as tar parts through the compression and encryption stages.\n\nThe copy reads the data directory directly, so run it on the database host, as a user that can read the data directory (usually postgres). WAL needed to make the backup consistent must be archived by walden wal-push into the same repository: after pg_backup_stop, walden waits until the backup's last segment is there, and fails after --archive-timeout if archiving is broken. The manifest is written last: a backup without one is incomplete and never restored.\n\nThrottle it so production does not starve: --max-rate 50MB/s limits disk reads, --io-priority idle yields the disk to everything else."
     )]
     BackupPush(BackupPushArgs),
 

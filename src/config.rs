@@ -331,6 +331,11 @@ pub struct BackupSettingsArgs {
     /// Start checkpoint [default: spread].
     #[arg(long, env = "WALDEN_CHECKPOINT", value_name = "MODE")]
     pub checkpoint: Option<Checkpoint>,
+
+    /// Fail when the WAL the backup ends in has not reached the repository after this long: archiving is broken [default: 10m].
+    #[arg(long, env = "WALDEN_ARCHIVE_TIMEOUT", value_name = "AGE")]
+    #[serde(default, deserialize_with = "from_str_opt")]
+    pub archive_timeout: Option<Age>,
 }
 
 /// `prune` settings: flags, `WALDEN_*` variables, or keys of the `[prune]`
@@ -387,6 +392,10 @@ pub struct StatusSettings {
     pub max_drill_age: Option<AgeThreshold>,
 }
 
+/// How long backup-push waits for its last WAL segment to be archived: a
+/// backlog after a big backup drains in minutes; ten is archiving broken.
+pub const DEFAULT_ARCHIVE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// The grace an incomplete backup gets by default: a nightly backup that
 /// has been silent for a day is not running any more.
 pub const DEFAULT_INCOMPLETE_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -398,6 +407,7 @@ pub struct BackupSettings {
     pub io_priority: Option<IoPriority>,
     pub jobs: u16,
     pub checkpoint: Checkpoint,
+    pub archive_timeout: Duration,
 }
 
 /// `path` made absolute against the working directory, for commands run elsewhere.
@@ -468,6 +478,10 @@ impl Settings {
                 .checkpoint
                 .or(file.checkpoint)
                 .unwrap_or(Checkpoint::Spread),
+            archive_timeout: cli
+                .archive_timeout
+                .or(file.archive_timeout)
+                .map_or(DEFAULT_ARCHIVE_TIMEOUT, |a| a.0),
         }
     }
 

@@ -462,6 +462,38 @@ fn tablespaces_are_backed_up_and_can_be_remapped() {
 }
 
 #[test]
+fn backup_fails_clearly_when_archiving_is_broken_instead_of_waiting_forever() {
+    let Some(site) = Site::new("broken_archiving") else {
+        return;
+    };
+    site.batch(1);
+    site.primary
+        .sql("ALTER SYSTEM SET archive_command = 'exit 1'");
+    site.primary.sql("SELECT pg_reload_conf()");
+    let started = std::time::Instant::now();
+    let out = site.backup(&["--archive-timeout", "3s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let err = stderr(&out);
+    assert!(
+        err.contains("did not reach")
+            && err.contains("pg_stat_archiver")
+            && err.contains("failures"),
+        "{err}"
+    );
+    let listed = site.walden(&["backup-list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "[]");
+
+    // Once archiving works again, so do backups.
+    site.primary.sql("ALTER SYSTEM RESET archive_command");
+    site.primary.sql("SELECT pg_reload_conf()");
+    assert_ok(
+        &site.backup(&[]),
+        "backup-push after archiving was repaired",
+    );
+}
+
+#[test]
 fn backup_fails_cleanly_when_its_session_is_killed() {
     let Some(site) = Site::new("backup_fails_cleanly_when_its_session_is_killed") else {
         return;

@@ -13,6 +13,7 @@ use crate::config::{Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
 use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
 use crate::pg::datadir::{self, Entry, EntryKind};
+use crate::pg::{SegmentName, WalSegmentSize};
 use crate::pipeline::throttle::TokenBucket;
 use crate::pipeline::{Digest, EncodeOptions};
 use crate::repo::identity::{self, RepoIdentity};
@@ -21,6 +22,7 @@ use crate::repo::manifest::{
     FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
 };
 use crate::repo::tarpart::{self, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
+use crate::repo::wal::{self, WalFile};
 use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy, StorageError, StorageResult};
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
@@ -104,12 +106,25 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     progress.finish();
 
     // pg_backup_stop fails if the session dropped during the copy: then
-    // the backup fails here, before any manifest is written.
-    let stop = session.backup_stop(true).await.map_err(|e| {
+    // the backup fails here, before any manifest is written. It is not asked
+    // to wait for archiving: PostgreSQL would poll once a second, and
+    // forever if archiving is broken. walden watches the repository itself.
+    let stop = session.backup_stop(false).await.map_err(|e| {
         Error::failed(format!(
             "{e}; backup {name} is incomplete and will not be used"
         ))
     })?;
+    let segment_size = WalSegmentSize::new(wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
+    let stop_segment = SegmentName::from_lsn(start.timeline, stop.lsn, segment_size);
+    wait_until_archived(
+        store.as_ref(),
+        &session,
+        &stop_segment,
+        encode.stages(),
+        options.archive_timeout,
+    )
+    .await
+    .map_err(|e| e.context(format!("backup {name} is incomplete and will not be used")))?;
     let manifest = build_manifest(ManifestInput {
         name: &name,
         label: &label,
@@ -163,6 +178,51 @@ async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
     }
     .with_pg_env();
     ControlSession::connect(&options).await.map_err(failed)
+}
+
+/// Waits until `segment` (the last one a restore of this backup needs) is
+/// in the repository, polling quickly at first; fails after `timeout` with
+/// what PostgreSQL's archiver reports, since then archiving is broken and
+/// the backup could never be restored.
+async fn wait_until_archived(
+    store: &dyn ObjectStore,
+    session: &ControlSession,
+    segment: &SegmentName,
+    preferred: crate::pipeline::Stages,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let name = segment.to_string();
+    let wal = WalFile {
+        timeline: segment.timeline.0,
+        file_name: &name,
+    };
+    let waiting = Instant::now();
+    let mut pause = std::time::Duration::from_millis(20);
+    let mut next_note = std::time::Duration::from_secs(30);
+    loop {
+        if wal::find(store, wal, preferred).await?.is_some() {
+            tracing::debug!(segment = %name, ms = waiting.elapsed().as_millis() as u64, "stop segment archived");
+            return Ok(());
+        }
+        let waited = waiting.elapsed();
+        if waited >= timeout {
+            let archiver = session
+                .archiver_status()
+                .await
+                .unwrap_or_else(|e| e.to_string());
+            return Err(Error::failed(format!(
+                "WAL segment {name}, which the backup needs, did not reach {} within {:?} (--archive-timeout): check that archive_mode is on and archive_command runs walden wal-push with this repository (pg_stat_archiver: {archiver})",
+                store.url(),
+                timeout
+            )));
+        }
+        if waited >= next_note {
+            tracing::warn!(segment = %name, waited_s = waited.as_secs(), "still waiting for the archiver to store the backup's last WAL segment");
+            next_note += std::time::Duration::from_secs(30);
+        }
+        tokio::time::sleep(pause.min(timeout.saturating_sub(waited))).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(1));
+    }
 }
 
 /// Resolves once the control session stops answering (checked every few seconds).

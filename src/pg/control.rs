@@ -458,6 +458,20 @@ impl ControlSession {
             .collect()
     }
 
+    /// What the archiver reports (`pg_stat_archiver`, readable by anyone),
+    /// for telling an operator why WAL is not reaching the archive.
+    pub async fn archiver_status(&self) -> Result<String, ControlError> {
+        self.query_value(
+            "reading pg_stat_archiver",
+            "SELECT format('last archived %s at %s, %s failures, last failed %s at %s', \
+                coalesce(last_archived_wal, 'nothing'), coalesce(last_archived_time::text, '-'), \
+                failed_count, coalesce(last_failed_wal, 'nothing'), coalesce(last_failed_time::text, '-')) \
+             FROM pg_stat_archiver",
+            &[],
+        )
+        .await
+    }
+
     /// Whether the server still answers on this session, so that a backup
     /// whose session dropped fails at once instead of after the copy. Call
     /// it between other calls: queued behind a long one (a spread checkpoint,
