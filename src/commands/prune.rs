@@ -1,7 +1,7 @@
 //! `prune`: plan what the retention policy keeps, print the plan, and with `--apply` delete the rest in an order that leaves the repository valid at every step.
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::cli::PruneArgs;
 use crate::commands::progress::human_bytes;
@@ -184,18 +184,21 @@ async fn apply(store: &dyn ObjectStore, inventory: &Inventory, plan: &Plan) -> R
         }
         let manifest = layout::backup_manifest_key(name);
         delete(store, &manifest).await?;
-        for meta in listed.iter().filter(|m| m.key != manifest) {
-            delete(store, &meta.key).await?;
-        }
+        delete_all(
+            store,
+            listed
+                .iter()
+                .map(|m| m.key.as_str())
+                .filter(|k| *k != manifest),
+        )
+        .await?;
         tracing::info!(backup = %name, objects = listed.len(), "backup deleted");
         deleted_backups += 1;
     }
     let total = plan.delete_wal.len();
-    for (done, key) in plan.delete_wal.iter().enumerate() {
-        delete(store, key).await?;
-        if (done + 1) % 1000 == 0 {
-            tracing::info!(deleted = done + 1, total, "deleting WAL");
-        }
+    for (chunk, keys) in plan.delete_wal.chunks(1000).enumerate() {
+        delete_all(store, keys.iter().map(String::as_str)).await?;
+        tracing::info!(deleted = chunk * 1000 + keys.len(), total, "deleting WAL");
     }
     println!(
         "deleted {deleted_backups} backups and {total} WAL files, freed {}",
@@ -223,6 +226,23 @@ async fn changed_since(
         }
     }
     Ok(false)
+}
+
+/// Deletes `keys` a few at a time, in order: a window of concurrent
+/// requests (each one a round trip on S3 or GCS), never more ahead of the
+/// oldest unfinished one. Interrupted, it leaves at most that window of
+/// holes among what it was deleting, and none in what the plan keeps.
+async fn delete_all<'a>(
+    store: &dyn ObjectStore,
+    keys: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    const IN_FLIGHT: usize = 16;
+    futures::stream::iter(keys)
+        .map(|key| delete(store, key))
+        .buffered(IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
 }
 
 async fn delete(store: &dyn ObjectStore, key: &str) -> Result<()> {
