@@ -404,6 +404,8 @@ complete -c walden -n "__fish_walden_using_subcommand status" -s q -l quiet -d '
 complete -c walden -n "__fish_walden_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand status" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand drill" -l check-sql -d 'Query that must succeed on the restored cluster (run with psql in the postgres database)' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l check-user -d 'Role the check connects as (a superuser for --amcheck)' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l check-database -d 'Database the check query runs in' -r
 complete -c walden -n "__fish_walden_using_subcommand drill" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (pg_ctl, postgres, psql) [default: from pg_config, or /usr/lib/postgresql/<version>/bin]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand drill" -l work-dir -d 'Where to create the temporary data directory [default: the system\'s temporary directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand drill" -l timeout -d 'Give up when the cluster is not ready after this long (replay included)' -r

@@ -314,6 +314,14 @@ pub struct DrillArgs {
     #[arg(long)]
     pub amcheck: bool,
 
+    /// Role the check connects as (a superuser for --amcheck).
+    #[arg(long, value_name = "ROLE", default_value = "postgres")]
+    pub check_user: String,
+
+    /// Database the check query runs in.
+    #[arg(long, value_name = "DB", default_value = "postgres")]
+    pub check_database: String,
+
     /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) [default: from pg_config, or /usr/lib/postgresql/<version>/bin].
     #[arg(long, env = "WALDEN_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,

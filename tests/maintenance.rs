@@ -448,6 +448,17 @@ fn a_failing_drill_is_recorded_and_makes_status_critical() {
     let out = site.walden(&["status"]);
     assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("drill"), "{}", stdout(&out));
+    let out = site.walden(&[
+        "drill",
+        "--check-user",
+        "nobody_here",
+        "--work-dir",
+        &site.scratch.pg_dir("drills").display().to_string(),
+        "--pg-bin",
+        &site.bin.dir.display().to_string(),
+    ]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("nobody_here"), "{}", stderr(&out));
 
     let out = site.walden(&[
         "drill",
@@ -472,7 +483,7 @@ fn a_failing_drill_is_recorded_and_makes_status_critical() {
     assert!(record["rto_seconds"].as_f64().unwrap() > 0.0);
     assert!(record["rpo_seconds"].as_f64().unwrap() >= 0.0);
     assert!(record["bytes_restored"].as_u64().unwrap() > 1_000_000);
-    assert_eq!(site.repo.keys("drills").len(), 2);
+    assert_eq!(site.repo.keys("drills").len(), 3);
     let leftovers = std::fs::read_dir(site.scratch.path().join("drills"))
         .unwrap()
         .count();
@@ -506,6 +517,69 @@ fn a_failing_drill_is_recorded_and_makes_status_critical() {
     assert_ok(&out, "drill as root with pg_amcheck");
     assert!(stdout(&out).contains("drill: OK"), "{}", stdout(&out));
     assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0);
+}
+
+#[test]
+fn an_interrupted_drill_leaves_no_server_and_no_directory() {
+    let Some(site) = Site::new("interrupted_drill") else {
+        return;
+    };
+    site.batch(1);
+    assert_ok(&site.backup(&[]), "backup-push");
+    site.archive_everything();
+    let work = site.scratch.pg_dir("drills");
+    let mut cmd = site.scratch.run_as.command(&site.walden);
+    cmd.arg("drill")
+        .args(&site.repo.args)
+        .args(["--check-sql", "SELECT pg_sleep(60)", "--work-dir"])
+        .arg(&work)
+        .arg("--pg-bin")
+        .arg(&site.bin.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Wait until the drill's server runs its (long) check.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let postmaster = loop {
+        let pid = std::fs::read_dir(&work).unwrap().flatten().find_map(|d| {
+            let text = std::fs::read_to_string(d.path().join("data/postmaster.pid")).ok()?;
+            text.lines().next()?.trim().parse::<i32>().ok()
+        });
+        if let Some(pid) = pid {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the drill never started its server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: signalling the drill we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("SIGTERM"), "{}", stderr(&out));
+    // SAFETY: signal 0 only probes whether the postmaster still exists.
+    assert_ne!(
+        unsafe { libc::kill(postmaster, 0) },
+        0,
+        "the drill's server is gone"
+    );
+    assert_eq!(
+        std::fs::read_dir(&work).unwrap().count(),
+        0,
+        "its directory is gone"
+    );
+    assert!(
+        site.repo
+            .keys("drills")
+            .iter()
+            .any(|k| k.ends_with("-failed.json")),
+        "the interrupted drill is recorded as failed"
+    );
 }
 
 #[test]

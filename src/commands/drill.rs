@@ -61,6 +61,7 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
     let bin = pg_bin(args.pg_bin.as_deref(), manifest.pg_version)?;
     let run_as = RunAs::detect().map_err(|e| Error::usage(e.to_string()))?;
     let work = WorkDir::new(args.work_dir.as_deref(), &run_as)?;
+    check_free_space(work.path(), manifest.bytes)?;
     let restore_command = restore::restore_command(settings)?;
 
     let say = |line: String| {
@@ -92,18 +93,25 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
         host: hostname(),
         walden_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let result = drill(
-        args,
-        settings,
-        &manifest,
-        &bin,
-        run_as,
-        &work,
-        restore_command,
-        clock,
-        &mut record,
-    )
-    .await;
+    let result = tokio::select! {
+        result = drill(
+            args,
+            settings,
+            &manifest,
+            &bin,
+            run_as,
+            &work,
+            restore_command,
+            clock,
+            &mut record,
+        ) => result,
+        signal = interrupted() => {
+            // Neither the server nor the restored files may outlive an
+            // interrupted drill.
+            stop_postmaster(&work.path().join("data"));
+            Err(Error::failed(format!("interrupted by {signal}; the drill's server (if it had started) was stopped")))
+        }
+    };
     record.finished = Utc::now();
     if let Err(e) = &result {
         record.success = false;
@@ -217,6 +225,8 @@ async fn drill(
         work.path().join("server.log"),
     );
     server.start_timeout = args.timeout.0;
+    server.user = args.check_user.clone();
+    server.database = args.check_database.clone();
     tracing::info!(log = %server.log.display(), "starting PostgreSQL on the restored backup and replaying the archive");
     let checked = tokio::task::spawn_blocking({
         let check_sql = args.check_sql.clone();
@@ -247,6 +257,38 @@ async fn drill(
     Ok(())
 }
 
+/// Resolves on SIGINT or SIGTERM, naming it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// Immediate shutdown of the postmaster of `data_dir`, by the PID in its
+/// postmaster.pid, waiting up to 10 s for it to exit.
+fn stop_postmaster(data_dir: &Path) {
+    let pid = std::fs::read_to_string(data_dir.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse::<i32>().ok());
+    let Some(pid) = pid else {
+        return;
+    };
+    // SAFETY: kill(2) on the PID the postmaster wrote; signal 0 only probes.
+    unsafe { libc::kill(pid, libc::SIGQUIT) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while unsafe { libc::kill(pid, 0) } == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// What the restored server showed once ready.
 struct Replayed {
     ready_after: Duration,
@@ -262,7 +304,7 @@ fn start_and_check(
     clock: Instant,
 ) -> std::io::Result<Replayed> {
     server.start()?;
-    server.wait_until_promoted(timeout)?;
+    wait_until_ready(server, timeout)?;
     let facts = server.psql(
         "SELECT coalesce(pg_last_wal_replay_lsn()::text, ''), coalesce(to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '')",
     )?;
@@ -291,6 +333,48 @@ fn start_and_check(
     })
 }
 
+/// Waits until the server has replayed the archive and been promoted,
+/// asking as the check's role: refusals while it is still replaying are
+/// waited out, any other refusal (no such role or database) fails at once
+/// instead of after --timeout.
+fn wait_until_ready(server: &Server, timeout: Duration) -> std::io::Result<()> {
+    const STILL_REPLAYING: [&str; 3] = [
+        "not accepting connections",
+        "the database system is starting up",
+        "in recovery mode",
+    ];
+    let with_log = |what: String| {
+        std::io::Error::other(format!(
+            "{what}\n--- server log ({}) ---\n{}",
+            server.log.display(),
+            server.log_tail(20)
+        ))
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        if !server.is_running() {
+            return Err(with_log("the server stopped during recovery".to_string()));
+        }
+        match server.psql("SELECT pg_is_in_recovery()") {
+            Ok(answer) if answer == "f" => return Ok(()),
+            Ok(_) => {}
+            Err(e) if STILL_REPLAYING.iter().any(|s| e.to_string().contains(s)) => {}
+            Err(e) => {
+                return Err(with_log(format!(
+                    "connecting to the restored cluster as {} to database {}: {e}",
+                    server.user, server.database
+                )))
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(with_log(format!(
+                "the cluster was not ready after {timeout:?} (--timeout)"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn run_amcheck(server: &Server) -> std::io::Result<()> {
     let mut cmd = server.run_as.command(server.bin.program("pg_amcheck"));
     cmd.args([
@@ -298,7 +382,7 @@ fn run_amcheck(server: &Server) -> std::io::Result<()> {
         "--install-missing",
         "--heapallindexed",
         "-U",
-        "postgres",
+        &server.user,
         "-h",
     ])
     .arg(&server.socket_dir)
@@ -350,6 +434,37 @@ fn prepare_config(pgdata: &Path, work: &Path) -> Result<()> {
         hba.display().to_string().replace('\'', "''")
     ));
     write(&auto, &text)
+}
+
+/// Refuses to start a drill that would fill the disk: the restored files,
+/// plus room for the WAL replay writes, must fit.
+fn check_free_space(dir: &Path, restored_bytes: u64) -> Result<()> {
+    let needed = restored_bytes + restored_bytes / 10 + (256 << 20);
+    let Some(free) = free_bytes(dir) else {
+        return Ok(());
+    };
+    if free < needed {
+        return Err(Error::usage(format!(
+            "the drill needs about {} free in {} (the backup restores to {}) but only {} is free: choose another --work-dir",
+            human_bytes(needed),
+            dir.display(),
+            human_bytes(restored_bytes),
+            human_bytes(free)
+        )));
+    }
+    Ok(())
+}
+
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct we own; the path is a
+    // valid C string for the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// The server binaries for the backup's major version.
@@ -450,4 +565,18 @@ fn hostname() -> String {
 
 fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drill_that_cannot_fit_is_refused_before_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_free_space(dir.path(), 1 << 20).is_ok());
+        let err = check_free_space(dir.path(), u64::MAX / 4).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("--work-dir"), "{err}");
+    }
 }

@@ -148,6 +148,9 @@ pub struct Server {
     pub env: Vec<(String, String)>,
     /// How long `start` waits for the server to accept connections.
     pub start_timeout: Duration,
+    /// Role and database `psql` connects to.
+    pub user: String,
+    pub database: String,
 }
 
 impl Server {
@@ -168,6 +171,8 @@ impl Server {
             log,
             env: Vec::new(),
             start_timeout: Duration::from_secs(120),
+            user: "postgres".to_string(),
+            database: "postgres".to_string(),
         }
     }
 
@@ -277,9 +282,9 @@ impl Server {
             "-v",
             "ON_ERROR_STOP=1",
             "-U",
-            "postgres",
+            &self.user,
             "-d",
-            "postgres",
+            &self.database,
             "-h",
         ])
         .arg(&self.socket_dir)

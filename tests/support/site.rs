@@ -10,12 +10,15 @@ use super::*;
 
 /// A primary archiving into a repository, with walden run as the
 /// PostgreSQL account (as an operator's cron job would).
+///
+/// Fields drop in order: the server is stopped (by the PID in its data
+/// directory) before the scratch directory holding that file is removed.
 pub struct Site {
+    pub primary: Cluster,
+    pub repo: TestRepo,
     pub scratch: Scratch,
     pub bin: PgBin,
     pub walden: PathBuf,
-    pub repo: TestRepo,
-    pub primary: Cluster,
 }
 
 impl Site {
