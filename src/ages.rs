@@ -28,6 +28,18 @@ impl fmt::Display for Age {
     }
 }
 
+/// An age in one short unit for messages: `45s`, `10m`, `26h`, `9d`. A
+/// negative age (a clock in the past) reads `0s`.
+pub fn short(age: chrono::Duration) -> String {
+    let secs = age.num_seconds().max(0);
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
 impl Age {
     pub fn as_chrono(self) -> chrono::Duration {
         chrono::Duration::from_std(self.0).unwrap_or(chrono::Duration::MAX)

@@ -7,7 +7,6 @@ use crate::cli::PruneArgs;
 use crate::commands::progress::human_bytes;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::pg::Lsn;
 use crate::repo::inventory::Inventory;
 use crate::repo::layout;
 use crate::repo::manifest::Manifest;
@@ -100,18 +99,13 @@ fn backup_facts(inventory: &Inventory) -> Result<Vec<BackupFacts>> {
 
 /// What retention needs from a manifest.
 pub fn complete_facts(manifest: &Manifest) -> Result<CompleteBackup> {
-    let lsn = |text: &str| {
-        text.parse::<Lsn>().map_err(|e| {
-            Error::failed(format!(
-                "manifest of backup {} has an invalid LSN {text:?}: {e}",
-                manifest.name
-            ))
-        })
-    };
+    let (start_lsn, stop_lsn) = manifest
+        .lsn_range()
+        .map_err(|e| Error::failed(format!("manifest of backup {}: {e}", manifest.name)))?;
     Ok(CompleteBackup {
         timeline: crate::pg::TimelineId(manifest.timeline),
-        start_lsn: lsn(&manifest.start_lsn)?,
-        stop_lsn: lsn(&manifest.stop_lsn)?,
+        start_lsn,
+        stop_lsn,
         stop_time: manifest.stop_time,
     })
 }

@@ -5,15 +5,14 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::ages::{AgeThreshold, Severity};
+use crate::ages::{self, AgeThreshold, Severity};
 use crate::cli::StatusArgs;
 use crate::commands::progress::human_bytes;
-use crate::commands::verify::{archived_segments, span};
 use crate::config::{Settings, StatusSettings};
 use crate::error::{Error, Kind, Result};
 use crate::metrics::{self, Metric, MetricKind, Sample};
 use crate::pg::{SegmentName, WalFileName};
-use crate::repo::continuity;
+use crate::repo::continuity::{self, Span};
 use crate::repo::drills::{self, DrillRecord, ListedDrill};
 use crate::repo::inventory::Inventory;
 
@@ -114,9 +113,10 @@ async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) ->
         .max_by_key(|(w, s)| (w.last_modified, s.start_lsn(size), s.timeline));
     let wal_gaps = match newest {
         Some((_, manifest)) => continuity::gaps(
-            span(manifest)?,
+            Span::of(manifest)
+                .map_err(|e| Error::failed(format!("backup {}: {e}", manifest.name)))?,
             &inventory.histories,
-            &archived_segments(&inventory),
+            &inventory.segments_by_timeline(),
             size,
         ),
         None => Vec::new(),
@@ -194,7 +194,7 @@ pub fn assess(
                         severity,
                         format!(
                             "{what} is {} old (warning after {}, critical after {})",
-                            human_age(age),
+                            ages::short(age),
                             threshold.warning,
                             threshold.critical
                         ),
@@ -262,20 +262,10 @@ fn severity_word(severity: Severity) -> &'static str {
     }
 }
 
-fn human_age(age: chrono::Duration) -> String {
-    let secs = age.num_seconds().max(0);
-    match secs {
-        0..=119 => format!("{secs}s"),
-        120..=7199 => format!("{}m", secs / 60),
-        7200..=172_799 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86400),
-    }
-}
-
 fn print_human(figures: &Figures, severity: Severity, reasons: &[String]) {
     let now = figures.checked_at;
     let age = |t: Option<DateTime<Utc>>| {
-        t.map(|t| format!("{} ago", human_age(now.signed_duration_since(t))))
+        t.map(|t| format!("{} ago", ages::short(now.signed_duration_since(t))))
             .unwrap_or_else(|| "never".to_string())
     };
     let headline = if reasons.is_empty() {

@@ -11,9 +11,9 @@ use crate::cli::VerifyArgs;
 use crate::commands::progress::{human_bytes, Progress};
 use crate::config::{Settings, DEFAULT_INCOMPLETE_GRACE};
 use crate::error::{Error, Result};
-use crate::pg::{Lsn, WalFileName};
+
 use crate::pipeline::{Decoder, Digest, Identities, Stages};
-use crate::repo::continuity::{self, Gap, SegmentsByTimeline, Span};
+use crate::repo::continuity::{self, Gap, Span};
 use crate::repo::inventory::Inventory;
 use crate::repo::layout;
 use crate::repo::manifest::Manifest;
@@ -100,13 +100,13 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
     }
     problems.extend(orphans_in_backups(&inventory));
 
-    let archived = archived_segments(&inventory);
+    let archived = inventory.segments_by_timeline();
     let size = inventory.segment_size();
     let mut reports = Vec::new();
     for manifest in &selected {
         let mut backup_problems = check_parts_listed(manifest, &inventory);
         let parts_listed = backup_problems.is_empty();
-        let gaps = match span(manifest) {
+        let gaps = match Span::of(manifest) {
             Ok(span) => continuity::gaps(span, &inventory.histories, &archived, size),
             Err(e) => {
                 backup_problems.push(problem(&manifest.name, e.to_string()));
@@ -196,32 +196,6 @@ fn select<'a>(inventory: &'a Inventory, names: &[String]) -> Result<Vec<&'a Mani
             }
         })
         .collect()
-}
-
-pub fn archived_segments(inventory: &Inventory) -> SegmentsByTimeline {
-    let size = inventory.segment_size();
-    let mut archived = SegmentsByTimeline::new();
-    for object in &inventory.wal {
-        if let WalFileName::Segment(segment) = &object.file {
-            archived
-                .entry(segment.timeline)
-                .or_default()
-                .insert(segment.segno(size));
-        }
-    }
-    archived
-}
-
-pub fn span(manifest: &Manifest) -> Result<Span> {
-    let lsn = |text: &str| {
-        text.parse::<Lsn>()
-            .map_err(|e| Error::failed(format!("invalid LSN {text:?} in the manifest: {e}")))
-    };
-    Ok(Span {
-        timeline: crate::pg::TimelineId(manifest.timeline),
-        start: lsn(&manifest.start_lsn)?,
-        stop: lsn(&manifest.stop_lsn)?,
-    })
 }
 
 /// Parts the manifest names that the listing lacks or shows with another size.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::pg::{HistoryEntry, Lsn, SegmentName, TimelineId, WalSegmentSize};
+use crate::repo::manifest::{Manifest, ManifestError};
 use crate::repo::retention;
 
 /// The archived segments of each timeline, as segment numbers.
@@ -27,6 +28,18 @@ pub struct Span {
     pub start: Lsn,
     /// The backup is consistent only once this position is replayed.
     pub stop: Lsn,
+}
+
+impl Span {
+    /// A backup's span, from its manifest.
+    pub fn of(manifest: &Manifest) -> Result<Span, ManifestError> {
+        let (start, stop) = manifest.lsn_range()?;
+        Ok(Span {
+            timeline: TimelineId(manifest.timeline),
+            start,
+            stop,
+        })
+    }
 }
 
 /// Missing segments a recovery from `span` would need: from the start

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::pg::{parse_history_for, HistoryEntry, TimelineId, WalFileName, WalSegmentSize};
 use crate::pipeline::{self, Identities, Stages};
 use crate::repo::catalog::{self, BackupEntry, InvalidManifests};
+use crate::repo::continuity::SegmentsByTimeline;
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::layout;
 use crate::storage::{ObjectMeta, ObjectStore};
@@ -136,6 +137,22 @@ impl Inventory {
         self.backups
             .iter()
             .filter(|b| b.manifest.is_none() && b.invalid_manifest.is_none())
+    }
+
+    /// The archived segments of each timeline (not `.partial`, `.backup`
+    /// or `.history` files), as segment numbers.
+    pub fn segments_by_timeline(&self) -> SegmentsByTimeline {
+        let size = self.segment_size();
+        let mut archived = SegmentsByTimeline::new();
+        for object in &self.wal {
+            if let WalFileName::Segment(segment) = &object.file {
+                archived
+                    .entry(segment.timeline)
+                    .or_default()
+                    .insert(segment.segno(size));
+            }
+        }
+        archived
     }
 
     /// The complete backups, oldest first.

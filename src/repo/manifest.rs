@@ -210,10 +210,7 @@ impl Manifest {
             });
         }
         check_name(&self.name).map_err(|r| invalid(format!("name {:?}", self.name), r))?;
-        let start = parse_lsn(&self.start_lsn)
-            .ok_or_else(|| invalid(format!("start_lsn {:?}", self.start_lsn), LSN_SYNTAX))?;
-        let stop = parse_lsn(&self.stop_lsn)
-            .ok_or_else(|| invalid(format!("stop_lsn {:?}", self.stop_lsn), LSN_SYNTAX))?;
+        let (start, stop) = self.lsn_range()?;
         if stop < start {
             return Err(invalid(
                 format!("stop_lsn {}", self.stop_lsn),
@@ -546,6 +543,17 @@ const LSN_SYNTAX: &str = "is not a WAL location like 0/4000028 (two groups of 1 
 
 /// PostgreSQL's `pg_lsn` syntax. (The crate's `pg::Lsn` is the full type;
 /// this module stays free of other modules.)
+impl Manifest {
+    /// The backup's start and stop positions, parsed.
+    pub fn lsn_range(&self) -> Result<(crate::pg::Lsn, crate::pg::Lsn), ManifestError> {
+        let start = parse_lsn(&self.start_lsn)
+            .ok_or_else(|| invalid(format!("start_lsn {:?}", self.start_lsn), LSN_SYNTAX))?;
+        let stop = parse_lsn(&self.stop_lsn)
+            .ok_or_else(|| invalid(format!("stop_lsn {:?}", self.stop_lsn), LSN_SYNTAX))?;
+        Ok((crate::pg::Lsn(start), crate::pg::Lsn(stop)))
+    }
+}
+
 fn parse_lsn(s: &str) -> Option<u64> {
     let (hi, lo) = s.split_once('/')?;
     let half = |h: &str| {

@@ -408,7 +408,10 @@ fn decide_wal<'a>(
             // The live timeline is always being written: its own warning says enough.
             if recent && !live {
                 let when = if fresh {
-                    format!("written within the last {}", human(policy.incomplete_grace))
+                    format!(
+                        "written within the last {}",
+                        crate::ages::short(policy.incomplete_grace)
+                    )
                 } else {
                     "of unknown age".to_owned()
                 };
@@ -486,18 +489,7 @@ fn days_before(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
 }
 
 fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
-    human(now.signed_duration_since(then))
-}
-
-/// A short age: `45s`, `10m`, `26h`, `9d`; negative ages (clock skew) are 0s.
-fn human(d: Duration) -> String {
-    let secs = d.num_seconds().max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 120 * 60 => format!("{}m", s / 60),
-        s if s < 48 * 3600 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    crate::ages::short(now.signed_duration_since(then))
 }
 
 fn plural(n: u32, unit: &str) -> String {
