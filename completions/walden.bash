@@ -1531,12 +1531,24 @@ _walden() {
             return 0
             ;;
         walden__subcmd__wal__subcmd__fetch)
-            opts="-v -q -h -V --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            opts="-v -q -h -V --prefetch --spool-dir --prefetch-worker --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --prefetch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spool-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prefetch-worker)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1629,12 +1641,20 @@ _walden() {
             return 0
             ;;
         walden__subcmd__wal__subcmd__push)
-            opts="-v -q -h -V --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            opts="-v -q -h -V --jobs --spool-dir --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --jobs)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --spool-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

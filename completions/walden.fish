@@ -73,6 +73,8 @@ complete -c walden -n "__fish_walden_needs_command" -f -a "demo" -d 'Tour on a t
 complete -c walden -n "__fish_walden_needs_command" -f -a "man" -d 'Write the man pages'
 complete -c walden -n "__fish_walden_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c walden -n "__fish_walden_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l jobs -d 'Segments archived in parallel. Above 1, each call also archives the next segments PostgreSQL has marked ready (up to 4×N) and records them in the spool, so that PostgreSQL\'s calls for them return at once [default: 1: only the segment asked for]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l spool-dir -d 'Local directory for read-ahead markers and prefetched segments, outside the data directory [default: .walden-spool beside the data directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
@@ -109,6 +111,9 @@ complete -c walden -n "__fish_walden_using_subcommand wal-push" -s v -l verbose 
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l prefetch -d 'Segments to fetch ahead, in the background, into the spool: PostgreSQL\'s next calls are then served from local disk, verified [default: 0: no prefetch]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l spool-dir -d 'Local directory for prefetched segments, outside the data directory [default: .walden-spool beside the data directory]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l prefetch-worker -d 'Internal: run as the background prefetcher after NAME, for segments of this many bytes' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''

@@ -63,13 +63,13 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Archive one completed WAL file; PostgreSQL's archive_command (`walden wal-push %p`).
     #[command(
-        long_about = "Archive one completed WAL file: a segment, a .partial segment, a .history or a .backup file.\n\nUse as PostgreSQL's archive_command:\n  archive_command = 'walden wal-push --repo URL %p'\nThe path is relative to the data directory, as PostgreSQL passes it. Exits 0 only once the object is durably stored. A segment already archived with the same content succeeds; with different content it fails (another cluster or a split brain is writing to the repository) and nothing is overwritten. The first segment pushed records the cluster's system identifier in the repository; segments from another cluster are refused."
+        long_about = "Archive one completed WAL file: a segment, a .partial segment, a .history or a .backup file.\n\nUse as PostgreSQL's archive_command:\n  archive_command = 'walden wal-push --repo URL %p'\nThe path is relative to the data directory, as PostgreSQL passes it. Exits 0 only once the object is durably stored. A segment already archived with the same content succeeds; with different content it fails (another cluster or a split brain is writing to the repository) and nothing is overwritten. The first segment pushed records the cluster's system identifier in the repository; segments from another cluster are refused.\n\nRead-ahead (--jobs N, N > 1): when PostgreSQL is behind, each call also archives, N at a time, the next segments it has marked ready in pg_wal/archive_status, and records each one only after the store confirmed it in a marker in the spool (--spool-dir, by default .walden-spool beside the data directory). PostgreSQL's later call for such a segment checks that the marker describes that very file (device, inode, size, modification time) and returns at once. A crash loses markers, never data: a segment without its marker is pushed again, which the duplicate rule makes harmless."
     )]
     WalPush(WalPushArgs),
 
     /// Restore one WAL file from the archive; PostgreSQL's restore_command (`walden wal-fetch %f %p`).
     #[command(
-        long_about = "Restore one WAL file (segment or .history) from the archive to DEST, atomically, verifying its checksum.\n\nUse as PostgreSQL's restore_command:\n  restore_command = 'walden wal-fetch --repo URL %f %p'\nExits 1 when the file is not in the archive (normal at the end of recovery) and 255 on any other failure, so that PostgreSQL stops recovery instead of promoting with data missing."
+        long_about = "Restore one WAL file (segment or .history) from the archive to DEST, atomically, verifying its checksum.\n\nUse as PostgreSQL's restore_command:\n  restore_command = 'walden wal-fetch --repo URL %f %p'\nExits 1 when the file is not in the archive (normal at the end of recovery) and 255 on any other failure, so that PostgreSQL stops recovery instead of promoting with data missing.\n\nPrefetch (--prefetch N): a call for a segment also starts a background process that fetches the next N segments of its timeline, verified against their archived checksums, into the spool (--spool-dir, by default .walden-spool beside the data directory). Later calls take them from there after checking each one's CRC-32C, so a spool file damaged by a crash is deleted and fetched again, never used. Entries of other timelines or behind the recovery are removed."
     )]
     WalFetch(WalFetchArgs),
 
@@ -129,6 +129,9 @@ pub struct WalPushArgs {
     /// Path of the WAL file (%p), relative to the current directory.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
+
+    #[command(flatten)]
+    pub settings: crate::config::WalPushSettingsArgs,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +143,13 @@ pub struct WalFetchArgs {
     /// Where to write it (%p), relative to the current directory.
     #[arg(value_name = "DEST")]
     pub dest: PathBuf,
+
+    #[command(flatten)]
+    pub settings: crate::config::WalFetchSettingsArgs,
+
+    /// Internal: run as the background prefetcher after NAME, for segments of this many bytes.
+    #[arg(long, hide = true, value_name = "SEGMENT_BYTES")]
+    pub prefetch_worker: Option<u32>,
 }
 
 /// How to reach the cluster's control session (libpq-style; PG* variables apply).

@@ -287,6 +287,10 @@ pub struct Settings {
     prune_file: PruneSettingsArgs,
     /// The `[status]` table.
     status_file: StatusSettingsArgs,
+    /// The `[wal-push]` table.
+    wal_push_file: WalPushSettingsArgs,
+    /// The `[wal-fetch]` table.
+    wal_fetch_file: WalFetchSettingsArgs,
 }
 
 /// The start checkpoint of a base backup.
@@ -336,6 +340,50 @@ pub struct BackupSettingsArgs {
     #[arg(long, env = "WALDEN_ARCHIVE_TIMEOUT", value_name = "AGE")]
     #[serde(default, deserialize_with = "from_str_opt")]
     pub archive_timeout: Option<Age>,
+}
+
+/// `wal-push` settings: flags, `WALDEN_*` variables, or keys of the
+/// `[wal-push]` table in the configuration file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[command(next_help_heading = "Read-ahead")]
+pub struct WalPushSettingsArgs {
+    /// Segments archived in parallel. Above 1, each call also archives the next segments PostgreSQL has marked ready (up to 4×N) and records them in the spool, so that PostgreSQL's calls for them return at once [default: 1: only the segment asked for].
+    #[arg(long, env = "WALDEN_WAL_PUSH_JOBS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: Option<u16>,
+
+    /// Local directory for read-ahead markers and prefetched segments, outside the data directory [default: .walden-spool beside the data directory].
+    #[arg(long, env = "WALDEN_SPOOL_DIR", value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// `wal-fetch` settings: flags, `WALDEN_*` variables, or keys of the
+/// `[wal-fetch]` table in the configuration file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[command(next_help_heading = "Prefetch")]
+pub struct WalFetchSettingsArgs {
+    /// Segments to fetch ahead, in the background, into the spool: PostgreSQL's next calls are then served from local disk, verified [default: 0: no prefetch].
+    #[arg(long, env = "WALDEN_PREFETCH", value_name = "N", value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub prefetch: Option<u16>,
+
+    /// Local directory for prefetched segments, outside the data directory [default: .walden-spool beside the data directory].
+    #[arg(long, env = "WALDEN_SPOOL_DIR", value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// `wal-push` settings after merging, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalPushSettings {
+    pub jobs: u16,
+    pub spool_dir: Option<PathBuf>,
+}
+
+/// `wal-fetch` settings after merging, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalFetchSettings {
+    pub prefetch: u16,
+    pub spool_dir: Option<PathBuf>,
 }
 
 /// `prune` settings: flags, `WALDEN_*` variables, or keys of the `[prune]`
@@ -453,6 +501,8 @@ impl Settings {
                 backup_file: file.backup,
                 prune_file: file.prune,
                 status_file: file.status,
+                wal_push_file: file.wal_push,
+                wal_fetch_file: file.wal_fetch,
             },
             None => Settings::without_file(cli),
         })
@@ -482,6 +532,24 @@ impl Settings {
                 .archive_timeout
                 .or(file.archive_timeout)
                 .map_or(DEFAULT_ARCHIVE_TIMEOUT, |a| a.0),
+        }
+    }
+
+    /// `wal-push` settings: flags and environment over the `[wal-push]` table.
+    pub fn wal_push(&self, cli: &WalPushSettingsArgs) -> WalPushSettings {
+        let file = &self.wal_push_file;
+        WalPushSettings {
+            jobs: cli.jobs.or(file.jobs).unwrap_or(1),
+            spool_dir: cli.spool_dir.clone().or_else(|| file.spool_dir.clone()),
+        }
+    }
+
+    /// `wal-fetch` settings: flags and environment over the `[wal-fetch]` table.
+    pub fn wal_fetch(&self, cli: &WalFetchSettingsArgs) -> WalFetchSettings {
+        let file = &self.wal_fetch_file;
+        WalFetchSettings {
+            prefetch: cli.prefetch.or(file.prefetch).unwrap_or(0),
+            spool_dir: cli.spool_dir.clone().or_else(|| file.spool_dir.clone()),
         }
     }
 
@@ -656,11 +724,13 @@ struct FileSettings {
     backup: BackupSettingsArgs,
     prune: PruneSettingsArgs,
     status: StatusSettingsArgs,
+    wal_push: WalPushSettingsArgs,
+    wal_fetch: WalFetchSettingsArgs,
 }
 
 /// The configuration file: global settings at the top level, and a table
 /// per command with settings of its own (`[backup-push]`, `[prune]`,
-/// `[status]`).
+/// `[status]`, `[wal-push]`, `[wal-fetch]`).
 fn read_toml(path: &Path) -> Result<FileSettings> {
     let invalid = |e: &dyn std::fmt::Display| {
         Error::usage(format!(
@@ -690,6 +760,8 @@ fn read_toml(path: &Path) -> Result<FileSettings> {
     let backup = section(&mut table, "backup-push", &invalid)?;
     let prune = section(&mut table, "prune", &invalid)?;
     let status = section(&mut table, "status", &invalid)?;
+    let wal_push = section(&mut table, "wal-push", &invalid)?;
+    let wal_fetch = section(&mut table, "wal-fetch", &invalid)?;
     let global = toml::Value::Table(table)
         .try_into()
         .map_err(|e| invalid(&e))?;
@@ -698,6 +770,8 @@ fn read_toml(path: &Path) -> Result<FileSettings> {
         backup,
         prune,
         status,
+        wal_push,
+        wal_fetch,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod pg;
 pub mod pipeline;
 pub mod repo;
+pub mod spool;
 pub mod storage;
 
 use std::ffi::OsString;

@@ -2,26 +2,49 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use futures::StreamExt;
+
 use crate::cli::WalPushArgs;
-use crate::config::Settings;
+use crate::config::{Settings, WalPushSettingsArgs};
 use crate::error::{Error, Result};
 use crate::pg::{parse_long_page_header, LongPageHeader, SegmentName, WalFileName};
+use crate::pipeline::{EncodeOptions, Identities};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::wal::{self, ArchiveOutcome, Plaintext, WalFile};
+use crate::spool::{self, markers::FileStamp, markers::Markers};
+use crate::storage::ObjectStore;
 
 pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     let started = Instant::now();
     let name = wal_file_name(&args.path)?;
+    let file_name = name.file_name();
+    let read_ahead = ReadAhead::for_call(&args.path, &name, settings, &args.settings)?;
+    if let Some(read_ahead) = &read_ahead {
+        // The common case under read-ahead: an earlier call already stored
+        // this very file. One stat and one small read, no store at all.
+        if read_ahead.markers.take(&file_name, &args.path) {
+            tracing::info!(
+                wal = %file_name,
+                ms = started.elapsed().as_millis() as u64,
+                "archived earlier by read-ahead; nothing written"
+            );
+            return Ok(());
+        }
+    }
     // Settings before reading the file: a broken configuration is reported
     // as such, not as whatever the file read runs into.
     let store = settings.store()?;
     let encode = settings.encode_options()?;
     let identities = settings.identities()?;
     let (mut file, len) = open_wal_file(&args.path)?;
+    let stamp = FileStamp::of(&file.get_ref().metadata().map_err(|e| {
+        Error::failed(format!("cannot read WAL file {}: {e}", args.path.display()))
+    })?);
 
+    let mut system_identifier = None;
     if let WalFileName::Segment(segment) | WalFileName::Partial(segment) = &name {
         let header = check_segment(&args.path, segment, &mut file, len)?;
         let candidate = RepoIdentity::new(
@@ -30,30 +53,207 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
             header.segment_size,
         );
         identity::ensure(store.as_ref(), candidate).await?;
+        system_identifier = Some(header.system_identifier);
     }
 
-    let file_name = name.file_name();
-    let target = WalFile {
-        timeline: name.timeline().0,
-        file_name: &file_name,
+    let context = PushContext {
+        store: store.as_ref(),
+        encode: &encode,
+        identities: &identities,
     };
-    let plain = Plaintext {
-        reader: &mut file,
-        len: Some(len),
+    let requested = context.push(&name, (file, len), stamp, started);
+    // Read-ahead only follows a segment, whose header names the cluster.
+    let (Some(read_ahead), Some(system_identifier)) = (read_ahead, system_identifier) else {
+        return requested.await.map(drop);
     };
-    let outcome = wal::archive(store.as_ref(), target, plain, &encode, &identities).await?;
-    let ms = started.elapsed().as_millis() as u64;
-    match outcome {
-        ArchiveOutcome::Stored { key, stored_bytes } => tracing::info!(
-            wal = %file_name, key, bytes_in = len, bytes_out = stored_bytes, ms,
-            "archived"
-        ),
-        ArchiveOutcome::AlreadyArchived { key } => tracing::info!(
-            wal = %file_name, key, bytes_in = len, ms,
-            "already archived with identical content; nothing written"
-        ),
+    let ahead = read_ahead.candidates(&file_name);
+    if ahead.is_empty() {
+        return requested.await.map(drop);
     }
-    Ok(())
+    let others = ahead
+        .into_iter()
+        .map(|path| context.push_ahead(path, system_identifier, &read_ahead.markers));
+    // The requested segment first, then the read-ahead, N in flight; every
+    // upload finishes before PostgreSQL gets its answer.
+    let mut requested = Box::pin(requested);
+    let mut others = futures::stream::iter(others).buffer_unordered(read_ahead.jobs.max(2) - 1);
+    let mut outcome = None;
+    loop {
+        tokio::select! {
+            done = &mut requested, if outcome.is_none() => outcome = Some(done),
+            next = others.next() => if next.is_none() { break },
+        }
+    }
+    match outcome {
+        Some(outcome) => outcome.map(drop),
+        None => requested.await.map(drop),
+    }
+}
+
+/// What every upload of one call shares.
+struct PushContext<'a> {
+    store: &'a dyn ObjectStore,
+    encode: &'a EncodeOptions,
+    identities: &'a Identities,
+}
+
+impl PushContext<'_> {
+    /// Archives one opened WAL file and logs the outcome.
+    async fn push(
+        &self,
+        name: &WalFileName,
+        (file, len): (BufReader<File>, u64),
+        stamp: FileStamp,
+        started: Instant,
+    ) -> Result<FileStamp> {
+        let file_name = name.file_name();
+        let target = WalFile {
+            timeline: name.timeline().0,
+            file_name: &file_name,
+        };
+        let plain = Plaintext {
+            reader: Box::new(file),
+            len: Some(len),
+        };
+        let outcome = wal::archive(self.store, target, plain, self.encode, self.identities).await?;
+        let ms = started.elapsed().as_millis() as u64;
+        match outcome {
+            ArchiveOutcome::Stored { key, stored_bytes } => tracing::info!(
+                wal = %file_name, key, bytes_in = len, bytes_out = stored_bytes, ms,
+                "archived"
+            ),
+            ArchiveOutcome::AlreadyArchived { key } => tracing::info!(
+                wal = %file_name, key, bytes_in = len, ms,
+                "already archived with identical content; nothing written"
+            ),
+        }
+        Ok(stamp)
+    }
+
+    /// Archives a segment PostgreSQL has not asked for yet and, once it is
+    /// durably stored, records its marker. Failures are only warnings: the
+    /// segment stays unmarked, and PostgreSQL's own call pushes it.
+    async fn push_ahead(&self, path: PathBuf, system_identifier: u64, markers: &Markers) {
+        let started = Instant::now();
+        let pushed = async {
+            let name = wal_file_name(&path)?;
+            let WalFileName::Segment(segment) = &name else {
+                return Err(Error::failed("not a segment".to_string()));
+            };
+            let (mut file, len) = open_wal_file(&path)?;
+            let stamp = FileStamp::of(&file.get_ref().metadata().map_err(|e| {
+                Error::failed(format!("cannot read WAL file {}: {e}", path.display()))
+            })?);
+            let header = check_segment(&path, segment, &mut file, len)?;
+            if header.system_identifier != system_identifier {
+                return Err(Error::failed(format!(
+                    "its system identifier {} is not this cluster's {system_identifier}",
+                    header.system_identifier
+                )));
+            }
+            let stamp = self.push(&name, (file, len), stamp, started).await?;
+            Ok((name.file_name(), stamp))
+        };
+        match pushed.await {
+            Ok((file_name, stamp)) => {
+                if let Err(e) = markers.record(&file_name, stamp) {
+                    tracing::warn!(
+                        wal = %file_name,
+                        "archived ahead, but cannot write its marker in {}: {e}; PostgreSQL's call will check the repository again",
+                        markers.dir().display()
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(
+                path = %path.display(),
+                "read-ahead did not archive it (PostgreSQL's own call will): {e}"
+            ),
+        }
+    }
+}
+
+/// Read-ahead for one call: the spool's markers and what to push ahead.
+struct ReadAhead {
+    jobs: usize,
+    markers: Markers,
+    /// pg_wal/archive_status, where PostgreSQL marks segments `.ready`.
+    status_dir: PathBuf,
+}
+
+/// How many segments one call pushes, per job: more spreads a process's
+/// start-up over more segments, at the price of a longer first call.
+const READ_AHEAD_PER_JOB: usize = 4;
+
+impl ReadAhead {
+    /// `None` unless `--jobs` is above 1 and `path` sits in a pg_wal
+    /// directory with an archive_status beside it (PostgreSQL's layout).
+    fn for_call(
+        path: &Path,
+        name: &WalFileName,
+        settings: &Settings,
+        cli: &WalPushSettingsArgs,
+    ) -> Result<Option<ReadAhead>> {
+        let options = settings.wal_push(cli);
+        if options.jobs <= 1 || !name.is_segment() {
+            return Ok(None);
+        }
+        let status_dir = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("archive_status");
+        let Some(pgdata) = spool::pgdata_of(path).filter(|_| status_dir.is_dir()) else {
+            return Ok(None);
+        };
+        let spool = spool::spool_dir(options.spool_dir.as_deref(), &pgdata, settings.repo_url()?);
+        Ok(Some(ReadAhead {
+            jobs: usize::from(options.jobs),
+            markers: Markers::new(&spool),
+            status_dir,
+        }))
+    }
+
+    /// The segments to push ahead of `current`, oldest first, and removes
+    /// markers PostgreSQL no longer needs (their `.ready` is gone).
+    fn candidates(&self, current: &str) -> Vec<PathBuf> {
+        let ready = ready_segments(&self.status_dir);
+        let marked = self.markers.names();
+        for stale in marked.iter().filter(|m| !ready.contains(m)) {
+            self.markers.remove(stale);
+        }
+        let limit = self.jobs * READ_AHEAD_PER_JOB - 1;
+        let wal_dir = self.status_dir.parent().unwrap_or(Path::new("."));
+        pick_ahead(ready, current, &marked, limit)
+            .into_iter()
+            .map(|name| wal_dir.join(name))
+            .collect()
+    }
+}
+
+/// Segment names PostgreSQL has marked `.ready` in `status_dir`, sorted.
+fn ready_segments(status_dir: &Path) -> Vec<String> {
+    let Ok(listing) = std::fs::read_dir(status_dir) else {
+        return Vec::new();
+    };
+    let mut ready: Vec<String> = listing
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".ready")?;
+            stem.parse::<SegmentName>().ok()?;
+            Some(stem.to_string())
+        })
+        .collect();
+    ready.sort();
+    ready
+}
+
+/// Which ready segments to push ahead of `current`: the oldest `limit`
+/// others without a marker (PostgreSQL archives oldest first).
+fn pick_ahead(ready: Vec<String>, current: &str, marked: &[String], limit: usize) -> Vec<String> {
+    ready
+        .into_iter()
+        .filter(|name| name != current && !marked.contains(name))
+        .take(limit)
+        .collect()
 }
 
 /// The WAL file name from the path PostgreSQL passes, refusing anything that
@@ -113,4 +313,49 @@ fn check_segment(
         )));
     }
     Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn read_ahead_takes_the_oldest_unmarked_others() {
+        let ready = names(&[
+            "000000010000000000000001",
+            "000000010000000000000002",
+            "000000010000000000000003",
+            "000000010000000000000004",
+            "000000010000000000000005",
+        ]);
+        let marked = names(&["000000010000000000000003"]);
+        assert_eq!(
+            pick_ahead(ready.clone(), "000000010000000000000001", &marked, 2),
+            names(&["000000010000000000000002", "000000010000000000000004"])
+        );
+        assert!(pick_ahead(ready, "000000010000000000000001", &[], 0).is_empty());
+    }
+
+    #[test]
+    fn only_ready_segments_are_candidates() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "000000010000000000000002.ready",
+            "000000010000000000000001.done",
+            "00000002.history.ready",
+            "000000010000000000000003.partial.ready",
+            "000000010000000000000004.ready",
+            "junk.ready",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        assert_eq!(
+            ready_segments(dir.path()),
+            names(&["000000010000000000000002", "000000010000000000000004"])
+        );
+    }
 }

@@ -58,9 +58,10 @@ pub async fn find(
     Ok(None)
 }
 
-/// The plaintext of a WAL file being archived: read once, streamed.
-pub struct Plaintext<'a> {
-    pub reader: &'a mut dyn Read,
+/// The plaintext of a WAL file being archived: read once, streamed, on a
+/// worker thread (so that several archives in flight use every core).
+pub struct Plaintext {
+    pub reader: Box<dyn Read + Send>,
     /// Exact size when known (lets zstd record it in the frame).
     pub len: Option<u64>,
 }
@@ -71,17 +72,24 @@ pub struct Plaintext<'a> {
 pub async fn archive(
     store: &dyn ObjectStore,
     wal: WalFile<'_>,
-    plain: Plaintext<'_>,
+    plain: Plaintext,
     encode: &EncodeOptions,
     identities: &Identities,
 ) -> Result<ArchiveOutcome> {
+    let Plaintext { mut reader, len } = plain;
     if let Some(existing) = find(store, wal, encode.stages()).await? {
-        let ours = Digest::of_reader(plain.reader)
+        let ours = on_worker_thread(move || Digest::of_reader(&mut reader))
+            .await?
             .map_err(|e| Error::failed(format!("reading {}: {e}", wal.file_name)))?;
         return check_duplicate(store, wal, ours, existing, identities).await;
     }
-    let (stored, digest) = pipeline::encode_reader(plain.reader, plain.len, encode)
-        .map_err(|e| Error::from(e).context(format!("reading and encoding {}", wal.file_name)))?;
+    let options = encode.clone();
+    let (stored, digest) =
+        on_worker_thread(move || pipeline::encode_reader(&mut reader, len, &options))
+            .await?
+            .map_err(|e| {
+                Error::from(e).context(format!("reading and encoding {}", wal.file_name))
+            })?;
     let key = layout::wal_key(wal.timeline, wal.file_name, encode.stages());
     let metadata = Metadata::from([
         (META_SHA256.to_string(), digest.sha256_hex()),
@@ -107,6 +115,15 @@ pub async fn archive(
             Err(Error::from(e).context(format!("archiving {} to {}", wal.file_name, store.url())))
         }
     }
+}
+
+/// Runs CPU-bound `work` (hashing, compression) off the async thread.
+async fn on_worker_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::failed(format!("a worker thread failed: {e}")))
 }
 
 async fn check_duplicate(
@@ -222,9 +239,12 @@ mod tests {
     use crate::pipeline::{Compression, Recipients};
     use crate::storage::MemoryStore;
 
-    fn plain<'a>(data: &'a mut &[u8]) -> Plaintext<'a> {
-        let len = Some(data.len() as u64);
-        Plaintext { reader: data, len }
+    fn plain(data: &mut &[u8]) -> Plaintext {
+        let owned = data.to_vec();
+        Plaintext {
+            len: Some(owned.len() as u64),
+            reader: Box::new(std::io::Cursor::new(owned)),
+        }
     }
 
     fn opts(compression: Compression) -> EncodeOptions {
