@@ -43,20 +43,21 @@ pub struct Encoder<W: Write> {
 impl<W: Write> Encoder<W> {
     /// Starts an object; with recipients, the age header is written to `sink` now.
     pub fn new(sink: W, opts: &EncodeOptions) -> Result<Self, PipelineError> {
-        Self::build(sink, opts, None, true)
+        Self::build(sink, opts, None, true, 1)
     }
 
     /// `expected_len` must be exact when given (zstd rejects a mismatch).
     /// Without `hash_inline` the digest `finish` returns has the right length
-    /// but no meaningful sha256.
+    /// but no meaningful sha256. `workers` compress one stream together.
     pub(super) fn build(
         sink: W,
         opts: &EncodeOptions,
         expected_len: Option<u64>,
         hash_inline: bool,
+        workers: u32,
     ) -> Result<Self, PipelineError> {
         let sink = Sink::new(sink, &opts.recipients)?;
-        let inner = Compressor::new(sink, opts.compression, expected_len)?;
+        let inner = Compressor::new(sink, opts.compression, expected_len, workers)?;
         Ok(Encoder {
             inner,
             hasher: Hasher::default(),

@@ -59,11 +59,11 @@ pub fn encode_reader<R: Read>(
             });
         let Ok(hashing) = hashing else {
             // Out of threads (ulimit): slower, but never fail an archive for it.
-            let mut encoder = Encoder::build(out, opts, len, true)?;
+            let mut encoder = Encoder::build(out, opts, len, true, 1)?;
             std::io::copy(&mut src, &mut encoder)?;
             return encoder.finish();
         };
-        let mut encoder = Encoder::build(out, opts, len, false)?;
+        let mut encoder = Encoder::build(out, opts, len, false, compression_workers())?;
         loop {
             let chunk = read_chunk(&mut src)?;
             if chunk.is_empty() {
@@ -82,6 +82,12 @@ pub fn encode_reader<R: Read>(
     })
 }
 
+/// How many threads compress one in-memory object: every core, since the
+/// caller (PostgreSQL's archiver) waits for this one object.
+fn compression_workers() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
+}
+
 /// Reads up to `ENCODE_CHUNK` bytes, fewer only at the end of `src`.
 fn read_chunk<R: Read>(src: &mut R) -> std::io::Result<Vec<u8>> {
     let mut chunk = Vec::with_capacity(ENCODE_CHUNK);
@@ -91,7 +97,7 @@ fn read_chunk<R: Read>(src: &mut R) -> std::io::Result<Vec<u8>> {
 
 /// Plaintext chunk size of `encode_reader`: large enough to keep both cores
 /// busy, small enough that a few in flight cost little memory.
-const ENCODE_CHUNK: usize = 1 << 20;
+const ENCODE_CHUNK: usize = 256 << 10;
 
 /// Decodes a whole in-memory stored object, checking it ended properly.
 pub fn decode_bytes(
