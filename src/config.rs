@@ -858,6 +858,42 @@ mod tests {
     }
 
     #[test]
+    fn wal_push_and_wal_fetch_tables_sit_below_flags_and_above_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "repo = \"/r\"\n[wal-push]\njobs = 4\nspool-dir = \"/spool\"\n[wal-fetch]\nprefetch = 8\n",
+        );
+        let s = Settings::resolve(cli(&[]), Some(&file), Path::new("/x")).unwrap();
+        let push = s.wal_push(&WalPushSettingsArgs::default());
+        assert_eq!(push.jobs, 4);
+        assert_eq!(push.spool_dir.as_deref(), Some(Path::new("/spool")));
+        let fetch = s.wal_fetch(&WalFetchSettingsArgs::default());
+        assert_eq!((fetch.prefetch, fetch.spool_dir), (8, None));
+        let flags = WalPushSettingsArgs {
+            jobs: Some(1),
+            spool_dir: Some("/other".into()),
+        };
+        assert_eq!(s.wal_push(&flags).jobs, 1);
+        assert_eq!(
+            s.wal_push(&flags).spool_dir.as_deref(),
+            Some(Path::new("/other"))
+        );
+        let defaults = Settings::default();
+        assert_eq!(defaults.wal_push(&WalPushSettingsArgs::default()).jobs, 1);
+        assert_eq!(
+            defaults
+                .wal_fetch(&WalFetchSettingsArgs::default())
+                .prefetch,
+            0
+        );
+
+        let bad = write(dir.path(), "[wal-fetch]\nprefetch = 8\njobs = 2\n");
+        let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
+        assert!(err.to_string().contains("[wal-fetch]"), "{err}");
+    }
+
+    #[test]
     fn backup_push_table_sits_below_flags_and_above_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(

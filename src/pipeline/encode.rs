@@ -46,6 +46,13 @@ impl<W: Write> Encoder<W> {
         Self::build(sink, opts, None, true, 1)
     }
 
+    /// Like `new`, with zstd compressing on every core: for one large
+    /// stream (a base-backup part) whose compression would otherwise leave
+    /// cores idle whenever the parts in flight are uneven.
+    pub fn on_all_cores(sink: W, opts: &EncodeOptions) -> Result<Self, PipelineError> {
+        Self::build(sink, opts, None, true, super::compression_workers())
+    }
+
     /// `expected_len` must be exact when given (zstd rejects a mismatch).
     /// Without `hash_inline` the digest `finish` returns has the right length
     /// but no meaningful sha256. `workers` compress one stream together.

@@ -64,7 +64,7 @@ pub fn write_part<W: Write>(
     bucket: Option<Arc<TokenBucket>>,
     on_bytes: &OnBytes,
 ) -> Result<(W, Digest, Vec<WrittenEntry>)> {
-    let encoder = Encoder::new(sink, encode)?;
+    let encoder = Encoder::on_all_cores(sink, encode)?;
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
     let mut written = Vec::with_capacity(entries.len());
