@@ -1,0 +1,929 @@
+#!/usr/bin/env bash
+# Benchmark: walden next to its peers, in one run, on this machine, on the
+# same data; markdown tables with walden/peer ratios and the targets of
+# DESIGN.md §5.
+#
+#   1. WAL push: N real 16 MiB segments (default 200), one process per
+#      segment as PostgreSQL's archiver runs archive_command: a fake data
+#      directory whose pg_wal/ holds the segments and archive_status/*.ready
+#      for each; in name order the command runs with cwd = that directory and
+#      %p = pg_wal/SEG, then .ready becomes .done (read-ahead in walden and
+#      pgBackRest's async mode look at those .ready files). Variants: cp +
+#      fsync (floor), walden (sync; --jobs 2 and 4 read-ahead), pgBackRest
+#      archive-push zst sync and async (process-max 2). Each into a fresh
+#      repository on the same disk.
+#   2. WAL fetch: (a) the restore_command loop of PostgreSQL's startup
+#      process (%p = pg_wal/RECOVERYXLOG, renamed to pg_wal/SEG afterwards,
+#      then one request past the end, which must say "absent"), and (b) a real
+#      archive recovery of those N segments from a cold copy of the cluster
+#      that wrote them, until promoted. Variants: walden wal-fetch (sync,
+#      --prefetch 8), pgBackRest archive-get sync and async.
+#   3. Base backup and restore of pgbench scale 100: walden backup-push,
+#      pg_basebackup -Ft --compress=server-zstd, pgBackRest backup --type=full
+#      (zst, process-max 2), all with a fast checkpoint; then restore + start
+#      until the cluster answers after recovery.
+#
+#   bash benches/compare.sh          (as root: PostgreSQL and pgBackRest run as postgres)
+#
+# Environment: BENCH_SEGMENTS (default 200), BENCH_SCALE (default 100),
+# BENCH_REPS (rounds of every measurement, interleaved; default 1: tables
+# then show medians and ranges),
+# BENCH_WAL_DIR (keep the generated WAL and the cold copy of its cluster there
+# and reuse them in later runs), WALDEN_BIN (a prebuilt walden instead of
+# `cargo build --release`), BENCH_KEEP=1 (keep the work directory).
+#
+# Progress goes to stderr, the tables to stdout. Everything lives in a mktemp
+# directory removed at exit; servers are stopped by PID. Needs ~15 GB free.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SEGMENTS=${BENCH_SEGMENTS:-200}
+SCALE=${BENCH_SCALE:-100}
+REPS=${BENCH_REPS:-1}
+PGBIN=/usr/lib/postgresql/15/bin
+T_START=$(date +%s)
+
+# ---------------------------------------------------------------- setup
+bash scripts/install-deps.sh
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+command -v python3 >/dev/null || { echo "compare.sh needs python3" >&2; exit 1; }
+if ! command -v pgbackrest >/dev/null; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "compare.sh: please install pgbackrest (e.g. sudo apt-get install -y pgbackrest)" >&2; exit 1
+  fi
+  echo "installing pgbackrest" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq pgbackrest >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbackrest >/dev/null; }
+fi
+GIVEN_BIN=${WALDEN_BIN:-}
+if [ -z "${WALDEN_BIN:-}" ]; then
+  cargo build --release --quiet
+  WALDEN_BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/release/walden
+fi
+# Only the flags below configure walden, pgBackRest and the connections.
+unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
+for v in $(compgen -e | grep -E '^(WALDEN_|PGBACKREST_)' || true); do unset "$v"; done
+
+WORK=$(mktemp -d /tmp/walden-bench-compare-XXXXXX)
+chmod 755 "$WORK"
+AS_PG=()
+[ "$(id -u)" -eq 0 ] && AS_PG=(runuser -u postgres --)
+T=$WORK/t                     # results (one file per measurement) and logs
+BIN=$WORK/bin                 # private walden copy and the Python helpers
+WSOCK=$WORK/wsock             # socket dir of the clone of the WAL-writing cluster
+SOCK=$WORK/sock               # socket dir of the scale-$SCALE cluster
+RSOCK=$WORK/rsock             # socket dir of restored / recovering clusters
+PGBR_CONF=$WORK/pgbackrest.conf
+WALSRC=${BENCH_WAL_DIR:-$WORK/walsrc}   # segments/, base/, ready
+SERVERS=()                    # data directories that may have a running server
+
+stop_server() { # datadir: fast shutdown by PID, wait until it is gone
+  local dir=$1 pid i
+  [ -f "$dir/postmaster.pid" ] || return 0
+  pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null || true)
+  [ -n "$pid" ] || return 0
+  kill -INT "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  echo "server $pid ($dir) did not stop in 30 s" >&2
+}
+cleanup() {
+  local d
+  for d in "${SERVERS[@]}"; do stop_server "$d"; done
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$T" "$BIN" "$WSOCK" "$SOCK" "$RSOCK" "$WORK/pgbr/log" "$WORK/pgbr/lock"
+# A private copy: others may rebuild target/ while this runs.
+cp "$WALDEN_BIN" "$BIN/walden"
+WALDEN=$BIN/walden
+: > "$WORK/walden.toml"       # nothing from /etc/walden leaks in
+export WALDEN_CONFIG=$WORK/walden.toml
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+now() { date +%s.%N; }
+pg() { "${AS_PG[@]}" "$@"; }
+own() { [ "$(id -u)" -ne 0 ] || chown -R postgres "$@"; }
+psql_at() { # socket-dir psql-args...
+  local s=$1; shift
+  pg $PGBIN/psql -X -q -At -h "$s" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+}
+# timed NAME CMD...: runs CMD as postgres under /usr/bin/time; $T/NAME.time
+# gets "elapsed-s peak-RSS-KiB user-s system-s" (CPU and RSS of CMD and of
+# every descendant it waited for), $T/NAME.out and .err its output.
+timed() {
+  local name=$1; shift
+  if ! pg /usr/bin/time -f '%e %M %U %S' -o "$T/$name.time" "$@" >"$T/$name.out" 2>"$T/$name.err"; then
+    echo "FAILED: $*" >&2; tail -n 30 "$T/$name.err" >&2; exit 1
+  fi
+}
+put() { echo "$2" > "$T/$1"; }          # put NAME VALUE: one figure for the report
+report() { python3 "$BIN/report.py" "$T" "$@"; }
+
+# Disk: the WAL (N x 16 MiB) exists up to three times at once, plus the
+# clusters; refuse early rather than fail half-way.
+need_gb=15
+avail_gb=$(df -Pk "$WORK" | awk 'NR == 2 { print int($4 / 1024 / 1024) }')
+if [ "$avail_gb" -lt "$need_gb" ]; then
+  echo "compare.sh needs ~${need_gb} GB free in $(dirname "$WORK"), has ${avail_gb} GB" >&2; exit 1
+fi
+
+# ------------------------------------------------ Python helpers
+# pgsim.py: runs an archive_command or restore_command the way PostgreSQL
+# does (system() = /bin/sh -c, cwd = data directory, %p relative), in order,
+# and measures every process involved. It makes itself a child subreaper:
+# processes that detach (pgBackRest's async archive-push/-get fork a
+# background process that double-forks away from its parent) are reparented
+# to it, and it reaps them too, so the clock stops when the last of them has
+# exited and their CPU is counted; /usr/bin/time around a loop would miss
+# them. Each command runs under /usr/bin/time -f %M: a process forked from
+# Python starts with Python's resident pages, so only the RSS of what runs
+# below a small parent (the command, and the detached processes) is clean.
+cat > "$BIN/pgsim.py" <<'PY'
+import ctypes, json, os, signal, sys, time
+
+def expand(template, path, name):
+    out, i = [], 0
+    while i < len(template):
+        if template[i] == "%" and i + 1 < len(template) and template[i + 1] in "pf%":
+            out.append({"p": path, "f": name, "%": "%"}[template[i + 1]]); i += 2
+        else:
+            out.append(template[i]); i += 1
+    return "".join(out)
+
+def next_segment(name):
+    tli, log, seg = int(name[:8], 16), int(name[8:16], 16), int(name[16:], 16) + 1
+    if seg > 0xFF:  # 16 MiB segments: 256 per "log"
+        log, seg = log + 1, 0
+    return "%08X%08X%08X" % (tli, log, seg)
+
+def children():
+    me, kids = os.getpid(), []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                rest = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+                if int(rest[1]) == me:
+                    kids.append(int(p))
+            except OSError:
+                pass
+    return kids
+
+def main():
+    mode, datadir, template, result, logpath = sys.argv[1:6]
+    if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
+        sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
+    logfd = os.open(logpath, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    rssfile = result + ".rss"
+    acc = {"cpu": 0.0, "rss": 0, "bg": 0}
+
+    def reaped(ru, direct):
+        acc["cpu"] += ru.ru_utime + ru.ru_stime
+        if not direct:  # a detached process: forked from a small one, its RSS is clean
+            acc["rss"] = max(acc["rss"], ru.ru_maxrss)
+            acc["bg"] += 1
+
+    def run(path, name):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.chdir(datadir)
+                os.dup2(logfd, 1); os.dup2(logfd, 2)
+                nul = os.open(os.devnull, os.O_RDONLY); os.dup2(nul, 0)
+                os.execv("/usr/bin/time", ["time", "-f", "%M", "-o", rssfile,
+                                           "/bin/sh", "-c", expand(template, path, name)])
+            finally:
+                os._exit(127)
+        while True:  # reap it, and any detached process that exits meanwhile
+            p, status, ru = os.wait4(-1, 0)
+            reaped(ru, p == pid)
+            if p == pid:
+                acc["rss"] = max(acc["rss"], int(open(rssfile).read().split()[-1]))
+                return os.waitstatus_to_exitcode(status)
+
+    wal = os.path.join(datadir, "pg_wal")
+    n = 0
+    t0 = time.monotonic()
+    if mode == "push":  # the archiver: oldest .ready first, .ready -> .done after success
+        status = os.path.join(wal, "archive_status")
+        for seg in sorted(f[:-6] for f in os.listdir(status) if f.endswith(".ready")):
+            rc = run("pg_wal/" + seg, seg)
+            if rc != 0:
+                sys.exit(f"archive_command failed for {seg} (exit {rc}); see {logpath}")
+            os.rename(os.path.join(status, seg + ".ready"), os.path.join(status, seg + ".done"))
+            n += 1
+    else:  # the startup process: RECOVERYXLOG, kept under the segment's name
+        names = open(sys.argv[6]).read().split()
+        tmp = os.path.join(wal, "RECOVERYXLOG")
+        for seg in names:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            rc = run("pg_wal/RECOVERYXLOG", seg)
+            if rc != 0 or not os.path.exists(tmp):
+                sys.exit(f"restore_command failed for {seg} (exit {rc}); see {logpath}")
+            os.rename(tmp, os.path.join(wal, seg))
+            n += 1
+        # the end of recovery: the next segment is not there
+        rc = run("pg_wal/RECOVERYXLOG", next_segment(names[-1]))
+        if rc != 1:
+            sys.exit(f"restore_command for the segment after the last one exited {rc}, expected 1 (absent)")
+    t1 = time.monotonic()
+    # Wait for every detached process to exit; after 60 s, stop them and say so.
+    lingered, deadline = [], t1 + 60
+    while True:
+        try:
+            p, _, ru = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if p:
+            reaped(ru, False)
+            continue
+        if time.monotonic() > deadline and not lingered:
+            lingered = children()
+            for k in lingered:
+                os.kill(k, signal.SIGTERM)
+        time.sleep(0.005)
+    t2 = time.monotonic()
+    json.dump({"n": n, "loop_s": t1 - t0, "all_s": t2 - t0, "cpu_s": acc["cpu"], "maxrss_kib": acc["rss"],
+               "detached": acc["bg"], "lingered": len(lingered)}, open(result, "w"))
+
+main()
+PY
+
+# servercpu.py PGDATA: CPU seconds consumed so far by a server's process tree:
+# the postmaster and its living children (utime+stime, plus cutime+cstime of
+# what each has reaped, e.g. the archiver's archive_command runs) and the
+# backends that already exited (in the postmaster's cutime+cstime).
+cat > "$BIN/servercpu.py" <<'PY'
+import os, sys
+pm = int(open(os.path.join(sys.argv[1], "postmaster.pid")).readline())
+tck = os.sysconf("SC_CLK_TCK")
+def stat(pid):
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+total = 0
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        rest = stat(p)
+    except OSError:
+        continue
+    if int(p) == pm or int(rest[1]) == pm:
+        total += sum(int(x) for x in rest[11:15])
+print("%.2f" % (total / tck))
+PY
+
+# ---------------------------------------------------------------- report.py
+# Reads the figures of $T (one file per measurement and round, NAME.rN.*) and
+# prints one section's table: medians over the rounds, the range when there
+# is more than one, peak RSS as the largest seen.
+cat > "$BIN/report.py" <<'PY'
+import json, os, statistics, sys
+T, what = sys.argv[1], sys.argv[2]
+e = os.environ
+N, REPS = int(e["SEGMENTS"]), int(e["REPS"])
+MiB = 1 << 20
+
+def has(name): return os.path.exists(f"{T}/{name}")
+def val(name): return open(f"{T}/{name}").read().strip()
+def rounds(name, ext):  # the files of every round that has one
+    return [f"{name}.r{i}{ext}" for i in range(1, REPS + 1) if has(f"{name}.r{i}{ext}")]
+def skipped(name): return val(f"{name}.skip") if has(f"{name}.skip") else None
+med = statistics.median
+def rng(xs, fmt="%.2f"):
+    return f" ({fmt % min(xs)}–{fmt % max(xs)})" if len(xs) > 1 else ""
+def mib(kib): return f"{kib / 1024:.1f} MiB"
+def size(b): return f"{float(b) / MiB:.0f} MiB"
+def loads(name):
+    return "/".join("%.1f" % float(val(f)) for f in rounds(name, ".load")) or "-"
+
+class Loop:  # a pgsim.py measurement over the rounds
+    def __init__(self, name):
+        self.rs = [json.load(open(f"{T}/{f}")) for f in rounds(name, ".json")]
+        self.ok = bool(self.rs) and not skipped(name)
+    def s(self): return med([r["all_s"] for r in self.rs])
+    def rate(self): return N / self.s()
+    def cpu_ms(self): return med([1000 * r["cpu_s"] / r["n"] for r in self.rs])
+    def rss(self): return max(r["maxrss_kib"] for r in self.rs)
+
+class Timed:  # /usr/bin/time of a command over the rounds
+    def __init__(self, name):
+        self.rows = [[float(x) for x in val(f).split()] for f in rounds(name, ".time")]
+    def s(self): return med([r[0] for r in self.rows])
+    def ss(self): return [r[0] for r in self.rows]
+    def rss(self): return max(r[1] for r in self.rows)
+    def cpu(self): return med([r[2] + r[3] for r in self.rows])
+
+def figure(name, ext):  # median of a number written per round
+    return med([float(val(f)) for f in rounds(name, ext)])
+def figures(name, ext): return [float(val(f)) for f in rounds(name, ext)]
+
+PUSH = [("cp", "`cp` + fsync (floor)"),
+        ("w-sync", "walden wal-push (sync)"),
+        ("w-j2", "walden wal-push --jobs 2 (read-ahead)"),
+        ("w-j4", "walden wal-push --jobs 4 (read-ahead)"),
+        ("b-sync", "pgBackRest archive-push (sync)"),
+        ("b-async", "pgBackRest archive-push async, process-max 2")]
+FETCH = [("w-sync", "walden wal-fetch (sync)"),
+         ("w-pf8", "walden wal-fetch --prefetch 8"),
+         ("b-sync", "pgBackRest archive-get (sync)"),
+         ("b-async", "pgBackRest archive-get async, queue 128 MiB (8 segments)")]
+TOOLS = ["walden", "pgbb", "pgbr"]
+of = f"median of {REPS} rounds (range)" if REPS > 1 else "one round"
+
+def loop_table(kind, rows, title, checked):
+    print(f"### {title}; {of}\n")
+    print(f"| {N} segments x 16 MiB | s | seg/s | CPU ms/seg | peak RSS (largest process) | "
+          f"last command returned at s | detached processes | {checked} | load avg before |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key, label in rows:
+        name = f"{kind}-{key}"
+        why = skipped(name)
+        if why:
+            print(f"| {label} | **SKIPPED: {why}** | | | | | | | |"); continue
+        m = Loop(name)
+        if not m.ok:
+            continue
+        ss = [r["all_s"] for r in m.rs]
+        lingered = " (some still running after 60 s: stopped)" if any(r["lingered"] for r in m.rs) else ""
+        print(f"| {label} | {m.s():.2f}{rng(ss)} | {m.rate():.1f} | {m.cpu_ms():.1f} | {mib(m.rss())} | "
+              f"{med([r['loop_s'] for r in m.rs]):.2f}{lingered} | {max(r['detached'] for r in m.rs)} | "
+              f"{'/'.join(sorted(set(val(f) for f in rounds(name, '.check'))))} | {loads(name)} |")
+    print()
+
+def push():
+    loop_table("push", PUSH, "WAL push: one process per segment, as the archiver runs archive_command", "archived objects")
+    print("s: from the first command until every process involved had exited, including processes that detached "
+          "from the command (pgBackRest async's background process, counted under \"detached processes\"). "
+          "CPU: user + system of all those processes, per segment. Peak RSS: the largest single process.\n")
+
+def fetch():
+    loop_table("fetch", FETCH, "WAL fetch (a): the startup process's restore_command loop "
+               "(%p = pg_wal/RECOVERYXLOG, renamed to the segment; then one request past the end, answered \"absent\")",
+               "segments identical to the source")
+    print("pgBackRest's archive-get writes the segment without fsync (`.noSyncFile` in src/command/archive/get/; "
+          "PostgreSQL fetches it again after a crash); walden's wal-fetch fsyncs it before renaming it into place.\n")
+    print(f"### WAL fetch (b): real archive recovery of the {N} segments from a cold copy of the cluster that wrote them, "
+          f"until promoted and answering; {of}\n")
+    print("| restore_command | s until promoted | seg/s | distinct segments restored (server log) | load avg before |")
+    print("|---|---|---|---|---|")
+    for key, label in FETCH:
+        name = f"recovery-{key}"
+        why = skipped(name)
+        if why:
+            print(f"| {label} | **SKIPPED: {why}** | | | |"); continue
+        ss = figures(name, ".s")
+        if not ss:
+            continue
+        restored = "/".join(sorted(set(val(f) for f in rounds(name, ".restored"))))
+        print(f"| {label} | {med(ss):.2f}{rng(ss)} | {N / med(ss):.1f} | {restored} | {loads(name)} |")
+    print(f"\nEvery recovery ended at the same point ({val('recovery.rows')} rows in the table the WAL filled). "
+          "Redo is part of (b): PostgreSQL replays while it waits for restore_command, so prefetching overlaps the two.\n")
+
+def backup():
+    print(f"### Base backup of pgbench scale {e['SCALE']} ({size(val('db.bytes'))} database), fast checkpoint for all; {of}\n")
+    print("| tool | wall s | CPU s (client tree) | server CPU s | peak RSS (client) | stored | + WAL archived for it | load avg before |")
+    print("|---|---|---|---|---|---|---|---|")
+    labels = {"walden": "walden backup-push --jobs 2, zstd-3",
+              "pgbb": "pg_basebackup -Ft --compress=server-zstd -X fetch",
+              "pgbr": "pgBackRest backup --type=full, zst, process-max 2"}
+    for key in TOOLS:
+        name = f"backup-{key}"
+        t = Timed(name)
+        wal = "in the tar" if key == "pgbb" else f"{figure(name, '.wal') / 1024:.0f} KiB"
+        print(f"| {labels[key]} | {t.s():.2f}{rng(t.ss())} | {t.cpu():.2f} | {figure(name, '.servercpu'):.2f} | "
+              f"{mib(t.rss())} | {size(figure(name, '.stored'))} | {wal} | {loads(name)} |")
+    print("\nServer CPU: all processes of the PostgreSQL server during the backup: pg_basebackup's walsender "
+          "(server-side zstd runs there), the checkpoint, and the archive_command runs for the WAL each backup "
+          "needs (walden and pgBackRest each archive through their own command; pg_basebackup -X fetch puts it in "
+          "its tar). Client CPU and RSS: the tool's process and every child it waited for.\n")
+    print(f"### Restore, then start PostgreSQL until it answers `SELECT 1` after recovery; {of}\n")
+    print("| tool | restore s | start + recovery s | total s | restore CPU s | restore peak RSS | check | load avg before |")
+    print("|---|---|---|---|---|---|---|---|")
+    labels = {"walden": "walden restore --jobs 2 (+ wal-fetch)",
+              "pgbb": "zstd -d \\| tar x of pg_basebackup's tar (WAL inside)",
+              "pgbr": "pgBackRest restore, process-max 2 (+ archive-get)"}
+    for key in TOOLS:
+        name = f"restore-{key}"
+        t, totals = Timed(name), figures(name, ".total")
+        print(f"| {labels[key]} | {t.s():.2f} | {med(totals) - t.s():.2f} | {med(totals):.2f}{rng(totals)} | "
+              f"{t.cpu():.2f} | {mib(t.rss())} | {int(e['SCALE']) * 100000} rows | {loads(name)} |")
+    print("\nThe clock runs from the start of the restore until `SELECT 1` answers on the promoted cluster; "
+          "restore CPU and RSS are the restore command's (recovery runs in the server).\n")
+
+def summary():
+    rows = []
+    def add(what, w, p, fmt, higher_better, target=None):
+        if w is None or p is None:
+            rows.append((what, "SKIPPED" if w is None else "-", "-" if p is None else fmt(p), "-",
+                         "", target or "-", "not measured"))
+            return
+        ratio, met = w / p, ""
+        if target:
+            lim = float(target.split()[1].rstrip("x"))
+            met = "met" if (ratio >= lim if target.startswith("≥") else ratio <= lim) else "**NOT met**"
+        rows.append((what, fmt(w), fmt(p), f"{ratio:.2f}", "higher" if higher_better else "lower", target or "-", met))
+    def rate(kind, key):
+        m = Loop(f"{kind}-{key}"); return m.rate() if m.ok else None
+    def cpu(kind, key):
+        m = Loop(f"{kind}-{key}"); return m.cpu_ms() if m.ok else None
+    def rec(key):
+        name = f"recovery-{key}"
+        return None if skipped(name) or not figures(name, ".s") else N / figure(name, ".s")
+    segs, ms, sec = (lambda x: f"{x:.1f} seg/s"), (lambda x: f"{x:.1f} ms"), (lambda x: f"{x:.2f} s")
+    add("wal-push sync vs pgBackRest sync: seg/s", rate("push", "w-sync"), rate("push", "b-sync"), segs, True, "≥ 2x")
+    add("wal-push --jobs 2 vs pgBackRest async: seg/s", rate("push", "w-j2"), rate("push", "b-async"), segs, True, "≥ 1.5x")
+    add("wal-push --jobs 4 vs pgBackRest async: seg/s", rate("push", "w-j4"), rate("push", "b-async"), segs, True, "≥ 1.5x")
+    add("wal-push sync vs pgBackRest sync: CPU per segment", cpu("push", "w-sync"), cpu("push", "b-sync"), ms, False)
+    add("wal-push --jobs 2 vs pgBackRest async: CPU per segment", cpu("push", "w-j2"), cpu("push", "b-async"), ms, False)
+    add("wal-fetch --prefetch 8 vs archive-get async: seg/s, loop (a)", rate("fetch", "w-pf8"), rate("fetch", "b-async"), segs, True, "≥ 1.5x")
+    add("wal-fetch --prefetch 8 vs archive-get sync: seg/s, loop (a)", rate("fetch", "w-pf8"), rate("fetch", "b-sync"), segs, True, "≥ 1.5x")
+    add("wal-fetch sync vs archive-get sync: seg/s, loop (a)", rate("fetch", "w-sync"), rate("fetch", "b-sync"), segs, True)
+    add("wal-fetch --prefetch 8 vs archive-get async: seg/s, recovery (b)", rec("w-pf8"), rec("b-async"), segs, True, "≥ 1.5x")
+    add("wal-fetch --prefetch 8 vs archive-get sync: seg/s, recovery (b)", rec("w-pf8"), rec("b-sync"), segs, True, "≥ 1.5x")
+    add("wal-fetch sync vs archive-get sync: seg/s, recovery (b)", rec("w-sync"), rec("b-sync"), segs, True)
+    bw = Timed("backup-walden").s()
+    add("backup-push vs pg_basebackup server-zstd: wall", bw, Timed("backup-pgbb").s(), sec, False, "≤ 1x")
+    add("backup-push vs pgBackRest backup: wall (DESIGN §5)", bw, Timed("backup-pgbr").s(), sec, False, "≤ 0.5x")
+    rw = figure("restore-walden", ".total")
+    add("restore + recovery vs pgBackRest", rw, figure("restore-pgbr", ".total"), sec, False, "≤ 0.5x")
+    add("restore + recovery vs pg_basebackup tar (DESIGN §5)", rw, figure("restore-pgbb", ".total"), sec, False, "≤ 1x")
+    print(f"### Summary: walden vs peer (ratio = walden / peer; {of})\n")
+    print("| comparison | walden | peer | ratio | better | target | |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    print("\n\"better\": for seg/s a ratio above 1 means walden is faster; for seconds and CPU, below 1 means walden "
+          "needs less. Targets from DESIGN.md §5.\n")
+    print("| memory (DESIGN §5; 1 MB = 10^6 bytes) | walden | target | |")
+    print("|---|---|---|---|")
+    def mem(label, kib, limit_mb):
+        if kib is None:
+            print(f"| {label} | SKIPPED | ≤ {limit_mb} MB | not measured |"); return
+        ok = kib * 1024 <= limit_mb * 1e6
+        print(f"| {label} | {mib(kib)} | ≤ {limit_mb} MB ({limit_mb * 1e6 / MiB:.1f} MiB) | {'met' if ok else '**NOT met**'} |")
+    for key, label in PUSH[1:4]:
+        m = Loop(f"push-{key}")
+        mem(f"{label}: peak RSS of the largest process", m.rss() if m.ok else None, 20)
+    mem("walden backup-push: peak RSS", Timed("backup-walden").rss(), 200)
+    mem("walden restore: peak RSS", Timed("restore-walden").rss(), 200)
+
+{"push": push, "fetch": fetch, "backup": backup, "summary": summary}[what]()
+PY
+
+# ---------------------------------------------------------------- header
+echo "## walden vs pgBackRest vs pg_basebackup ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo
+REV=$(git describe --always --dirty 2>/dev/null || echo "not a git checkout")
+echo "- $("$WALDEN" --version) ($([ -n "${GIVEN_BIN:-}" ] && echo "WALDEN_BIN=$GIVEN_BIN" || echo "built from $REV")); $(pgbackrest version); $($PGBIN/pg_basebackup --version); $($PGBIN/postgres --version)"
+echo "- $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GB RAM, load average at start $(cut -d' ' -f1-3 /proc/loadavg); work directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }')"
+echo "- $SEGMENTS WAL segments, pgbench scale $SCALE, $REPS round(s); zstd level 3 everywhere (walden's and pgBackRest's default)"
+echo
+own "$WORK"
+export SEGMENTS SCALE REPS
+
+# Clusters of this run all start the same way: on a private Unix socket, no
+# TCP, archiving off unless the caller's settings say otherwise.
+start_cluster() { # datadir socket-dir logfile [extra pg_ctl -o settings]
+  local dir=$1 sock=$2 logf=$3
+  SERVERS+=("$dir")
+  pg $PGBIN/pg_ctl -D "$dir" -l "$logf" -w -t 600 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$sock' ${4:-}" start >/dev/null
+}
+mkpg() { mkdir -p "$@"; own "$@"; }
+
+# wait_ready DATADIR LOGFILE: until the server logs that it accepts (read-
+# write) connections, i.e. recovery is over and it was promoted, and answers
+# SELECT 1. The log is polled (cheap) rather than psql every 50 ms, which
+# would steal CPU from the replay on 2 cores.
+wait_ready() {
+  local dir=$1 logf=$2 pid="" i
+  for i in $(seq 1 72000); do
+    [ -n "$pid" ] || pid=$(head -1 "$dir/postmaster.pid" 2>/dev/null || true)
+    if grep -q 'database system is ready to accept connections' "$logf" 2>/dev/null &&
+       [ "$(psql_at "$RSOCK" -c 'SELECT 1' 2>/dev/null)" = 1 ]; then
+      return 0
+    fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "the server of $dir died; log:" >&2; tail -n 30 "$logf" >&2; exit 1
+    fi
+    sleep 0.05
+  done
+  echo "$dir did not finish recovery in 60 min; see $logf" >&2; exit 1
+}
+# start_restored DATADIR LOGFILE: start a restored or recovering copy on
+# RSOCK with archiving off (it must not push into any repository) and fsync
+# on (the generator ran without), without pg_ctl's own wait.
+start_restored() {
+  local dir=$1 logf=$2
+  SERVERS+=("$dir")
+  pg $PGBIN/pg_ctl -D "$dir" -l "$logf" -W \
+    -o "-c listen_addresses='' -c unix_socket_directories='$RSOCK' -c archive_mode=off -c fsync=on" start >/dev/null
+  wait_ready "$dir" "$logf"
+}
+stop_and_remove() { # datadir
+  pg $PGBIN/pg_ctl -D "$1" -m fast -w stop >/dev/null
+  rm -rf "$1"
+}
+
+# ================================================================ the WAL
+# $WALSRC/segments holds >= N consecutive real segments; the first one holds
+# the last checkpoint of $WALSRC/base, a cold copy of the cluster that wrote
+# them, taken just before. A real recovery of base replays exactly those
+# segments; a clone of base has the WAL's system identifier, which pgBackRest
+# needs for its stanza (it checks the segments' headers and pg_control
+# against it).
+wal_ready() { [ -f "$WALSRC/ready" ] && [ "$(cut -d' ' -f1 "$WALSRC/ready")" -ge "$SEGMENTS" ]; }
+# (mawk has no {24}; "" forces a string comparison of names that look like numbers)
+segments_in() { ls "$1" | grep -E '^[0-9A-F]{24}$' || true; }
+count_from() { # dir first-segment: segments from there on
+  segments_in "$1" | awk -v f="$2" '($0 "") >= (f "")' | wc -l
+}
+generate_wal() {
+  local gen=$WORK/gen first
+  rm -rf "$WALSRC/segments" "$WALSRC/base" "$WALSRC/ready"
+  mkpg "$WALSRC" "$WALSRC/segments"
+  pg $PGBIN/initdb -D "$gen" -U postgres --auth=trust --no-sync >/dev/null
+  # fsync off: the bytes of the WAL do not depend on it, and generating is faster
+  cat >> "$gen/postgresql.conf" <<CONF
+fsync = off
+wal_level = replica
+max_wal_size = 4GB
+CONF
+  start_cluster "$gen" "$WSOCK" "$T/gen.log"
+  pg $PGBIN/pgbench -h "$WSOCK" -U postgres -i -q -s 10 postgres >"$T/gen-init.log" 2>&1
+  psql_at "$WSOCK" -c "CREATE TABLE filler (id bigint, note text, n numeric)"
+  pg $PGBIN/pg_ctl -D "$gen" -m fast -w stop >/dev/null
+  first=$(pg $PGBIN/pg_controldata "$gen" | awk -F': *' '/REDO WAL file/ { print $2 }')
+  # base: the cold copy, with only the segment of its checkpoint in pg_wal (a
+  # clone starts from it; recoveries remove it and take everything from the
+  # archive). archive_mode off at the end: a clone must never archive.
+  cp -a "$gen" "$WALSRC/base"
+  find "$WALSRC/base/pg_wal" -maxdepth 1 -type f ! -name "$first" -delete
+  rm -f "$WALSRC/base/pg_wal/archive_status/"*
+  echo "archive_mode = off" >> "$WALSRC/base/postgresql.conf"
+  cat >> "$gen/postgresql.conf" <<CONF
+archive_mode = on
+archive_command = 'test ! -f $WALSRC/segments/%f && cp %p $WALSRC/segments/%f'
+CONF
+  start_cluster "$gen" "$WSOCK" "$T/gen.log"
+  log "generating $SEGMENTS segments of real WAL from $first (pgbench scale 10, then bulk inserts and updates) ..."
+  # Like benches/wal.sh: text-heavy bulk inserts and pgbench updates, until enough.
+  while [ "$(count_from "$WALSRC/segments" "$first")" -lt "$SEGMENTS" ]; do
+    psql_at "$WSOCK" >/dev/null <<SQL
+INSERT INTO filler SELECT g, md5(g::text) || repeat(chr(65 + g % 26), g % 200), random() * 1e6 FROM generate_series(1, 300000) g;
+UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 7 = 0;
+SQL
+    sleep 0.2
+  done
+  stop_server "$gen"
+  rm -rf "$gen"
+  segments_in "$WALSRC/segments" | awk -v f="$first" '($0 "") < (f "")' | sed "s|^|$WALSRC/segments/|" | xargs -r rm -f
+  echo "$(count_from "$WALSRC/segments" "$first") $first" > "$WALSRC/ready"
+}
+
+if wal_ready; then
+  log "reusing $(cut -d' ' -f1 "$WALSRC/ready") segments in $WALSRC"
+else
+  generate_wal
+fi
+FIRST=$(cut -d' ' -f2 "$WALSRC/ready")
+SEG_LIST=$T/segments.list
+# the first N from the base's checkpoint on: consecutive, each 16 MiB
+python3 - "$WALSRC/segments" "$FIRST" "$SEGMENTS" > "$SEG_LIST" <<'PY'
+import os, sys
+d, first, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = sorted(f for f in os.listdir(d) if len(f) == 24 and f >= first)[:n]
+def nxt(s):
+    t, l, g = int(s[:8], 16), int(s[8:16], 16), int(s[16:], 16) + 1
+    return "%08X%08X%08X" % (t, l + g // 256, g % 256)
+assert len(names) == n and names[0] == first, f"need {n} segments from {first}"
+for a, b in zip(names, names[1:]):
+    assert nxt(a) == b, f"gap between {a} and {b}"
+for s in names:
+    assert os.path.getsize(os.path.join(d, s)) == 16 << 20, s
+print("\n".join(names))
+PY
+own "$SEG_LIST"
+log "segments $(head -1 "$SEG_LIST") .. $(tail -1 "$SEG_LIST")"
+
+# ------------------------------------------------ pgBackRest configuration
+# One file for everything; per-run paths (repository, spool, pg1-path) are
+# given as options on each command line. pg1-path matters: with a relative
+# %p, pgBackRest requires cwd == pg1-path, and it reads pg1-path's
+# global/pg_control and compares its system identifier and version with the
+# stanza (and the WAL page headers with both).
+cat > "$PGBR_CONF" <<CONF
+[global]
+log-path=$WORK/pgbr/log
+lock-path=$WORK/pgbr/lock
+spool-path=$WORK/pgbr/spool
+log-level-console=warn
+compress-type=zst
+process-max=2
+start-fast=y
+repo1-retention-full=2
+
+[wal]
+pg1-path=$WORK/walpg
+pg1-socket-path=$WSOCK
+repo1-path=$WORK/repo-pgbr-unused
+
+[main]
+pg1-path=$WORK/pg
+pg1-socket-path=$SOCK
+repo1-path=$WORK/repo-pgbr-main
+CONF
+own "$PGBR_CONF"
+PGBR=(pgbackrest --config="$PGBR_CONF")
+
+# stanza-create runs against a running clone of the WAL's cluster (same
+# system identifier, same history): one repository per pgBackRest variant.
+log "pgBackRest stanza 'wal' on a running clone of the cluster that wrote the WAL"
+cp -a "$WALSRC/base" "$WORK/walpg"; own "$WORK/walpg"
+start_cluster "$WORK/walpg" "$WSOCK" "$T/walpg.log" "-c archive_mode=off"
+for r in $(seq 1 "$REPS"); do
+  for v in b-sync b-async; do
+    mkpg "$WORK/repo-$v.r$r"
+    pg "${PGBR[@]}" --stanza=wal --repo1-path="$WORK/repo-$v.r$r" stanza-create >"$T/stanza-$v.r$r.log" 2>&1 ||
+      { cat "$T/stanza-$v.r$r.log" >&2; exit 1; }
+  done
+done
+stop_and_remove "$WORK/walpg"
+
+# fake_datadir DIR [segments]: what archive_command / restore_command see of a
+# data directory: PG_VERSION and global/pg_control of the WAL's cluster,
+# pg_wal/ and pg_wal/archive_status/; with "segments", the N segments (hard
+# links when possible) each with its .ready file, as the archiver leaves them.
+fake_datadir() {
+  local d=$1 s
+  mkdir -p "$d/global" "$d/pg_wal/archive_status"
+  cp "$WALSRC/base/global/pg_control" "$d/global/"
+  cp "$WALSRC/base/PG_VERSION" "$d/"
+  if [ "${2:-}" = segments ]; then
+    while read -r s; do
+      ln "$WALSRC/segments/$s" "$d/pg_wal/$s" 2>/dev/null || cp "$WALSRC/segments/$s" "$d/pg_wal/$s"
+      : > "$d/pg_wal/archive_status/$s.ready"
+    done < "$SEG_LIST"
+  fi
+  chmod 700 "$d"; own "$d"
+}
+# run_loop push|fetch NAME DATADIR TEMPLATE: see pgsim.py; $T/NAME.json
+run_loop() {
+  local mode=$1 name=$2 dir=$3 template=$4
+  if ! pg python3 "$BIN/pgsim.py" "$mode" "$dir" "$template" "$T/$name.json" "$T/$name.log" "$SEG_LIST"; then
+    echo "FAILED: $name; last lines of $T/$name.log:" >&2; tail -n 20 "$T/$name.log" >&2; exit 1
+  fi
+}
+expect_count() { # name what count
+  put "$1.check" "$3"
+  [ "$3" -eq "$SEGMENTS" ] || { echo "$1: $2 = $3, expected $SEGMENTS" >&2; exit 1; }
+}
+skip() { # name reason
+  put "$1.skip" "$2"
+  log "*** SKIPPED $1: $2 ***"
+}
+is_skipped() { [ -f "$T/$1.skip" ]; }
+loop_line() { # name: one line of progress from pgsim.py's result
+  python3 -c "import json, sys; r = json.load(open(sys.argv[1]))
+print('%.2f s, %.1f seg/s, %.1f ms CPU/seg, %d detached' % (r['all_s'], r['n'] / r['all_s'], 1000 * r['cpu_s'] / r['n'], r['detached']))" "$T/$1.json"
+}
+
+# ================================================================ 1. WAL push
+ZSTD3="--compression zstd --compression-level 3"
+PUSH_KEYS="cp w-sync w-j2 w-j4 b-sync b-async"
+FETCH_KEYS="w-sync w-pf8 b-sync b-async"
+# The read-ahead and prefetch flags may not exist yet in this walden: say so
+# loudly in the tables instead of failing.
+if ! "$WALDEN" wal-push --help | grep -q -- '--jobs'; then
+  skip push-w-j2 "this walden has no wal-push --jobs"
+  skip push-w-j4 "this walden has no wal-push --jobs"
+fi
+if ! "$WALDEN" wal-fetch --help | grep -q -- '--prefetch'; then
+  skip fetch-w-pf8 "this walden has no wal-fetch --prefetch"
+  skip recovery-w-pf8 "this walden has no wal-fetch --prefetch"
+fi
+
+# push_cmd KEY DATADIR REPO SPOOL: the archive_command of a variant
+push_cmd() {
+  case $1 in
+    cp)        echo "cp %p $3/%f && sync $3/%f" ;;
+    w-sync)    echo "$WALDEN --repo $3 wal-push $ZSTD3 %p" ;;
+    w-j2|w-j4) echo "$WALDEN --repo $3 wal-push $ZSTD3 --jobs ${1#w-j} --spool-dir $4 %p" ;;
+    b-sync)    echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 archive-push %p" ;;
+    b-async)   echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 --archive-async=y --spool-path=$4 archive-push %p" ;;
+  esac
+}
+archived() { # KEY REPO: archived segment objects in REPO
+  case $1 in
+    cp)  find "$2" -maxdepth 1 -type f -name '0*' | wc -l ;;
+    w-*) find "$2/wal" -type f -printf '%f\n' | grep -cE '^[0-9A-F]{24}\.' || true ;;
+    b-*) find "$2/archive/wal" -type f -name '[0-9A-F]*-*.zst' | wc -l ;;
+  esac
+}
+
+log "reading the segments once, so no variant pays for the first read from disk"
+sed "s|^|$WALSRC/segments/|" "$SEG_LIST" | xargs cat > /dev/null
+
+# Rounds interleave the variants, so drift in what else runs on this shared
+# machine hits them alike. Every variant gets a fresh repository (pgBackRest's
+# were created above), a fresh data directory and a fresh spool directory.
+for rep in $(seq 1 "$REPS"); do
+  for key in $PUSH_KEYS; do
+    is_skipped "push-$key" && continue
+    name=push-$key.r$rep d=$WORK/push-$key repo=$WORK/repo-$key.r$rep spool=$WORK/spool-$key
+    mkpg "$repo" "$spool"
+    fake_datadir "$d" segments
+    sync
+    put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+    log "[$rep/$REPS] WAL push: $key"
+    run_loop push "$name" "$d" "$(push_cmd "$key" "$d" "$repo" "$spool")"
+    expect_count "$name" "archived objects in $repo" "$(archived "$key" "$repo")"
+    log "  $(loop_line "$name")"
+    rm -rf "$d" "$spool"
+    # the fetch section reads what the sync variants stored in the last round
+    if [ "$rep" -lt "$REPS" ] || { [ "$key" != w-sync ] && [ "$key" != b-sync ]; }; then rm -rf "$repo"; fi
+  done
+done
+sync
+report push
+
+# ================================================================ 2. WAL fetch
+RW=$WORK/repo-w-sync.r$REPS
+RB=$WORK/repo-b-sync.r$REPS
+fetch_cmd() { # KEY DATADIR SPOOL: the restore_command of a variant
+  case $1 in
+    w-sync)  echo "$WALDEN --repo $RW wal-fetch %f %p" ;;
+    w-pf8)   echo "$WALDEN --repo $RW wal-fetch --prefetch 8 --spool-dir $3 %f %p" ;;
+    b-sync)  echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$RB archive-get %f \"%p\"" ;;
+    b-async) echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$RB --archive-async=y --spool-path=$3 archive-get %f \"%p\"" ;;
+  esac
+}
+
+# (a) the restore_command loop, into an empty fake data directory
+fetch_loop() { # KEY ROUND
+  local key=$1 name=fetch-$1.r$2 d=$WORK/fetch-$1 spool=$WORK/spool-f-$1 s bad=0
+  fake_datadir "$d"
+  mkpg "$spool"
+  sync
+  put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+  log "[$2/$REPS] WAL fetch loop: $key"
+  run_loop fetch "$name" "$d" "$(fetch_cmd "$key" "$d" "$spool")"
+  while read -r s; do
+    cmp -s "$WALSRC/segments/$s" "$d/pg_wal/$s" || { echo "MISMATCH $s ($key)" >&2; bad=1; }
+  done < "$SEG_LIST"
+  [ "$bad" -eq 0 ] || exit 1
+  expect_count "$name" "identical segments" "$(find "$d/pg_wal" -maxdepth 1 -type f -name '0*' | wc -l)"
+  log "  $(loop_line "$name")"
+  rm -rf "$d" "$spool"
+}
+
+# (b) real archive recovery: the cold copy of the cluster from before the
+# WAL, with recovery.signal and the variant's restore_command, started until
+# it has replayed everything in the archive, promoted, and answers.
+recovery() { # KEY ROUND
+  local key=$1 name=recovery-$1.r$2 d=$WORK/rec-$1 spool=$WORK/spool-r-$1 r0 r1 rows
+  cp -a "$WALSRC/base" "$d"
+  find "$d/pg_wal" -maxdepth 1 -type f -delete     # every segment comes from the archive
+  mkpg "$spool"
+  echo "restore_command = '$(fetch_cmd "$key" "$d" "$spool")'" >> "$d/postgresql.auto.conf"
+  touch "$d/recovery.signal"
+  own "$d"
+  sync
+  put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+  log "[$2/$REPS] real recovery: $key"
+  r0=$(now)
+  start_restored "$d" "$T/$name.pglog"
+  r1=$(now)
+  put "$name.s" "$(python3 -c "print($r1 - $r0)")"
+  # distinct segments: PostgreSQL asks for the last one again at the end
+  put "$name.restored" "$(grep -o 'restored log file "[0-9A-F]\{24\}" from archive' "$T/$name.pglog" | sort -u | wc -l)"
+  rows=$(psql_at "$RSOCK" -c 'SELECT count(*) FROM filler')
+  if [ -f "$T/recovery.rows" ] && [ "$(cat "$T/recovery.rows")" != "$rows" ]; then
+    echo "recovery $key ended with $rows rows in filler, another with $(cat "$T/recovery.rows")" >&2; exit 1
+  fi
+  put recovery.rows "$rows"
+  log "  $(printf %.2f "$(cat "$T/$name.s")") s, $(cat "$T/$name.restored") segments restored, $rows rows"
+  stop_and_remove "$d"
+  rm -rf "$spool"
+}
+
+for rep in $(seq 1 "$REPS"); do
+  for key in $FETCH_KEYS; do is_skipped "fetch-$key" || fetch_loop "$key" "$rep"; done
+done
+for rep in $(seq 1 "$REPS"); do
+  for key in $FETCH_KEYS; do is_skipped "recovery-$key" || recovery "$key" "$rep"; done
+done
+report fetch
+rm -rf "$RW" "$RB"
+
+# ================================================================ 3. backup and restore
+PGD=$WORK/pg
+RW=$WORK/repo-w-main
+RB=$WORK/repo-pgbr-main
+mkpg "$RW" "$RB"
+log "cluster for backups: pgbench -i -s $SCALE ..."
+pg $PGBIN/initdb -D "$PGD" -U postgres --auth=trust >/dev/null
+# archive_command 'true' while loading: no restore needs the WAL from before
+# the backups, and archiving it would only lengthen the run. Each tool then
+# archives through its own command while its backup runs (pgBackRest's backup
+# insists that archive_command contains "pgbackrest").
+cat >> "$PGD/postgresql.conf" <<CONF
+fsync = on
+wal_level = replica
+max_wal_size = 4GB
+archive_mode = on
+archive_command = 'true'
+CONF
+start_cluster "$PGD" "$SOCK" "$T/pg.log"
+pg $PGBIN/pgbench -h "$SOCK" -U postgres -i -q -s "$SCALE" postgres >"$T/pgbench-init.log" 2>&1
+put db.bytes "$(psql_at "$SOCK" -c "SELECT pg_database_size('postgres')")"
+pg "${PGBR[@]}" --stanza=main stanza-create >"$T/stanza-main.log" 2>&1 || { cat "$T/stanza-main.log" >&2; exit 1; }
+
+# use_archiver COMMAND [REPO-GLOB]: make COMMAND the archive_command, then
+# checkpoint, switch segment and wait until nothing is left to archive, so no
+# backup pays for the previous step; with REPO-GLOB, check the switched
+# segment arrived there (the new command is the one running).
+use_archiver() {
+  local cmd=$1 glob=${2:-} i
+  psql_at "$SOCK" -c "ALTER SYSTEM SET archive_command = '$cmd'" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 1
+  psql_at "$SOCK" -c CHECKPOINT -c "SELECT pg_switch_wal()" >/dev/null
+  for i in $(seq 1 1200); do
+    compgen -G "$PGD/pg_wal/archive_status/*.ready" >/dev/null || break
+    sleep 0.1
+  done
+  compgen -G "$PGD/pg_wal/archive_status/*.ready" >/dev/null && { echo "the archiver is stuck; see $T/pg.log" >&2; exit 1; }
+  if [ -n "$glob" ] && ! compgen -G "$glob" >/dev/null; then
+    echo "archive_command '$cmd' did not archive into $glob" >&2; exit 1
+  fi
+  sync
+}
+bytes() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+# backup NAME WAL-DIR CMD...: timed, with the server's CPU and the bytes
+# archived into WAL-DIR from before to after
+backup() {
+  local name=$1 waldir=$2 c0 c1 w0; shift 2
+  put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+  log "[$rep/$REPS] backup: $name"
+  w0=$(bytes "$waldir")
+  c0=$(python3 "$BIN/servercpu.py" "$PGD")
+  timed "$name" "$@"
+  c1=$(python3 "$BIN/servercpu.py" "$PGD")
+  put "$name.servercpu" "$(python3 -c "print($c1 - $c0)")"
+  put "$name.wal" "$(( $(bytes "$waldir") - w0 ))"
+  log "  $(cut -d' ' -f1 "$T/$name.time") s"
+}
+# restore NAME DIR CMD...: timed restore, then start until it answers after
+# recovery; the clock runs from the start of the restore.
+restore() {
+  local name=$1 dir=$2 r0 r1 n; shift 2
+  sync
+  put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+  log "[$rep/$REPS] restore: $name"
+  r0=$(now)
+  timed "$name" "$@"
+  start_restored "$dir" "$T/$name.pglog"
+  r1=$(now)
+  put "$name.total" "$(python3 -c "print($r1 - $r0)")"
+  n=$(psql_at "$RSOCK" -c 'SELECT count(*) FROM pgbench_accounts')
+  [ "$n" = "$(( SCALE * 100000 ))" ] || { echo "$name: $n rows in pgbench_accounts, expected $(( SCALE * 100000 ))" >&2; exit 1; }
+  log "  restore $(cut -d' ' -f1 "$T/$name.time") s, total $(printf %.2f "$(cat "$T/$name.total")") s; $n rows"
+  stop_and_remove "$dir"
+}
+
+for rep in $(seq 1 "$REPS"); do
+  [ -f "$PGD/postmaster.pid" ] || start_cluster "$PGD" "$SOCK" "$T/pg.log"
+  use_archiver "$WALDEN --repo $RW wal-push -q %p" "$RW/wal/*/*"
+  backup "backup-walden.r$rep" "$RW/wal" "$WALDEN" backup-push --repo "$RW" --pgdata "$PGD" --pg-host "$SOCK" \
+    --pg-user postgres --pg-database postgres $ZSTD3 --jobs 2 --checkpoint fast
+  put "backup-walden.r$rep.stored" "$(bytes "$(ls -d "$RW"/backups/*/ | sort | tail -1)")"
+
+  use_archiver "true"
+  rm -rf "$WORK/pgbb"
+  backup "backup-pgbb.r$rep" /nonexistent $PGBIN/pg_basebackup -h "$SOCK" -U postgres -D "$WORK/pgbb" -Ft \
+    --compress=server-zstd --checkpoint=fast -X fetch
+  put "backup-pgbb.r$rep.stored" "$(bytes "$WORK/pgbb")"
+
+  use_archiver "pgbackrest --config=$PGBR_CONF --stanza=main archive-push %p" "$RB/archive/main/*/*/*"
+  backup "backup-pgbr.r$rep" "$RB/archive/main" "${PGBR[@]}" --stanza=main --type=full backup
+  put "backup-pgbr.r$rep.stored" "$(bytes "$(ls -d "$RB"/backup/main/*F/ | sort | tail -1)")"
+  use_archiver "true"
+  stop_server "$PGD"          # restores run without the source server beside them
+
+  restore "restore-walden.r$rep" "$WORK/r-walden" "$WALDEN" restore latest --repo "$RW" --pgdata "$WORK/r-walden" --jobs 2
+  mkpg "$WORK/r-pgbb"; chmod 700 "$WORK/r-pgbb"
+  restore "restore-pgbb.r$rep" "$WORK/r-pgbb" \
+    bash -c "set -o pipefail; zstd -q -d -c '$WORK/pgbb/base.tar.zst' | tar -x -C '$WORK/r-pgbb'"
+  mkpg "$WORK/r-pgbr"; chmod 700 "$WORK/r-pgbr"
+  # pgBackRest writes restore_command = 'pgbackrest --config=… --pg1-path=… --stanza=main archive-get %f "%p"'
+  # from the options given here; pg1-path must be the restored directory (cwd check).
+  restore "restore-pgbr.r$rep" "$WORK/r-pgbr" "${PGBR[@]}" --stanza=main --pg1-path="$WORK/r-pgbr" restore
+  rm -rf "$WORK/pgbb"
+done
+report backup
+report summary
+echo
+echo "Run took $(( ($(date +%s) - T_START) / 60 )) min $(( ($(date +%s) - T_START) % 60 )) s; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
+log "done"
