@@ -39,10 +39,7 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
     let encode = settings.encode_options()?;
     let identities = settings.identities()?;
-    let (mut file, len) = open_wal_file(&args.path)?;
-    let stamp = FileStamp::of(&file.get_ref().metadata().map_err(|e| {
-        Error::failed(format!("cannot read WAL file {}: {e}", args.path.display()))
-    })?);
+    let (mut file, len, _) = open_wal_file(&args.path)?;
 
     let mut system_identifier = None;
     if let WalFileName::Segment(segment) | WalFileName::Partial(segment) = &name {
@@ -61,7 +58,7 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
         encode: &encode,
         identities: &identities,
     };
-    let requested = context.push(&name, (file, len), stamp, started);
+    let requested = context.push(&name, (file, len), started);
     // Read-ahead only follows a segment, whose header names the cluster.
     let (Some(read_ahead), Some(system_identifier)) = (read_ahead, system_identifier) else {
         return requested.await.map(drop);
@@ -103,9 +100,8 @@ impl PushContext<'_> {
         &self,
         name: &WalFileName,
         (file, len): (BufReader<File>, u64),
-        stamp: FileStamp,
         started: Instant,
-    ) -> Result<FileStamp> {
+    ) -> Result<()> {
         let file_name = name.file_name();
         let target = WalFile {
             timeline: name.timeline().0,
@@ -127,7 +123,7 @@ impl PushContext<'_> {
                 "already archived with identical content; nothing written"
             ),
         }
-        Ok(stamp)
+        Ok(())
     }
 
     /// Archives a segment PostgreSQL has not asked for yet and, once it is
@@ -140,10 +136,7 @@ impl PushContext<'_> {
             let WalFileName::Segment(segment) = &name else {
                 return Err(Error::failed("not a segment".to_string()));
             };
-            let (mut file, len) = open_wal_file(&path)?;
-            let stamp = FileStamp::of(&file.get_ref().metadata().map_err(|e| {
-                Error::failed(format!("cannot read WAL file {}: {e}", path.display()))
-            })?);
+            let (mut file, len, stamp) = open_wal_file(&path)?;
             let header = check_segment(&path, segment, &mut file, len)?;
             if header.system_identifier != system_identifier {
                 return Err(Error::failed(format!(
@@ -151,7 +144,7 @@ impl PushContext<'_> {
                     header.system_identifier
                 )));
             }
-            let stamp = self.push(&name, (file, len), stamp, started).await?;
+            self.push(&name, (file, len), started).await?;
             Ok((name.file_name(), stamp))
         };
         match pushed.await {
@@ -270,8 +263,9 @@ fn wal_file_name(path: &Path) -> Result<WalFileName> {
         .map_err(|e| Error::usage(format!("refusing to archive {}: {e}", path.display())))
 }
 
-/// Opens the WAL file PostgreSQL named, with its size.
-fn open_wal_file(path: &Path) -> Result<(BufReader<File>, u64)> {
+/// Opens the WAL file PostgreSQL named, with its size and the stamp a
+/// read-ahead marker records (both from one fstat).
+fn open_wal_file(path: &Path) -> Result<(BufReader<File>, u64, FileStamp)> {
     let fail = |e: std::io::Error| {
         let cwd = std::env::current_dir()
             .map(|d| d.display().to_string())
@@ -282,8 +276,12 @@ fn open_wal_file(path: &Path) -> Result<(BufReader<File>, u64)> {
         ))
     };
     let file = File::open(path).map_err(fail)?;
-    let len = file.metadata().map_err(fail)?.len();
-    Ok((BufReader::with_capacity(1 << 16, file), len))
+    let meta = file.metadata().map_err(fail)?;
+    Ok((
+        BufReader::with_capacity(1 << 16, file),
+        meta.len(),
+        FileStamp::of(&meta),
+    ))
 }
 
 /// Checks a segment's long page header against its name and size, so a
