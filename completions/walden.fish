@@ -246,6 +246,8 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l target-xid -d 
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-name -d 'Recover up to this restore point (pg_create_restore_point)' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-action -d 'What to do at the target: pause (inspect, then promote), promote, or shutdown [PostgreSQL\'s default: pause]' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-timeline -d 'Timeline to recover along: latest, current, or a number [PostgreSQL\'s default: latest]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l archive-mode -d 'Whether the restored cluster archives WAL: off writes archive_mode = off, so a test or clone never archives into this repository; preserve keeps the backup\'s archive settings (for a replacement primary). [default: off, or preserve with --standby]' -r -f -a "off\t''
+preserve\t''"
 complete -c walden -n "__fish_walden_using_subcommand restore" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand restore" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''

@@ -256,6 +256,12 @@ pub struct RestoreArgs {
     /// Set up a standby (standby.signal) instead of a one-off recovery.
     #[arg(long)]
     pub standby: bool,
+
+    /// Whether the restored cluster archives WAL: off writes archive_mode = off, so a test or
+    /// clone never archives into this repository; preserve keeps the backup's archive settings
+    /// (for a replacement primary). [default: off, or preserve with --standby]
+    #[arg(long, value_name = "MODE", value_parser = ["off", "preserve"])]
+    pub archive_mode: Option<String>,
 }
 
 #[derive(Debug, Args)]

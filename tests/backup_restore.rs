@@ -113,7 +113,8 @@ fn restore_follows_a_new_timeline(kind: RepoKind) {
     site.archive_everything();
     site.primary.stop().unwrap();
 
-    // Restore to batch 2 and promote: timeline 2, archiving into the same repository.
+    // Restore to batch 2 and promote: timeline 2, archiving into the same
+    // repository as the replacement primary it is.
     let (branch, out) = site.restore(
         "branch",
         &[
@@ -122,6 +123,8 @@ fn restore_follows_a_new_timeline(kind: RepoKind) {
             &time2,
             "--target-action",
             "promote",
+            "--archive-mode",
+            "preserve",
         ],
     );
     assert_ok(&out, "restore");

@@ -80,6 +80,8 @@ fn two_timelines(site: &Site) -> [String; 3] {
             &before3,
             "--target-action",
             "promote",
+            "--archive-mode",
+            "preserve",
         ],
     );
     assert_ok(&out, "restore to the branch point");

@@ -12,7 +12,7 @@ use crate::commands::progress::human_bytes;
 use crate::commands::restore;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::pg::recovery::{RecoverySettings, TargetTimeline};
+use crate::pg::recovery::{ArchiveMode, RecoverySettings, TargetTimeline};
 use crate::pg::server::{PgBin, RunAs, Server};
 use crate::repo::catalog::TargetBound;
 use crate::repo::drills::{self, DrillRecord, DRILL_FORMAT};
@@ -51,7 +51,22 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
     let identities = settings.identities()?;
     let requested = args.backup.as_deref().unwrap_or("latest");
-    let manifest = restore::choose_backup(store.as_ref(), requested, TargetBound::None).await?;
+    let chosen = restore::choose_backup(
+        store.as_ref(),
+        &identities,
+        requested,
+        TargetBound::None,
+        None,
+    )
+    .await?;
+    // A drill proves that production restores; in a repository two
+    // clusters write into, "the end of the archive" is not one place.
+    if let Some(note) = chosen.fork_note {
+        return Err(Error::usage(format!(
+            "{note}: a drill would not prove anything until one cluster stops archiving here (see walden status)"
+        )));
+    }
+    let manifest = chosen.manifest;
     if manifest.encrypted && identities.is_empty() {
         return Err(Error::usage(format!(
             "backup {} is encrypted: pass --decrypt-identity FILE",
@@ -202,6 +217,7 @@ async fn drill(
         action: None,
         timeline: Some(TargetTimeline::Latest),
         standby: false,
+        archive: ArchiveMode::Off,
     };
     restore::unpack(
         settings.store()?,

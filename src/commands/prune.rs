@@ -20,6 +20,11 @@ pub async fn run(args: &PruneArgs, settings: &Settings) -> Result<()> {
     for problem in &inventory.history_problems {
         tracing::warn!("{problem}");
     }
+    // Retention keeps each written timeline's newest backup; the fork itself
+    // is for the operator to end (status reports it as critical).
+    for fork in inventory.forks() {
+        tracing::warn!("{}", fork.describe());
+    }
     if let Some((name, why)) = inventory.invalid_manifests().next() {
         return Err(Error::failed(format!(
             "{why}; prune cannot know which WAL backup {name} needs, so it deletes nothing: repair or remove the backup first (walden verify lists every problem)"

@@ -11,12 +11,16 @@ use crate::cli::RestoreArgs;
 use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::error::{Error, Result};
-use crate::pg::recovery::{self, RecoverySettings, RecoveryTarget, TargetAction, TargetTimeline};
+use crate::pg::recovery::{
+    self, ArchiveMode, RecoverySettings, RecoveryTarget, TargetAction, TargetTimeline,
+};
 use crate::pg::Lsn;
 use crate::pipeline::{Identities, Stages};
-use crate::repo::catalog::{self, TargetBound};
+use crate::repo::catalog::TargetBound;
+use crate::repo::inventory::Inventory;
 use crate::repo::layout;
 use crate::repo::manifest::{FileEntry, Manifest};
+use crate::repo::selection::{self, Candidates, Request};
 use crate::repo::tarpart::{self, OnBytes};
 use crate::storage::ObjectStore;
 
@@ -40,12 +44,32 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
             .map(parse_timeline)
             .transpose()?,
         standby: args.standby,
+        archive: match &args.archive_mode {
+            Some(mode) => mode
+                .parse()
+                .map_err(|e: recovery::RecoveryError| Error::usage(e.to_string()))?,
+            None => ArchiveMode::default_for(args.standby),
+        },
     };
     recovery::validate(&recovery).map_err(|e| Error::usage(e.to_string()))?;
     check_missing_or_empty(&args.pgdata)?;
     let remap = parse_tablespace_map(&args.tablespace_map)?;
 
-    let manifest = choose_backup(store.as_ref(), &args.backup, bound).await?;
+    let chosen = choose_backup(
+        store.as_ref(),
+        &identities,
+        &args.backup,
+        bound,
+        recovery.timeline,
+    )
+    .await?;
+    if let Some(note) = &chosen.fork_note {
+        tracing::warn!("{note}");
+        println!("warning: {note}");
+    }
+    let mut recovery = recovery;
+    recovery.timeline = chosen.timeline.or(recovery.timeline);
+    let manifest = chosen.manifest;
     if manifest.encrypted && identities.is_empty() {
         return Err(Error::usage(format!(
             "backup {} is encrypted: pass --decrypt-identity FILE",
@@ -53,7 +77,7 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         )));
     }
     let files = unpack(
-        store,
+        store.clone(),
         manifest.clone(),
         &args.pgdata,
         &remap,
@@ -71,6 +95,12 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         args.pgdata.display()
     );
     println!("recovery: {}", describe(&recovery));
+    if recovery.archive == ArchiveMode::Off {
+        println!(
+            "archiving: off in the restored cluster (archive_mode = off), so it never archives into {}; for a replacement primary restore with --archive-mode preserve",
+            store.url()
+        );
+    }
     println!(
         "next: start PostgreSQL on it, e.g. pg_ctl start -D {} (as the user that owns it); it replays WAL from the archive{}",
         args.pgdata.display(),
@@ -272,25 +302,59 @@ fn parse_tablespace_map(specs: &[String]) -> Result<HashMap<u32, PathBuf>> {
         .collect()
 }
 
+/// The backup a restore uses, and the timeline its recovery must follow
+/// when the repository is forked (see `repo::selection`).
+pub struct Chosen {
+    pub manifest: Manifest,
+    pub timeline: Option<TargetTimeline>,
+    pub fork_note: Option<String>,
+}
+
 pub async fn choose_backup(
     store: &dyn ObjectStore,
+    identities: &Identities,
     requested: &str,
     bound: TargetBound,
-) -> Result<Manifest> {
-    if requested != "latest" {
-        if !layout::is_backup_name(requested) {
+    timeline: Option<TargetTimeline>,
+) -> Result<Chosen> {
+    let backup = (requested != "latest").then_some(requested);
+    if let Some(name) = backup {
+        if !layout::is_backup_name(name) {
             return Err(Error::usage(format!(
-                "{requested:?} is not a backup name (like base_000000010000000002000028) or 'latest'; see backup-list"
+                "{name:?} is not a backup name (like base_000000010000000002000028) or 'latest'; see backup-list"
             )));
         }
-        let manifest = catalog::load_manifest(store, requested).await?;
-        // An explicit backup must still be able to reach the target.
-        catalog::choose(&[&manifest], bound)?;
-        return Ok(manifest);
     }
-    let backups = catalog::list(store).await?;
-    let complete: Vec<&Manifest> = backups.iter().filter_map(|b| b.manifest.as_ref()).collect();
-    catalog::choose(&complete, bound).cloned()
+    // One listing: the backups, and the WAL and history files that tell
+    // whether two clusters write into the repository.
+    let inventory = Inventory::take(store, identities).await?;
+    if let Some((name, why)) = inventory.invalid_manifests().next() {
+        return Err(Error::failed(format!(
+            "backup {name}: {why}; refusing to choose a backup from a repository with a damaged manifest (see walden verify)"
+        )));
+    }
+    let complete: Vec<&Manifest> = inventory
+        .complete_backups()
+        .filter_map(|b| b.manifest.as_ref())
+        .collect();
+    let forks = inventory.forks();
+    let selection = selection::select(
+        Candidates {
+            backups: &complete,
+            histories: &inventory.histories,
+            forks: &forks,
+        },
+        Request {
+            backup,
+            bound,
+            timeline,
+        },
+    )?;
+    Ok(Chosen {
+        manifest: selection.manifest.clone(),
+        timeline: selection.timeline,
+        fork_note: selection.fork_note,
+    })
 }
 
 /// Where each part group goes: `None` (the data directory) and each

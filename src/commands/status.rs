@@ -14,6 +14,7 @@ use crate::metrics::{self, Metric, MetricKind, Sample};
 use crate::pg::{SegmentName, WalFileName};
 use crate::repo::continuity::{self, Span};
 use crate::repo::drills::{self, DrillRecord, ListedDrill};
+use crate::repo::forks::Fork;
 use crate::repo::inventory::Inventory;
 
 /// What status found. Field names are stable (`status --json`).
@@ -40,6 +41,8 @@ pub struct Figures {
     pub last_drill: Option<DrillRecord>,
     pub last_successful_drill_time: Option<DateTime<Utc>>,
     pub problems: Vec<String>,
+    /// Timelines written at once by two clusters (always critical).
+    pub forks: Vec<Fork>,
 }
 
 /// Figures with a verdict.
@@ -99,10 +102,7 @@ pub async fn run(args: &StatusArgs, settings: &Settings) -> Result<()> {
 async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) -> Result<Figures> {
     let inventory = Inventory::take(store, &settings.identities()?).await?;
     let size = inventory.segment_size();
-    let newest = inventory
-        .complete_backups()
-        .filter_map(|b| b.manifest.as_ref().map(|m| (b, m)))
-        .last();
+    let newest = inventory.newest_backup();
     let last_wal = inventory
         .wal
         .iter()
@@ -132,6 +132,7 @@ async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) ->
     };
     Ok(Figures {
         repo: store.url(),
+        forks: inventory.forks(),
         checked_at: inventory.taken_at,
         backup_count: inventory.complete_backups().count(),
         incomplete_backup_count: inventory.incomplete_backups().count(),
@@ -241,6 +242,9 @@ pub fn assess(
                 drill.error.as_deref().unwrap_or("see its record")
             ),
         ));
+    }
+    for fork in &figures.forks {
+        findings.push((Severity::Critical, fork.describe()));
     }
     for problem in &figures.problems {
         findings.push((Severity::Warning, problem.clone()));
@@ -405,6 +409,11 @@ fn write_metrics(
                 "walden_wal_gaps",
                 "WAL segments missing after the newest backup.",
                 f.wal_gap_segments as f64,
+            ),
+            labelled(
+                "walden_timeline_forks",
+                "Parent timelines still written after a child branched off (two clusters writing into one repository).",
+                f.forks.len() as f64,
             ),
             labelled(
                 "walden_repo_bytes",

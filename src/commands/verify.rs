@@ -72,6 +72,9 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
     for text in &inventory.history_problems {
         problems.push(problem("wal/", text.clone()));
     }
+    for fork in inventory.forks() {
+        problems.push(problem(&layout::wal_dir(fork.parent.0), fork.describe()));
+    }
     for stray in &inventory.strays {
         problems.push(problem(
             &stray.key,

@@ -60,6 +60,54 @@ pub struct RecoverySettings {
     /// Start as a standby (`standby.signal`) instead of recovering and
     /// promoting (`recovery.signal`).
     pub standby: bool,
+    /// Whether the restored cluster archives WAL once it runs.
+    pub archive: ArchiveMode,
+}
+
+/// Whether a restored cluster keeps the backup's archiving settings.
+///
+/// A restored copy shares the production cluster's system identifier and
+/// its `archive_command`: once promoted it would archive a new timeline
+/// (and, with backup-push, backups) into production's repository, where
+/// "latest" and retention would then follow the copy. So a one-off
+/// recovery gets `archive_mode = off` unless it is meant to replace the
+/// primary; a standby keeps archiving on, as it must once promoted.
+/// (CloudNativePG likewise refuses to let a recovered cluster archive into
+/// the repository it recovered from; barman's and pgBackRest's restores
+/// leave that to the operator, which is how clones take repositories over.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveMode {
+    /// `archive_mode = off` in the settings walden writes.
+    Off,
+    /// The backup's own archive settings, untouched.
+    Preserve,
+}
+
+impl ArchiveMode {
+    /// The default for a restore: off for a one-off recovery, preserved
+    /// for a standby.
+    pub fn default_for(standby: bool) -> Self {
+        if standby {
+            ArchiveMode::Preserve
+        } else {
+            ArchiveMode::Off
+        }
+    }
+}
+
+impl FromStr for ArchiveMode {
+    type Err = RecoveryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(ArchiveMode::Off),
+            "preserve" => Ok(ArchiveMode::Preserve),
+            _ => Err(RecoveryError::Invalid {
+                setting: "archive mode",
+                problem: format!("{s:?} is not one of off, preserve"),
+            }),
+        }
+    }
 }
 
 /// A recovery setting PostgreSQL would refuse, misread or silently ignore.
@@ -97,6 +145,7 @@ impl RecoverySettings {
             action: None,
             timeline: None,
             standby: false,
+            archive: ArchiveMode::Off,
         }
     }
 
@@ -115,6 +164,9 @@ impl RecoverySettings {
             ),
             setting("restore_command", &self.restore_command),
         ];
+        if self.archive == ArchiveMode::Off {
+            lines.push(setting("archive_mode", "off"));
+        }
         // PostgreSQL refuses to set a second kind of target, even to an
         // empty string, once one is set: clear the others first.
         let (target_name, target_value) = self.target_setting();
@@ -702,6 +754,7 @@ mod tests {
             restore.conf_lines_at(stamp()),
             "# added by walden restore 2026-11-25T03:00:00Z
 restore_command = '/usr/local/bin/walden wal-fetch %f %p'
+archive_mode = 'off'
 recovery_target = ''
 recovery_target_lsn = ''
 recovery_target_name = ''
@@ -719,9 +772,14 @@ recovery_target_timeline = '2'
     fn conf_lines_without_a_target_clear_every_target() {
         let restore = RecoverySettings {
             standby: true,
+            archive: ArchiveMode::default_for(true),
             ..RecoverySettings::new(FETCH)
         };
         let text = restore.conf_lines_at(stamp());
+        assert!(
+            !text.contains("archive_mode"),
+            "a standby keeps archiving: {text}"
+        );
         for name in TARGET_SETTINGS {
             assert!(text.contains(&format!("\n{name} = ''\n")), "{name}: {text}");
         }

@@ -140,6 +140,39 @@ pub enum TargetBound {
     Lsn(u64),
 }
 
+/// When a backup finished: what "newest" means for backups, everywhere
+/// (restore latest, prune, status, drill). Stop time first, then stop LSN
+/// for backups that stopped within the same clock tick, then the name only
+/// to make the order total. Never the name alone: names start with the
+/// timeline, so a backup of a restored clone on timeline 2 would sort after
+/// every production backup on timeline 1 whatever its age.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finished<'a> {
+    pub stop_time: DateTime<Utc>,
+    pub stop_lsn: u64,
+    pub name: &'a str,
+}
+
+impl<'a> Finished<'a> {
+    pub fn of(manifest: &'a Manifest) -> Self {
+        Finished {
+            stop_time: manifest.stop_time,
+            stop_lsn: stop_lsn(manifest).unwrap_or(0),
+            name: &manifest.name,
+        }
+    }
+}
+
+/// The newest of `manifests` by when they finished.
+pub fn newest<'a, I>(manifests: I) -> Option<&'a Manifest>
+where
+    I: IntoIterator<Item = &'a Manifest>,
+{
+    manifests
+        .into_iter()
+        .max_by(|a, b| Finished::of(a).cmp(&Finished::of(b)))
+}
+
 /// The newest complete backup that can reach `bound`. Pure: `manifests`
 /// are the complete backups, in any order.
 pub fn choose<'a>(manifests: &[&'a Manifest], bound: TargetBound) -> Result<&'a Manifest> {
@@ -148,14 +181,13 @@ pub fn choose<'a>(manifests: &[&'a Manifest], bound: TargetBound) -> Result<&'a 
         TargetBound::Time(t) => m.stop_time <= t,
         TargetBound::Lsn(lsn) => stop_lsn(m).is_some_and(|stop| stop <= lsn),
     };
-    if let Some(best) = manifests
-        .iter()
-        .filter(fits)
-        .max_by(|a, b| a.name.cmp(&b.name))
-    {
+    if let Some(best) = newest(manifests.iter().filter(fits).copied()) {
         return Ok(best);
     }
-    let Some(oldest) = manifests.iter().min_by(|a, b| a.name.cmp(&b.name)) else {
+    let Some(oldest) = manifests
+        .iter()
+        .min_by(|a, b| Finished::of(a).cmp(&Finished::of(b)))
+    else {
         return Err(Error::not_found(
             "the repository has no complete backup to restore",
         ));
@@ -234,5 +266,37 @@ mod tests {
         );
         assert!(choose(&all, TargetBound::Lsn(0x100)).is_err());
         assert!(choose(&[], TargetBound::None).is_err());
+    }
+
+    #[test]
+    fn newest_means_finished_last_not_named_last() {
+        // A clone's backup on timeline 2 sorts after production's by name,
+        // but production's finished later.
+        let production = manifest(
+            "base_000000010000000009000028",
+            "0/9000100",
+            "2026-01-01T12:00:00Z",
+        );
+        let clone = manifest(
+            "base_000000020000000005000028",
+            "0/5000100",
+            "2026-01-01T11:00:00Z",
+        );
+        let all = [&clone, &production];
+        assert_eq!(
+            choose(&all, TargetBound::None).unwrap().name,
+            production.name
+        );
+        assert_eq!(newest(all).unwrap().name, production.name);
+        // Same stop time: the stop LSN decides.
+        let later_lsn = manifest(
+            "base_000000010000000001000028",
+            "0/A000100",
+            "2026-01-01T12:00:00Z",
+        );
+        assert_eq!(
+            newest([&production, &later_lsn]).unwrap().name,
+            later_lsn.name
+        );
     }
 }

@@ -10,8 +10,10 @@ use crate::pg::{parse_history_for, HistoryEntry, TimelineId, WalFileName, WalSeg
 use crate::pipeline::{self, Identities, Stages};
 use crate::repo::catalog::{self, BackupEntry, InvalidManifests};
 use crate::repo::continuity::SegmentsByTimeline;
+use crate::repo::forks::{self, Arrival, Fork};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::layout;
+use crate::repo::manifest::Manifest;
 use crate::storage::{ObjectMeta, ObjectStore};
 
 /// One archived WAL file.
@@ -155,9 +157,32 @@ impl Inventory {
         archived
     }
 
-    /// The complete backups, oldest first.
+    /// The complete backups, in name order.
     pub fn complete_backups(&self) -> impl Iterator<Item = &BackupEntry> {
         self.backups.iter().filter(|b| b.manifest.is_some())
+    }
+
+    /// The complete backup that finished last (see [`catalog::Finished`]).
+    pub fn newest_backup(&self) -> Option<(&BackupEntry, &Manifest)> {
+        let newest = catalog::newest(self.backups.iter().filter_map(|b| b.manifest.as_ref()))?;
+        self.backups
+            .iter()
+            .find(|b| b.name == newest.name)
+            .map(|b| (b, newest))
+    }
+
+    /// Parent timelines still written after a child branched off them: two
+    /// clusters archiving into this repository (see [`forks`]).
+    pub fn forks(&self) -> Vec<Fork> {
+        let arrivals: Vec<Arrival> = self
+            .wal
+            .iter()
+            .map(|w| Arrival {
+                file: &w.file,
+                last_modified: w.last_modified,
+            })
+            .collect();
+        forks::find(&self.histories, &arrivals, self.segment_size())
     }
 }
 

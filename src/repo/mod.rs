@@ -3,11 +3,13 @@
 pub mod catalog;
 pub mod continuity;
 pub mod drills;
+pub mod forks;
 pub mod identity;
 pub mod inventory;
 pub mod layout;
 pub mod manifest;
 pub mod retention;
+pub mod selection;
 pub mod tarpart;
 pub mod wal;
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Serialize, Serializer};
 
 use crate::pg::{HistoryEntry, Lsn, SegmentName, TimelineId, WalFileName, WalSegmentSize};
+use crate::repo::catalog::Finished;
 
 /// What prune keeps. The caller validates it (at least one of the `retain_*`
 /// fields set, counts >= 1); `plan` stays safe without that.
@@ -32,6 +33,17 @@ pub struct CompleteBackup {
     pub start_lsn: Lsn,
     pub stop_lsn: Lsn,
     pub stop_time: DateTime<Utc>,
+}
+
+impl CompleteBackup {
+    /// Its place in the one order of backups (see [`Finished`]).
+    pub fn finished<'a>(&self, name: &'a str) -> Finished<'a> {
+        Finished {
+            stop_time: self.stop_time,
+            stop_lsn: self.stop_lsn.0,
+            name,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,11 +236,16 @@ fn decide_backups(
     let now = facts.now;
     let mut order: Vec<&BackupFacts> = facts.backups.iter().collect();
     order.sort_by(|a, b| a.name.cmp(&b.name));
-    let complete: Vec<(usize, &CompleteBackup)> = order
+    // Newest last, by when each finished (never by name: see `Finished`).
+    let mut complete: Vec<(usize, &CompleteBackup)> = order
         .iter()
         .enumerate()
         .filter_map(|(i, b)| b.complete.as_ref().map(|c| (i, c)))
         .collect();
+    complete.sort_by(|a, b| {
+        a.1.finished(&order[a.0].name)
+            .cmp(&b.1.finished(&order[b.0].name))
+    });
     let mut reasons: Vec<Vec<String>> = vec![Vec::new(); order.len()];
 
     if let Some(n) = policy.retain_full {
@@ -276,8 +293,19 @@ fn decide_backups(
     if let Some((i, _)) = complete.last() {
         reasons[*i].push("newest complete backup (never pruned)".to_owned());
     }
-
     let grace_cutoff = grace_cutoff(now, policy);
+    // A timeline still being written keeps its own newest backup, whatever
+    // the other timelines hold: when two clusters write into one
+    // repository, retention must not trade one's backups for the other's.
+    for timeline in timelines_written_since(facts.wal, grace_cutoff) {
+        if let Some((i, _)) = complete.iter().rev().find(|(_, c)| c.timeline == timeline) {
+            reasons[*i].push(format!(
+                "newest backup of timeline {}, which received WAL within the last {}",
+                timeline.0,
+                crate::ages::short(policy.incomplete_grace)
+            ));
+        }
+    }
     order
         .iter()
         .zip(reasons)
@@ -331,6 +359,16 @@ fn decide_backups(
                 objects: b.objects,
             }
         })
+        .collect()
+}
+
+/// Timelines with a WAL file written at or after `cutoff` (or at an unknown
+/// time), ascending.
+fn timelines_written_since(wal: &[WalFacts], cutoff: DateTime<Utc>) -> BTreeSet<TimelineId> {
+    wal.iter()
+        .filter(|w| !matches!(w.file, WalFileName::History(_)))
+        .filter(|w| w.last_modified.is_none_or(|t| t >= cutoff))
+        .map(|w| w.file.timeline())
         .collect()
 }
 
@@ -650,6 +688,58 @@ mod tests {
         policy: &Policy,
     ) -> Plan {
         run_at(now(), backups, wal, histories, policy)
+    }
+
+    #[test]
+    fn two_live_timelines_each_keep_their_newest_backup() {
+        // Production on timeline 1 keeps writing and backing up; a restored
+        // clone promoted to timeline 2 archives and backs up into the same
+        // repository. Names put the clone's backup last; retain 1 must
+        // still keep production's newest, and the clone's (its timeline
+        // is written to as well).
+        let production_old = complete(1, lsn(2, 0x28), days_ago(3));
+        let production_new = complete(1, lsn(9, 0x28), hours_ago(1));
+        let clone = complete(2, lsn(5, 0x28), hours_ago(2));
+        let backups = [
+            production_old.clone(),
+            production_new.clone(),
+            clone.clone(),
+        ];
+        let mut wal = segs(1, 2..=10);
+        wal.extend(segs(2, 5..=6));
+        for w in wal
+            .iter_mut()
+            .filter(|w| w.key.ends_with("A") || w.key.starts_with("00000002"))
+        {
+            w.last_modified = Some(hours_ago(1));
+        }
+        wal.push(history_file(2));
+        let histories = histories(&[(2, &[(1, lsn(5, 0x100))])]);
+        let plan = run(&backups, &wal, &histories, &full(1));
+        let kept: Vec<&str> = plan
+            .backups
+            .iter()
+            .filter(|b| b.keep)
+            .map(|b| b.name.as_str())
+            .collect();
+        assert_eq!(
+            kept,
+            vec![production_new.name.as_str(), clone.name.as_str()]
+        );
+        let newest = plan
+            .backups
+            .iter()
+            .find(|b| b.name == production_new.name)
+            .unwrap();
+        assert!(
+            newest
+                .reasons
+                .iter()
+                .any(|r| r.contains("newest complete backup")),
+            "{:?}",
+            newest.reasons
+        );
+        assert_eq!(plan.delete_backups, vec![production_old.name.clone()]);
     }
 
     /// Every field of the plan but the per-backup sizes, which the byte
@@ -1963,15 +2053,15 @@ mod tests {
                     }
                 }
 
-                // (b) The newest complete backup survives.
+                // (b) The newest complete backup survives: the one that
+                // finished last, whatever its name.
                 if let Some(newest) = world
                     .backups
                     .iter()
-                    .filter(|b| b.complete.is_some())
-                    .map(|b| &b.name)
+                    .filter_map(|b| b.complete.as_ref().map(|c| c.finished(&b.name)))
                     .max()
                 {
-                    prop_assert!(!deleted_backups.contains(newest.as_str()));
+                    prop_assert!(!deleted_backups.contains(newest.name));
                 }
 
                 // (c) Oldest first, history files never.
