@@ -1,7 +1,9 @@
-//! What walden prints must not give secrets away: no WALDEN_* values in --help.
+//! What walden prints must not give secrets away: no WALDEN_* values in --help, and a warning when an age identity file is open to others.
 
 mod support;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Output;
 
 use support::*;
@@ -80,5 +82,78 @@ fn help_names_walden_variables_but_never_shows_their_values() {
             assert!(text.contains("WALDEN_DECRYPT_IDENTITY"), "{text}");
             assert!(text.contains("WALDEN_REPO"), "{text}");
         }
+    }
+}
+
+/// An encrypted segment in a fresh local repository, and a fetch of it.
+struct Encrypted {
+    scratch: Scratch,
+    key: std::path::PathBuf,
+    name: String,
+}
+
+impl Encrypted {
+    fn new() -> Encrypted {
+        use age::secrecy::ExposeSecret;
+        let scratch = Scratch::new();
+        let identity = age::x25519::Identity::generate();
+        let key = scratch.path().join("key.txt");
+        std::fs::write(&key, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+        let (name, data) = fixture_segment(None);
+        let wal = scratch.path().join(&name);
+        std::fs::write(&wal, data).unwrap();
+        let out = run(walden()
+            .arg("wal-push")
+            .arg("--repo")
+            .arg(scratch.path().join("repo"))
+            .args(["--encrypt-recipient", &identity.to_public().to_string()])
+            .arg(&wal));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        Encrypted { scratch, key, name }
+    }
+
+    fn fetch_with_key_mode(&self, mode: u32) -> Output {
+        std::fs::set_permissions(&self.key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let out = run(walden()
+            .arg("wal-fetch")
+            .arg("--repo")
+            .arg(self.scratch.path().join("repo"))
+            .arg("--decrypt-identity")
+            .arg(&self.key)
+            .arg(&self.name)
+            .arg(self.scratch.path().join("fetched")));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        out
+    }
+}
+
+fn key_warnings(out: &Output, key: &Path) -> Vec<String> {
+    stderr(out)
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("identity"))
+        .inspect(|l| {
+            assert!(l.contains(&key.display().to_string()), "{l}");
+            assert!(l.contains(&format!("chmod 600 {}", key.display())), "{l}");
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_identity_file_others_can_read_is_used_with_a_warning() {
+    let e = Encrypted::new();
+    for mode in [0o644, 0o640, 0o604] {
+        let out = e.fetch_with_key_mode(mode);
+        let warnings = key_warnings(&out, &e.key);
+        assert_eq!(warnings.len(), 1, "mode {mode:o}: {}", stderr(&out));
+        assert!(warnings[0].contains(&format!("{mode:04o}")), "{warnings:?}");
+    }
+    for mode in [0o600, 0o400] {
+        let out = e.fetch_with_key_mode(mode);
+        assert!(
+            key_warnings(&out, &e.key).is_empty(),
+            "mode {mode:o}: {}",
+            stderr(&out)
+        );
     }
 }
