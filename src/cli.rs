@@ -348,7 +348,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "DB", default_value = "postgres")]
     pub check_database: String,
 
-    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) [default: from pg_config, or /usr/lib/postgresql/<version>/bin].
+    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) of the backup's major version, checked with `postgres --version` before anything is restored [default: /usr/lib/postgresql/<backup's major>/bin if installed, else from pg_config].
     #[arg(long, env = "WALDEN_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
 
