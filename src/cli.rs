@@ -29,7 +29,9 @@ the TOML file (--config, default /etc/walden/walden.toml); flag > environment > 
     about = "Keeps PostgreSQL clusters recoverable: WAL archiving to object storage with compression and encryption",
     long_about = "Keeps PostgreSQL clusters recoverable.\n\nArchive WAL from PostgreSQL with\n  archive_command = 'walden wal-push --repo /var/lib/walden %p'\nand restore it during recovery with\n  restore_command = 'walden wal-fetch --repo /var/lib/walden %f %p'",
     after_long_help = EXIT_STATUS,
-    propagate_version = true
+    propagate_version = true,
+    mut_args = hide_env_value,
+    mut_subcommands = hide_env_values
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -37,6 +39,20 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Help names the WALDEN_* variable of each option but never shows its
+/// current value: identity paths, KMS key ids and bucket names would end up
+/// in terminals, screenshots and support tickets.
+fn hide_env_value(arg: clap::Arg) -> clap::Arg {
+    arg.hide_env_values(true)
+}
+
+/// `hide_env_value` for every option of `command` and its subcommands.
+fn hide_env_values(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(hide_env_value)
+        .mut_subcommands(hide_env_values)
 }
 
 /// Options every command accepts.
@@ -338,7 +354,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "DB", default_value = "postgres")]
     pub check_database: String,
 
-    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) [default: from pg_config, or /usr/lib/postgresql/<version>/bin].
+    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) of the backup's major version, checked with `postgres --version` before anything is restored [default: /usr/lib/postgresql/<backup's major>/bin if installed, else from pg_config].
     #[arg(long, env = "WALDEN_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
 

@@ -221,3 +221,79 @@ fn corrupt_segment_stops_recovery_instead_of_promoting() {
         "no new timeline"
     );
 }
+
+/// The `.backup` file pg_basebackup leaves and the `.history` file of a
+/// promotion, as PostgreSQL's archiver hands them to wal-push, pass its
+/// checks and come back byte for byte: the checks refuse garbage
+/// (tests/wal_cli.rs), never the real thing.
+#[test]
+fn real_backup_and_history_files_pass_the_checks() {
+    let Some(bin) = pg_bin_or_skip("real_backup_and_history_files") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let walden = scratch.walden_copy();
+    let repo = scratch.pg_dir("repo");
+    let archive_command = format!("{} wal-push --repo {} %p", walden.display(), repo.display());
+    let primary = Cluster::primary(&bin, &scratch, archive_command.clone(), &[]);
+    primary.sql("CREATE TABLE t (id int)");
+    let copy = primary.base_copy(&scratch, "copy");
+    primary.sql("INSERT INTO t SELECT generate_series(1, 1000)");
+    let segment = primary.switch_wal();
+    primary.wait_archived(&segment);
+    primary.stop().unwrap();
+    let backups: Vec<String> = repo_files(&repo, "wal/00000001")
+        .into_iter()
+        .filter(|k| k.contains(".backup"))
+        .collect();
+    assert_eq!(
+        backups.len(),
+        1,
+        "pg_basebackup's .backup file: {backups:?}"
+    );
+
+    // Recover the copy from the archive and promote it, archiving again.
+    copy.configure(&[
+        (
+            "restore_command",
+            format!(
+                "{} wal-fetch --repo {} %f %p",
+                walden.display(),
+                repo.display()
+            ),
+        ),
+        ("archive_mode", "on".into()),
+        ("archive_command", archive_command),
+    ])
+    .unwrap();
+    let signal = copy.data.join("recovery.signal");
+    std::fs::write(&signal, b"").unwrap();
+    copy.run_as.give(&signal).unwrap();
+    copy.start().unwrap();
+    copy.wait_until_promoted(Duration::from_secs(120)).unwrap();
+    // The archiver sends history files first, so once a timeline 2
+    // segment is archived, 00000002.history is too.
+    let segment = copy.switch_wal();
+    assert!(segment.starts_with("00000002"), "{segment}");
+    copy.wait_archived(&segment);
+    let history = std::fs::read(copy.data.join("pg_wal/00000002.history")).unwrap();
+    copy.stop().unwrap();
+    assert!(!copy.log().contains("refusing"), "{}", copy.log());
+    assert!(!primary.log().contains("refusing"), "{}", primary.log());
+
+    let fetch = |name: &str| {
+        let dest = scratch.path().join("fetched");
+        let out = run(support::walden()
+            .arg("wal-fetch")
+            .arg("--repo")
+            .arg(&repo)
+            .arg(name)
+            .arg(&dest));
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+        std::fs::read(&dest).unwrap()
+    };
+    assert_eq!(fetch("00000002.history"), history);
+    let backup_name = backups[0].split(".backup").next().unwrap().to_string() + ".backup";
+    let label = String::from_utf8(fetch(&backup_name)).unwrap();
+    assert!(label.contains("STOP WAL LOCATION"), "{label}");
+}

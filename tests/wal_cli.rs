@@ -137,8 +137,12 @@ fn history_backup_and_partial_files_are_archived() {
     for (file, bytes) in [
         ("00000002.history".to_string(), history.as_bytes().to_vec()),
         (
-            format!("{name}.00000028.backup"),
-            b"START WAL LOCATION: 0/2000028\n".to_vec(),
+            "00000003.history".to_string(),
+            wal_fixture("00000003.history"),
+        ),
+        (
+            "000000010000000000000003.00000028.backup".to_string(),
+            wal_fixture("000000010000000000000003.00000028.backup"),
         ),
         (format!("{name}.partial"), data.clone()),
     ] {
@@ -149,6 +153,69 @@ fn history_backup_and_partial_files_are_archived() {
         assert_eq!(s.fetched(), bytes, "{file}");
     }
     assert!(s.repo.join("wal/00000002/00000002.history.zst").exists());
+}
+
+/// A file PostgreSQL wrote, from fixtures/wal (16 MiB segment cluster).
+fn wal_fixture(name: &str) -> Vec<u8> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/wal/pg15-16MiB-{name}"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A garbage history file would steer recovery_target_timeline = latest,
+/// restore and prune; a garbage .backup file is not what its name says.
+/// Both are refused with an ordinary failure (PostgreSQL retries) and
+/// nothing reaches the repository.
+#[test]
+fn malformed_history_and_backup_files_are_refused_and_nothing_is_written() {
+    let s = setup();
+    let real_backup = wal_fixture("000000010000000000000003.00000028.backup");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "00000002.history",
+            b"garbage that is no history\n".to_vec(),
+            "not a timeline history file for timeline 2",
+        ),
+        ("00000002.history", Vec::new(), "names no parent timeline"),
+        // Timeline 3's history under timeline 2's name.
+        (
+            "00000002.history",
+            wal_fixture("00000003.history"),
+            "not an ancestor",
+        ),
+        (
+            "00000004.history",
+            b"1\t0/6000000\tr\n2\t0/5000000\tr\n".to_vec(),
+            "must not go backwards",
+        ),
+        (
+            "00000002.history",
+            b"1\t0/3000000\tr\n".repeat(80_000),
+            "over 1048576 bytes",
+        ),
+        (
+            "000000010000000000000003.00000028.backup",
+            b"hello\n".to_vec(),
+            "not a PostgreSQL backup history file",
+        ),
+        // A real backup history file under another backup's name.
+        (
+            "000000010000000000000005.00000028.backup",
+            real_backup,
+            "not the segment 000000010000000000000005",
+        ),
+    ];
+    for (name, contents, expected) in cases {
+        let out = s.push(&s.wal_file(name, &contents), &[]);
+        assert_eq!(code(&out), 1, "{name}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("refusing to archive"), "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+        assert!(err.contains(expected), "{name}: {expected}: {err}");
+        assert_quiet_stdout(&out);
+        std::fs::remove_file(s.pgdata.join("pg_wal").join(name)).unwrap();
+    }
+    assert!(s.snapshot().is_empty(), "repository untouched");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg::recovery::{ArchiveMode, RecoverySettings, TargetTimeline};
 use crate::pg::server::{PgBin, RunAs, Server};
+use crate::pipeline::Identities;
 use crate::repo::catalog::TargetBound;
 use crate::repo::drills::{self, DrillRecord, DRILL_FORMAT};
 use crate::repo::manifest::Manifest;
@@ -73,7 +74,7 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
             manifest.name
         )));
     }
-    let bin = pg_bin(args.pg_bin.as_deref(), manifest.pg_version)?;
+    let bin = pg_bin(args.pg_bin.as_deref(), &manifest)?;
     let run_as = RunAs::detect().map_err(|e| Error::usage(e.to_string()))?;
     let work = WorkDir::new(args.work_dir.as_deref(), &run_as)?;
     check_free_space(work.path(), manifest.bytes)?;
@@ -113,6 +114,7 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
             args,
             settings,
             &manifest,
+            &identities,
             &bin,
             run_as,
             &work,
@@ -197,6 +199,7 @@ async fn drill(
     args: &DrillArgs,
     settings: &Settings,
     manifest: &Manifest,
+    identities: &Identities,
     bin: &PgBin,
     run_as: RunAs,
     work: &WorkDir,
@@ -225,7 +228,7 @@ async fn drill(
         &pgdata,
         &remap,
         &recovery,
-        &settings.identities()?,
+        identities,
         args.jobs,
     )
     .await?;
@@ -483,19 +486,89 @@ fn free_bytes(dir: &Path) -> Option<u64> {
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
-/// The server binaries for the backup's major version.
-fn pg_bin(explicit: Option<&Path>, major: u32) -> Result<PgBin> {
-    let versioned = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
-    let found = match explicit {
-        Some(dir) => PgBin::find(Some(dir)),
-        None if versioned.join("postgres").exists() => PgBin::find(Some(&versioned)),
-        None => PgBin::find(None),
+/// Where the drill takes PostgreSQL's server programs from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BinSource {
+    /// `--pg-bin DIR`: used as given, or not at all.
+    Explicit(PathBuf),
+    /// The backup's own major version, installed the Debian way.
+    Versioned(PathBuf),
+    /// `pg_config --bindir`, else the newest installed major.
+    Search,
+}
+
+/// Chooses where to look: `--pg-bin` if given, else the backup's major
+/// version if `installed` finds it, else a search that may find another
+/// major (which the version check then refuses).
+fn bin_source(
+    explicit: Option<&Path>,
+    backup_major: u32,
+    installed: impl Fn(&Path) -> bool,
+) -> BinSource {
+    if let Some(dir) = explicit {
+        return BinSource::Explicit(dir.to_path_buf());
+    }
+    let versioned = PathBuf::from(format!("/usr/lib/postgresql/{backup_major}/bin"));
+    if installed(&versioned) {
+        BinSource::Versioned(versioned)
+    } else {
+        BinSource::Search
+    }
+}
+
+/// A server of another major version cannot start on the backup's data
+/// directory: refuse before anything is restored, naming both versions and
+/// how to choose the right programs.
+fn check_bin_major(
+    backup: &str,
+    backup_major: u32,
+    bin_dir: &Path,
+    bin_major: u32,
+    source: &BinSource,
+) -> Result<()> {
+    if bin_major == backup_major {
+        return Ok(());
+    }
+    let how = match source {
+        BinSource::Explicit(_) => {
+            format!("pass --pg-bin with PostgreSQL {backup_major}'s bin directory instead")
+        }
+        BinSource::Versioned(dir) => format!(
+            "{} does not hold PostgreSQL {backup_major} after all: pass --pg-bin DIR with its bin directory",
+            dir.display()
+        ),
+        BinSource::Search => format!(
+            "install PostgreSQL {backup_major} (/usr/lib/postgresql/{backup_major}/bin was not found) or pass --pg-bin DIR with its bin directory"
+        ),
     };
-    found.map_err(|e| {
+    Err(Error::usage(format!(
+        "backup {backup} is of PostgreSQL {backup_major}, but the server programs in {} are PostgreSQL {bin_major}, which cannot run it: {how}; nothing was restored",
+        bin_dir.display()
+    )))
+}
+
+/// The server binaries for the backup's major version, checked by asking
+/// them, before the drill restores anything.
+fn pg_bin(explicit: Option<&Path>, manifest: &Manifest) -> Result<PgBin> {
+    let major = manifest.pg_version;
+    let source = bin_source(explicit, major, |dir| dir.join("postgres").exists());
+    let found = match &source {
+        BinSource::Explicit(dir) | BinSource::Versioned(dir) => PgBin::find(Some(dir)),
+        BinSource::Search => PgBin::find(None),
+    };
+    let bin = found.map_err(|e| {
         Error::usage(format!(
             "{e} (the backup needs PostgreSQL {major}'s server binaries)"
         ))
-    })
+    })?;
+    let bin_major = bin.major_version().map_err(|e| {
+        Error::usage(format!(
+            "cannot tell which PostgreSQL version is in {}: {e}; pass --pg-bin with PostgreSQL {major}'s bin directory",
+            bin.dir.display()
+        ))
+    })?;
+    check_bin_major(&manifest.name, major, &bin.dir, bin_major, &source)?;
+    Ok(bin)
 }
 
 /// The drill's temporary directory: removed when the drill ends, unless kept.
@@ -586,6 +659,47 @@ fn first_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backups_own_major_is_preferred_then_a_search() {
+        let only_16 = |dir: &Path| dir == Path::new("/usr/lib/postgresql/16/bin");
+        assert_eq!(
+            bin_source(None, 16, only_16),
+            BinSource::Versioned(PathBuf::from("/usr/lib/postgresql/16/bin"))
+        );
+        assert_eq!(bin_source(None, 15, only_16), BinSource::Search);
+        // --pg-bin wins even over an installed match.
+        assert_eq!(
+            bin_source(Some(Path::new("/opt/pg16/bin")), 16, only_16),
+            BinSource::Explicit(PathBuf::from("/opt/pg16/bin"))
+        );
+    }
+
+    #[test]
+    fn another_major_is_a_usage_error_naming_both_and_pg_bin() {
+        let dir = Path::new("/usr/lib/postgresql/15/bin");
+        let backup = "base_000000010000000000000002";
+        assert!(check_bin_major(backup, 15, dir, 15, &BinSource::Search).is_ok());
+        for source in [
+            BinSource::Search,
+            BinSource::Explicit(dir.to_path_buf()),
+            BinSource::Versioned(dir.to_path_buf()),
+        ] {
+            let err = check_bin_major(backup, 16, dir, 15, &source).unwrap_err();
+            assert_eq!(err.kind, crate::error::Kind::Usage);
+            let message = err.to_string();
+            for part in [
+                backup,
+                "PostgreSQL 16",
+                "PostgreSQL 15",
+                "/usr/lib/postgresql/15/bin",
+                "--pg-bin",
+                "nothing was restored",
+            ] {
+                assert!(message.contains(part), "{source:?}: {part}: {message}");
+            }
+        }
+    }
 
     #[test]
     fn a_drill_that_cannot_fit_is_refused_before_it_starts() {

@@ -1,7 +1,7 @@
 //! `wal-push`: archive one WAL file as PostgreSQL's archive_command.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,7 +10,10 @@ use futures::StreamExt;
 use crate::cli::WalPushArgs;
 use crate::config::{Settings, WalPushSettingsArgs};
 use crate::error::{Error, Result};
-use crate::pg::{parse_long_page_header, LongPageHeader, SegmentName, WalFileName};
+use crate::pg::{
+    check_backup_history, check_history_file, parse_long_page_header, LongPageHeader, SegmentName,
+    WalFileName,
+};
 use crate::pipeline::{EncodeOptions, Identities};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::wal::{self, ArchiveOutcome, Plaintext, WalFile};
@@ -42,23 +45,33 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     let (mut file, len, _) = open_wal_file(&args.path)?;
 
     let mut system_identifier = None;
-    if let WalFileName::Segment(segment) | WalFileName::Partial(segment) = &name {
-        let header = check_segment(&args.path, segment, &mut file, len)?;
-        let candidate = RepoIdentity::new(
-            header.system_identifier,
-            header.pg_major().unwrap_or(0),
-            header.segment_size,
-        );
-        identity::ensure(store.as_ref(), candidate).await?;
-        system_identifier = Some(header.system_identifier);
-    }
+    let body: Box<dyn Read + Send> = match &name {
+        WalFileName::Segment(segment) | WalFileName::Partial(segment) => {
+            let header = check_segment(&args.path, segment, &mut file, len)?;
+            let candidate = RepoIdentity::new(
+                header.system_identifier,
+                header.pg_major().unwrap_or(0),
+                header.segment_size,
+            );
+            identity::ensure(store.as_ref(), candidate).await?;
+            system_identifier = Some(header.system_identifier);
+            Box::new(file)
+        }
+        // What is checked is what is stored: the bytes read, not the file
+        // read again.
+        WalFileName::History(_) | WalFileName::Backup { .. } => {
+            let contents = read_small_file(&args.path, file, len)?;
+            check_small_file(&args.path, &name, &contents)?;
+            Box::new(std::io::Cursor::new(contents))
+        }
+    };
 
     let context = PushContext {
         store: store.as_ref(),
         encode: &encode,
         identities: &identities,
     };
-    let requested = context.push(&name, (file, len), started);
+    let requested = context.push(&name, (body, len), started);
     // Read-ahead only follows a segment, whose header names the cluster.
     let (Some(read_ahead), Some(system_identifier)) = (read_ahead, system_identifier) else {
         return requested.await.map(drop);
@@ -99,7 +112,7 @@ impl PushContext<'_> {
     async fn push(
         &self,
         name: &WalFileName,
-        (file, len): (BufReader<File>, u64),
+        (body, len): (Box<dyn Read + Send>, u64),
         started: Instant,
     ) -> Result<()> {
         let file_name = name.file_name();
@@ -108,7 +121,7 @@ impl PushContext<'_> {
             file_name: &file_name,
         };
         let plain = Plaintext {
-            reader: Box::new(file),
+            reader: body,
             len: Some(len),
         };
         let outcome = wal::archive(self.store, target, plain, self.encode, self.identities).await?;
@@ -144,7 +157,7 @@ impl PushContext<'_> {
                     header.system_identifier
                 )));
             }
-            self.push(&name, (file, len), started).await?;
+            self.push(&name, (Box::new(file), len), started).await?;
             Ok((name.file_name(), stamp))
         };
         match pushed.await {
@@ -311,6 +324,62 @@ fn check_segment(
         )));
     }
     Ok(header)
+}
+
+/// The most a timeline or backup history file may hold. PostgreSQL's are a
+/// few hundred bytes (a history file grows by one line per timeline); a
+/// bigger file is not one, and is refused before it is read into memory.
+const MAX_SMALL_FILE: u64 = 1 << 20;
+
+/// Reads a history or backup history file whole, refusing one over
+/// `MAX_SMALL_FILE` by its size before reading and by what is read (it
+/// could grow in between).
+fn read_small_file(path: &Path, file: BufReader<File>, len: u64) -> Result<Vec<u8>> {
+    let too_big = |len: u64| {
+        Error::failed(format!(
+            "refusing to archive {}: it is {len} bytes, and PostgreSQL's history files are a few hundred; anything over {MAX_SMALL_FILE} bytes is not one",
+            path.display()
+        ))
+    };
+    if len > MAX_SMALL_FILE {
+        return Err(too_big(len));
+    }
+    let mut contents = Vec::with_capacity(len as usize);
+    file.take(MAX_SMALL_FILE + 1)
+        .read_to_end(&mut contents)
+        .map_err(|e| Error::failed(format!("cannot read WAL file {}: {e}", path.display())))?;
+    if contents.len() as u64 > MAX_SMALL_FILE {
+        return Err(too_big(contents.len() as u64));
+    }
+    Ok(contents)
+}
+
+/// Refuses a `.history` or `.backup` file whose contents are not what its
+/// name says: an archived history file steers `recovery_target_timeline =
+/// latest`, restore and prune, so garbage must never get into the archive.
+fn check_small_file(path: &Path, name: &WalFileName, contents: &[u8]) -> Result<()> {
+    let refused = match name {
+        WalFileName::History(timeline) => check_history_file(*timeline, contents)
+            .map(drop)
+            .map_err(|e| {
+                format!(
+                    "not a timeline history file for timeline {}: {e}",
+                    timeline.0
+                )
+            }),
+        WalFileName::Backup { segment, offset } => {
+            check_backup_history(*segment, *offset, contents)
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        WalFileName::Segment(_) | WalFileName::Partial(_) => Ok(()),
+    };
+    refused.map_err(|why| {
+        Error::failed(format!(
+            "refusing to archive {}: {why}; nothing was written to the repository",
+            path.display()
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -100,6 +100,44 @@ pub fn parse_history_for(
     Ok(entries)
 }
 
+/// Checks that `contents` can be the history file of `timeline` before it
+/// is archived, where `recovery_target_timeline = latest`, restore and prune
+/// would all believe it: what `parse_history_for` insists on, plus at least
+/// one ancestor (every timeline after the first has a parent) and
+/// switchpoints that never go backwards (each timeline ends at or after the
+/// point where its parent ended). Restore point names in the reasons may be
+/// in any server encoding, so the bytes are read leniently.
+pub fn check_history_file(
+    timeline: TimelineId,
+    contents: &[u8],
+) -> Result<Vec<HistoryEntry>, String> {
+    let text = String::from_utf8_lossy(contents);
+    let entries = parse_history_for(timeline, &text).map_err(|e| e.to_string())?;
+    if entries.is_empty() {
+        return Err(format!(
+            "it names no parent timeline, but every timeline history file lists at least the timeline {} branched from",
+            timeline.0
+        ));
+    }
+    let backwards = entries
+        .windows(2)
+        .position(|pair| pair[1].switchpoint < pair[0].switchpoint);
+    if let Some(index) = backwards {
+        let (earlier, later) = (&entries[index], &entries[index + 1]);
+        let line = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .nth(index + 1)
+            .map_or(0, |(i, _)| i + 1);
+        return Err(format!(
+            "timeline history line {line}: timeline {} ends at {}, before its parent timeline {} ended at {}: switchpoints must not go backwards",
+            later.parent.0, later.switchpoint, earlier.parent.0, earlier.switchpoint
+        ));
+    }
+    Ok(entries)
+}
+
 /// The timeline whose WAL holds `lsn`, seen from `current` with its history
 /// (PostgreSQL's `tliOfPointInHistory`): the first ancestor whose switchpoint
 /// lies after `lsn`, else `current` itself.
@@ -195,6 +233,49 @@ mod tests {
             let message = err.to_string();
             assert!(message.contains(problem), "{text:?}: {message}");
             assert!(message.contains(&format!("line {line}")), "{message}");
+        }
+    }
+
+    #[test]
+    fn archivable_history_files() {
+        let two = fixture("pg15-16MiB-00000002.history");
+        let three = fixture("pg15-16MiB-00000003.history");
+        assert_eq!(check_history_file(TimelineId(2), &two).unwrap().len(), 1);
+        assert_eq!(check_history_file(TimelineId(3), &three).unwrap().len(), 2);
+        // A later timeline may carry an earlier one's file (3 branched off 2,
+        // then 5 off 3 with 4 abandoned): only its ancestors matter.
+        assert!(check_history_file(TimelineId(5), &three).is_ok());
+        // A restore point named in LATIN1.
+        let mut latin1 = two.clone();
+        latin1.splice(20..20, [0xE9]);
+        assert!(check_history_file(TimelineId(2), &latin1).is_ok());
+        // Equal switchpoints: a timeline promoted before writing anything.
+        let same = b"1\t0/6000D38\tr\n2\t0/6000D38\tr\n";
+        assert!(check_history_file(TimelineId(3), same).is_ok());
+    }
+
+    #[test]
+    fn history_files_that_must_not_be_archived() {
+        let three = fixture("pg15-16MiB-00000003.history");
+        for (timeline, contents, expected) in [
+            (2, &b"garbage\n"[..], "decimal timeline ID"),
+            (2, b"\x00\x01\x02 binary", "decimal timeline ID"),
+            (2, b"", "names no parent timeline"),
+            (2, b"# only a comment\n\n", "names no parent timeline"),
+            (1, b"", "names no parent timeline"),
+            // Timeline 3's file pushed as timeline 2's.
+            (2, &three[..], "not an ancestor"),
+            (2, b"2\t0/3000000\tr\n", "not an ancestor"),
+            (2, b"5\t0/3000000\tr\n", "not an ancestor"),
+            (4, b"2\t0/3000000\tr\n1\t0/4000000\tr\n", "increase"),
+            (
+                4,
+                b"1\t0/6000000\tr\n\n2\t0/5000000\tr\n",
+                "timeline history line 3: timeline 2 ends at 0/5000000, before its parent timeline 1 ended at 0/6000000",
+            ),
+        ] {
+            let err = check_history_file(TimelineId(timeline), contents).unwrap_err();
+            assert!(err.contains(expected), "{timeline} {contents:?}: {err}");
         }
     }
 

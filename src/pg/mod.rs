@@ -1,5 +1,6 @@
 //! PostgreSQL knowledge: WAL positions and file names, segment page headers, timeline history, the backup control session, recovery settings, and a throwaway local server.
 
+pub mod backup_history;
 pub mod control;
 pub mod datadir;
 pub mod history;
@@ -9,11 +10,15 @@ pub mod recovery;
 pub mod server;
 pub mod wal_name;
 
+pub use backup_history::{check_backup_history, BackupHistoryError};
 pub use control::{
     check_supported, parse_backup_label, BackupFrom, BackupLabel, BackupLabelStop, BackupStart,
     BackupStop, ConnectOptions, ControlError, ControlSession, Tablespace, SUPPORTED_MAJORS,
 };
-pub use history::{parse_history, parse_history_for, timeline_of_lsn, HistoryEntry, HistoryError};
+pub use history::{
+    check_history_file, parse_history, parse_history_for, timeline_of_lsn, HistoryEntry,
+    HistoryError,
+};
 pub use lsn::{Lsn, LsnParseError, SegmentSizeError, WalSegmentSize};
 pub use page_header::{
     parse_long_page_header, pg_major_for_magic, LongPageHeader, PageHeaderError,

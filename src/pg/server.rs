@@ -67,6 +67,40 @@ impl PgBin {
     pub fn program(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
+
+    /// The major version of these programs, as `postgres --version` reports
+    /// it (PostgreSQL answers before its refusal to run as root).
+    pub fn major_version(&self) -> io::Result<u32> {
+        let program = self.program("postgres");
+        let out = Command::new(&program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", program.display())))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match parse_server_version(&text) {
+            Some(major) if out.status.success() => Ok(major),
+            _ => Err(io::Error::other(format!(
+                "{} --version did not report a PostgreSQL version ({}): {:?}",
+                program.display(),
+                out.status,
+                text.trim()
+            ))),
+        }
+    }
+}
+
+/// The major version in `postgres --version` output: `postgres
+/// (PostgreSQL) 15.10 (Debian 15.10-1.pgdg120+1)` is 15, `16.4` 16,
+/// `17beta1` 17; 9.6 and older count as their first number, as
+/// `server_version_num / 10000` does.
+pub fn parse_server_version(text: &str) -> Option<u32> {
+    let (_, version) = text.trim().split_once("(PostgreSQL) ")?;
+    let digits = version.len()
+        - version
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
+    version[..digits].parse().ok().filter(|major| *major > 0)
 }
 
 /// The unprivileged account PostgreSQL programs run under, when we are root.
@@ -414,5 +448,31 @@ fn output(mut cmd: Command, what: &str) -> io::Result<Output> {
             String::from_utf8_lossy(&out.stderr).trim_end(),
             String::from_utf8_lossy(&out.stdout).trim_end()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_versions_as_postgres_prints_them() {
+        for (text, major) in [
+            (
+                "postgres (PostgreSQL) 15.10 (Debian 15.10-1.pgdg120+1)\n",
+                Some(15),
+            ),
+            ("postgres (PostgreSQL) 16.4\n", Some(16)),
+            ("postgres (PostgreSQL) 17beta1", Some(17)),
+            ("postgres (PostgreSQL) 18devel", Some(18)),
+            ("postgres (PostgreSQL) 9.6.24", Some(9)),
+            ("postgres (PostgreSQL) 13.23", Some(13)),
+            ("postgres 16.4", None),
+            ("postgres (PostgreSQL) ", None),
+            ("postgres (PostgreSQL) x16", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_server_version(text), major, "{text:?}");
+        }
     }
 }

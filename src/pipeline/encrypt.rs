@@ -89,8 +89,18 @@ impl Identities {
 
     /// Reads an identity file as written by `age-keygen`: `AGE-SECRET-KEY-1…`
     /// lines, `#` comments and blank lines.
+    /// A file others can read is used, with a warning: refusing it would
+    /// stop a restore at the worst moment, but the operator must hear that
+    /// anyone who can read it can decrypt every backup.
     pub fn from_file(path: &Path) -> Result<Self, PipelineError> {
         let text = read_key_file(path, "identity")?;
+        if let Some(mode) = exposed_mode(path) {
+            tracing::warn!(
+                "age identity file {} is readable or writable by group or others (mode {mode:04o}): whoever can read it can decrypt every backup; fix with: chmod 600 {}",
+                path.display(),
+                path.display()
+            );
+        }
         let mut keys = Vec::new();
         for (number, line) in key_lines(&text) {
             // The line is a secret: report only where it is.
@@ -169,6 +179,14 @@ fn read_key_file(path: &Path, what: &str) -> Result<String, PipelineError> {
             path.display()
         ))
     })
+}
+
+/// The permission bits of `path` when group or others have any access to
+/// it (as ssh judges private keys). Following a symlink, as reading did.
+fn exposed_mode(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+    (mode & 0o077 != 0).then_some(mode)
 }
 
 /// Non-comment, non-blank lines with their 1-based line numbers.
@@ -250,6 +268,25 @@ mod tests {
         let path = dir.join(name);
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn identity_files_others_can_touch_are_exposed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "key.txt", "");
+        for (mode, exposed) in [
+            (0o600, None),
+            (0o400, None),
+            (0o644, Some(0o644)),
+            (0o640, Some(0o640)),
+            (0o604, Some(0o604)),
+            (0o620, Some(0o620)),
+        ] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(exposed_mode(&path), exposed, "{mode:o}");
+        }
+        assert_eq!(exposed_mode(&dir.path().join("absent")), None);
     }
 
     #[test]
