@@ -297,8 +297,12 @@ fn decide_backups(
     // A timeline still being written keeps its own newest backup, whatever
     // the other timelines hold: when two clusters write into one
     // repository, retention must not trade one's backups for the other's.
-    for timeline in timelines_written_since(facts.wal, grace_cutoff) {
-        if let Some((i, _)) = complete.iter().rev().find(|(_, c)| c.timeline == timeline) {
+    let timelines: BTreeSet<TimelineId> = complete.iter().map(|(_, c)| c.timeline).collect();
+    for timeline in timelines {
+        let Some((i, newest)) = complete.iter().rev().find(|(_, c)| c.timeline == timeline) else {
+            continue;
+        };
+        if written_since(facts, newest, grace_cutoff) {
             reasons[*i].push(format!(
                 "newest backup of timeline {}, which received WAL within the last {}",
                 timeline.0,
@@ -362,14 +366,22 @@ fn decide_backups(
         .collect()
 }
 
-/// Timelines with a WAL file written at or after `cutoff` (or at an unknown
-/// time), ascending.
-fn timelines_written_since(wal: &[WalFacts], cutoff: DateTime<Utc>) -> BTreeSet<TimelineId> {
-    wal.iter()
-        .filter(|w| !matches!(w.file, WalFileName::History(_)))
-        .filter(|w| w.last_modified.is_none_or(|t| t >= cutoff))
-        .map(|w| w.file.timeline())
-        .collect()
+/// Whether `backup`'s timeline received WAL at or after `cutoff` (or at an
+/// unknown time) from the backup's start on. Only files the backup itself
+/// keeps count, so that pruning again right after changes nothing.
+fn written_since(facts: &Facts, backup: &CompleteBackup, cutoff: DateTime<Utc>) -> bool {
+    let size = facts.segment_size;
+    let from = backup.start_lsn.segno(size);
+    facts.wal.iter().any(|w| {
+        let segment = match &w.file {
+            WalFileName::Segment(s) | WalFileName::Partial(s) => *s,
+            WalFileName::Backup { segment, .. } => *segment,
+            WalFileName::History(_) => return false,
+        };
+        segment.timeline == backup.timeline
+            && segment.segno(size) >= from
+            && w.last_modified.is_none_or(|t| t >= cutoff)
+    })
 }
 
 struct WalDecisions<'a> {
