@@ -408,3 +408,54 @@ fn a_part_that_decodes_past_its_listed_size_is_stopped() {
     assert_refused(&out, 1, "more bytes than its manifest lists");
     assert_not_startable(&bench.pgdata());
 }
+
+/// Address space for walden in the memory tests: enough for any restore
+/// (checked on the baseline), far less than the bombs.
+const ADDRESS_SPACE_KIB: u64 = 768 << 10;
+
+impl Bench {
+    /// `restore` with its address space limited (ulimit -v).
+    fn restore_in_bounded_memory(&self, backup: &CraftedBackup) -> Output {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!(
+                "ulimit -v {ADDRESS_SPACE_KIB} && exec \"$0\" \"$@\""
+            ))
+            .arg(walden_bin())
+            .arg("restore")
+            .arg(&backup.name)
+            .arg("--repo")
+            .arg(self.repo())
+            .arg("--pgdata")
+            .arg(self.pgdata())
+            // Few malloc arenas: address space then follows what is used.
+            .env("MALLOC_ARENA_MAX", "2");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WALDEN_") {
+                cmd.env_remove(key);
+            }
+        }
+        run(&mut cmd)
+    }
+}
+
+#[test]
+fn a_huge_long_name_is_refused_in_bounded_memory() {
+    let bench = Bench::new();
+    let backup = CraftedBackup::minimal();
+    backup.write(&bench.repo(), SYSID, |_| {});
+    assert_ok(
+        &bench.restore_in_bounded_memory(&backup),
+        "the baseline within the memory limit",
+    );
+
+    let bench = Bench::new();
+    let mut backup = CraftedBackup::minimal();
+    // A GNU long name entry of 1 GiB: a part of some kilobytes that a tar
+    // reader would hold in memory whole.
+    backup.parts[0].long_name = 1 << 30;
+    backup.write(&bench.repo(), SYSID, |_| {});
+    let out = bench.restore_in_bounded_memory(&backup);
+    assert_refused(&out, 1, "long name of more than 4096 bytes");
+    assert_not_startable(&bench.pgdata());
+}

@@ -240,15 +240,36 @@ pub fn unpack_part<R: Read + Send>(
         };
         let mut seen: HashSet<&str> = HashSet::with_capacity(target.expected.len());
         let mut archive = tar::Archive::new(&mut capped);
-        let entries = archive.entries().map_err(|e| corrupt(root, e))?;
+        // Raw: the tar crate would read a GNU long name or a pax header of
+        // any size into memory; here each is read with a bound.
+        let entries = archive.entries().map_err(|e| corrupt(root, e))?.raw(true);
+        let mut long_name: Option<Vec<u8>> = None;
         for entry in entries {
             let mut entry = entry.map_err(|e| corrupt(root, e))?;
-            let path = entry
-                .path()
-                .map_err(|e| corrupt(root, e))?
-                .to_string_lossy()
-                .into_owned();
-            let path = path.trim_end_matches('/').to_string();
+            let entry_type = entry.header().entry_type();
+            if entry_type.is_gnu_longname() || entry_type.is_gnu_longlink() {
+                let value = read_long_name(&mut entry)?;
+                // Link targets are never used: tablespace links come from
+                // tablespace_map.
+                if entry_type.is_gnu_longname() && long_name.replace(value).is_some() {
+                    return Err(Error::failed(
+                        "backup part has two long names for one entry: the backup is damaged or crafted",
+                    ));
+                }
+                continue;
+            }
+            let path_bytes = match long_name.take() {
+                Some(mut name) => {
+                    while name.last() == Some(&0) {
+                        name.pop();
+                    }
+                    name
+                }
+                None => entry.path_bytes().into_owned(),
+            };
+            let path = String::from_utf8_lossy(&path_bytes)
+                .trim_end_matches('/')
+                .to_string();
             let Some((&listed_path, &listed)) = target.expected.get_key_value(path.as_str()) else {
                 return Err(Error::failed(format!(
                     "backup part holds {path:?}, which its manifest does not list: refusing to restore it"
@@ -324,6 +345,25 @@ pub fn unpack_part<R: Read + Send>(
     }
     let digest = decoder.finish()?;
     Ok((digest, files))
+}
+
+/// Longer than any path a backup holds (PATH_MAX).
+const MAX_LONG_NAME: u64 = 4096;
+
+/// A GNU long name or long link entry's contents, refused past
+/// [`MAX_LONG_NAME`] before more than that is read.
+fn read_long_name(entry: &mut impl Read) -> Result<Vec<u8>> {
+    let mut value = Vec::new();
+    entry
+        .take(MAX_LONG_NAME + 1)
+        .read_to_end(&mut value)
+        .map_err(|e| Error::failed(format!("reading a long name in a backup part: {e}")))?;
+    if value.len() as u64 > MAX_LONG_NAME {
+        return Err(Error::failed(format!(
+            "backup part holds a long name of more than {MAX_LONG_NAME} bytes: the backup is damaged or crafted; refusing to read it"
+        )));
+    }
+    Ok(value)
 }
 
 fn kind_name(kind: FileKind) -> &'static str {

@@ -108,6 +108,8 @@ pub struct CraftedPart {
     pub entries: Vec<TarEntry>,
     /// Zero bytes appended to the plaintext after the tar's end.
     pub trailing_zeros: u64,
+    /// A GNU long name entry of this many bytes before the first entry.
+    pub long_name: u64,
 }
 
 /// A backup written by hand.
@@ -142,6 +144,7 @@ impl CraftedBackup {
                     TarEntry::file("global/pg_control", &control),
                 ],
                 trailing_zeros: 0,
+                long_name: 0,
             }],
         }
     }
@@ -167,6 +170,7 @@ impl CraftedBackup {
                 TarEntry::file(&format!("{VERSION_DIR}/5/16386"), &[9u8; 8192]),
             ],
             trailing_zeros: 0,
+            long_name: 0,
         });
         self
     }
@@ -274,6 +278,14 @@ fn encode_part(part: &CraftedPart) -> (Vec<u8>, u64, String) {
     };
     {
         let mut tar = tar::Builder::new(&mut plain);
+        if part.long_name > 0 {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::GNULongName);
+            header.set_mode(0o644);
+            header.set_size(part.long_name);
+            let name = io::repeat(b'a').take(part.long_name);
+            tar.append_data(&mut header, "././@LongLink", name).unwrap();
+        }
         for e in &part.entries {
             let mut header = tar::Header::new_gnu();
             header.set_mode(e.mode);
