@@ -459,3 +459,21 @@ fn a_huge_long_name_is_refused_in_bounded_memory() {
     assert_refused(&out, 1, "long name of more than 4096 bytes");
     assert_not_startable(&bench.pgdata());
 }
+
+#[test]
+fn long_paths_and_long_tablespace_links_still_restore() {
+    // Paths past tar's 100 bytes travel as GNU long names and long links,
+    // which restore reads itself (with a bound).
+    let bench = Bench::new();
+    let deep = format!("{}/{}", bench.scratch.path().display(), "t".repeat(150));
+    let mut backup = CraftedBackup::minimal().with_tablespace(16390, &deep);
+    let long = format!("base/1/{}", "r".repeat(180));
+    backup.parts[0].entries.push(TarEntry::file(&long, b"long"));
+    backup.write(&bench.repo(), SYSID, |_| {});
+    let out = bench.restore(&backup, &["--tablespaces-in-place"]);
+    assert_ok(&out, "restore");
+    assert_eq!(std::fs::read(bench.pgdata().join(&long)).unwrap(), b"long");
+    assert!(Path::new(&deep)
+        .join(format!("{VERSION_DIR}/5/16386"))
+        .is_file());
+}
