@@ -280,6 +280,7 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l s3-sse-kms-key
 complete -c walden -n "__fish_walden_using_subcommand restore" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand restore" -l tablespaces-in-place -d 'As root, write unmapped tablespaces at the locations the backup names (outside --pgdata) instead of refusing'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-immediate -d 'Stop as soon as the backup is consistent'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-exclusive -d 'Stop just before the target instead of just after it'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l standby -d 'Set up a standby (standby.signal) instead of a one-off recovery'

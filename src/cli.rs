@@ -237,6 +237,10 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "OID=DIR")]
     pub tablespace_map: Vec<String>,
 
+    /// As root, write unmapped tablespaces at the locations the backup names (outside --pgdata) instead of refusing.
+    #[arg(long)]
+    pub tablespaces_in_place: bool,
+
     /// Recover up to this time, e.g. '2026-11-24 10:00:00+00' (an offset is required).
     #[arg(long, value_name = "TIME", group = "target")]
     pub target_time: Option<String>,

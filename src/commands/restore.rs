@@ -17,11 +17,12 @@ use crate::pg::recovery::{
 use crate::pg::Lsn;
 use crate::pipeline::{Identities, Stages};
 use crate::repo::catalog::TargetBound;
+use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::inventory::Inventory;
 use crate::repo::layout;
-use crate::repo::manifest::{FileEntry, Manifest};
+use crate::repo::manifest::{FileEntry, Manifest, TablespaceEntry};
 use crate::repo::selection::{self, Candidates, Request};
-use crate::repo::tarpart::{self, OnBytes};
+use crate::repo::tarpart::{self, Modes, OnBytes, PartTarget};
 use crate::storage::ObjectStore;
 
 pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
@@ -76,6 +77,15 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
             manifest.name
         )));
     }
+    let roots = placement(&manifest, &args.pgdata, &remap)?;
+    check_tablespaces_in_place(
+        &manifest,
+        &args.pgdata,
+        &remap,
+        args.tablespaces_in_place,
+        running_as_root(),
+    )?;
+    announce(&manifest, &roots);
     let files = unpack(
         store.clone(),
         manifest.clone(),
@@ -110,8 +120,7 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
             ""
         }
     );
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if running_as_root() {
         println!(
             "note: restored as root; PostgreSQL will not start on root-owned files: chown -R postgres:postgres {} first (or run walden restore as postgres)",
             args.pgdata.display()
@@ -133,9 +142,16 @@ pub async fn unpack(
     identities: &Identities,
     jobs: u16,
 ) -> Result<usize> {
+    manifest
+        .check_restorable()
+        .map_err(|e| Error::failed(format!("backup {}: {e}", manifest.name)))?;
+    let identity = identity::load(store.as_ref()).await?;
+    check_identity(&manifest, identity.as_ref(), &store.url())?;
     let roots = placement(&manifest, pgdata, remap)?;
-    for root in roots.values() {
-        create_private_dir(root)?;
+    let modes = Modes::for_cluster(manifest.group_access());
+    for (oid, root) in &roots {
+        tracing::info!(backup = %manifest.name, tablespace = ?oid, dir = %root.display(), "restoring into");
+        create_dir_with_mode(root, modes.dir)?;
     }
     tracing::info!(backup = %manifest.name, pgdata = %pgdata.display(), parts = manifest.parts.len(), "restoring");
 
@@ -147,6 +163,7 @@ pub async fn unpack(
             let job = PartJob {
                 index,
                 roots: roots.clone(),
+                modes,
                 identities: identities.clone(),
                 on_bytes: on_bytes.clone(),
             };
@@ -160,7 +177,7 @@ pub async fn unpack(
     // those durable before reporting success: a crash in between must never
     // leave a recovery.signal in front of data that did not reach the disk.
     sync_filesystems(roots.values())?;
-    write_control_files(&manifest, pgdata, &roots, recovery)?;
+    write_control_files(&manifest, pgdata, &roots, recovery, modes)?;
     sync_filesystems(std::iter::once(&pgdata.to_path_buf()))?;
     Ok(files)
 }
@@ -231,26 +248,43 @@ fn parse_timeline(s: &str) -> Result<TargetTimeline> {
 pub fn restore_command(settings: &Settings) -> Result<String> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::failed(format!("locating the walden binary: {e}")))?;
-    let mut command = format!(
-        "{} wal-fetch --repo {}",
-        shell_quote(&exe.display().to_string()),
-        shell_quote(settings.repo_url()?)
-    );
-    for flag in settings.store_flags() {
+    let identity = match &settings.raw().decrypt_identity {
+        Some(identity) => Some(identity.canonicalize().map_err(|e| {
+            Error::usage(format!("--decrypt-identity {}: {e}", identity.display()))
+        })?),
+        None => None,
+    };
+    Ok(format_restore_command(
+        &exe.display().to_string(),
+        settings.repo_url()?,
+        &settings.store_flags(),
+        identity.map(|p| p.display().to_string()).as_deref(),
+    ))
+}
+
+/// `<exe> wal-fetch --repo <url> <flags> [--decrypt-identity <file>] %f %p`,
+/// each word quoted for sh and every `%` in it doubled: PostgreSQL replaces
+/// `%f`, `%p`, `%r` and `%%` anywhere in restore_command before the shell
+/// sees it, so a `%` in a path would otherwise be expanded (or, from
+/// PostgreSQL 16 on, refused).
+fn format_restore_command(
+    exe: &str,
+    repo_url: &str,
+    store_flags: &[String],
+    identity: Option<&str>,
+) -> String {
+    let word = |s: &str| shell_quote(s).replace('%', "%%");
+    let mut command = format!("{} wal-fetch --repo {}", word(exe), word(repo_url));
+    for flag in store_flags {
         command.push(' ');
-        command.push_str(&shell_quote(&flag));
+        command.push_str(&word(flag));
     }
-    if let Some(identity) = &settings.raw().decrypt_identity {
-        let absolute = identity
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("--decrypt-identity {}: {e}", identity.display())))?;
-        command.push_str(&format!(
-            " --decrypt-identity {}",
-            shell_quote(&absolute.display().to_string())
-        ));
+    if let Some(identity) = identity {
+        command.push_str(" --decrypt-identity ");
+        command.push_str(&word(identity));
     }
     command.push_str(" %f %p");
-    Ok(command)
+    command
 }
 
 /// Quotes for sh when needed.
@@ -293,13 +327,26 @@ fn parse_tablespace_map(specs: &[String]) -> Result<HashMap<u32, PathBuf>> {
             };
             let (oid, dir) = spec.split_once('=').ok_or_else(bad)?;
             let oid: u32 = oid.parse().map_err(|_| bad())?;
+            if dir.chars().any(char::is_control) {
+                return Err(Error::usage(format!(
+                    "--tablespace-map {spec:?}: DIR contains a control character"
+                )));
+            }
             let dir = PathBuf::from(dir);
             if !dir.is_absolute() {
                 return Err(bad());
             }
             Ok((oid, dir))
         })
-        .collect()
+        .try_fold(HashMap::new(), |mut map, pair: Result<(u32, PathBuf)>| {
+            let (oid, dir) = pair?;
+            if map.insert(oid, dir).is_some() {
+                return Err(Error::usage(format!(
+                    "--tablespace-map names OID {oid} twice"
+                )));
+            }
+            Ok(map)
+        })
 }
 
 /// The backup a restore uses, and the timeline its recovery must follow
@@ -390,15 +437,155 @@ fn placement(
             )));
         }
     }
+    check_no_nesting(&roots)?;
     Ok(roots)
 }
 
-fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+/// A tablespace may live inside the data directory (PostgreSQL allows it),
+/// but no tablespace directory may hold the data directory or another
+/// tablespace directory: one tree's entries would land in the other's.
+fn check_no_nesting(roots: &HashMap<Option<u32>, PathBuf>) -> Result<()> {
+    let absolute: Vec<(Option<u32>, PathBuf)> = roots
+        .iter()
+        .map(|(oid, dir)| {
+            Ok((
+                *oid,
+                std::path::absolute(dir)
+                    .map_err(|e| Error::usage(format!("{}: {e}", dir.display())))?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    for (oid, dir) in absolute.iter().filter(|(oid, _)| oid.is_some()) {
+        for (other_oid, other) in &absolute {
+            if other_oid != oid && other.starts_with(dir) {
+                let what = match other_oid {
+                    None => "the data directory".to_string(),
+                    Some(o) => format!("tablespace {o}'s directory"),
+                };
+                return Err(Error::usage(format!(
+                    "tablespace {} would be restored to {}, which holds {what} ({}): map it elsewhere with --tablespace-map {}=DIR",
+                    oid.unwrap_or_default(),
+                    dir.display(),
+                    other.display(),
+                    oid.unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Tablespaces that would be written at the absolute location the manifest
+/// names, outside the data directory, without an explicit --tablespace-map.
+fn tablespaces_in_place_outside<'m>(
+    manifest: &'m Manifest,
+    pgdata: &Path,
+    remap: &HashMap<u32, PathBuf>,
+) -> Vec<&'m TablespaceEntry> {
+    let pgdata = std::path::absolute(pgdata).unwrap_or_else(|_| pgdata.to_path_buf());
+    manifest
+        .tablespaces
+        .iter()
+        .filter(|t| !remap.contains_key(&t.oid) && !Path::new(&t.location).starts_with(&pgdata))
+        .collect()
+}
+
+/// As root, restore writes outside --pgdata only where the operator said:
+/// the locations in a manifest are whatever anyone who can write to the
+/// repository put there (pgBackRest and barman restore tablespaces to
+/// their recorded locations by default; walden asks first when it runs as
+/// root). Other users are bounded by their own permissions.
+fn check_tablespaces_in_place(
+    manifest: &Manifest,
+    pgdata: &Path,
+    remap: &HashMap<u32, PathBuf>,
+    in_place_allowed: bool,
+    as_root: bool,
+) -> Result<()> {
+    if !as_root || in_place_allowed {
+        return Ok(());
+    }
+    let unmapped = tablespaces_in_place_outside(manifest, pgdata, remap);
+    if unmapped.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unmapped
+        .iter()
+        .map(|t| format!("{} ({:?}) at {:?}", t.oid, t.name, t.location))
+        .collect();
+    let maps: Vec<String> = unmapped
+        .iter()
+        .map(|t| format!("--tablespace-map {}=DIR", t.oid))
+        .collect();
+    Err(Error::usage(format!(
+        "running as root, restore writes outside --pgdata only where told: backup {} has tablespace{} {} outside {}; \
+         pass {} (or --tablespaces-in-place to write them at the locations the backup names)",
+        manifest.name,
+        if unmapped.len() == 1 { "" } else { "s" },
+        list.join(", "),
+        pgdata.display(),
+        maps.join(" "),
+    )))
+}
+
+/// Says where restore is about to write, before it writes anything.
+fn announce(manifest: &Manifest, roots: &HashMap<Option<u32>, PathBuf>) {
+    println!(
+        "restoring backup {} into {}",
+        manifest.name,
+        roots[&None].display()
+    );
+    for t in &manifest.tablespaces {
+        let dir = &roots[&Some(t.oid)];
+        let how = if dir.as_os_str() == std::ffi::OsStr::new(&t.location) {
+            "its original location"
+        } else {
+            "mapped"
+        };
+        println!(
+            "  tablespace {} ({:?}) into {} ({how})",
+            t.oid,
+            t.name,
+            dir.display()
+        );
+    }
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Refuses a backup from another cluster: its system identifier must be the
+/// one recorded in the repository's walden.json.
+fn check_identity(manifest: &Manifest, identity: Option<&RepoIdentity>, repo: &str) -> Result<()> {
+    let Some(identity) = identity else {
+        return Err(Error::failed(format!(
+            "repository {repo} has no walden.json, so backup {} cannot be shown to belong to this repository's cluster: \
+             restore walden.json (it is written by the first wal-push or backup-push) before restoring",
+            manifest.name
+        )));
+    };
+    if identity.system_identifier != manifest.system_identifier {
+        return Err(Error::failed(format!(
+            "backup {} is of the cluster with system identifier {}, but repository {repo} belongs to the cluster with system identifier {}: \
+             refusing to restore another cluster's backup (the repository is damaged or was written to by someone else)",
+            manifest.name, manifest.system_identifier, identity.system_identifier
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `dir` (and missing parents) with `mode`, and sets `mode` on it
+/// even if it existed empty: PostgreSQL refuses a data directory that others
+/// can read, and takes group access from its mode.
+fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(mode)
         .create(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)))
         .map_err(|e| Error::failed(format!("creating {}: {e}", dir.display())))
 }
 
@@ -408,6 +595,7 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 struct PartJob {
     index: usize,
     roots: HashMap<Option<u32>, PathBuf>,
+    modes: Modes,
     identities: Identities,
     on_bytes: OnBytes,
 }
@@ -420,6 +608,7 @@ async fn restore_part(
     let PartJob {
         index,
         roots,
+        modes,
         identities,
         on_bytes,
     } = job;
@@ -440,12 +629,17 @@ async fn restore_part(
             .filter(|f| f.part == index)
             .map(|f| (f.path.as_str(), f))
             .collect();
+        let target = PartTarget {
+            root: &root,
+            expected: &expected,
+            plain_bytes: manifest_for_task.parts[index].plain_bytes,
+            modes,
+        };
         tarpart::unpack_part(
             std::io::BufReader::with_capacity(1 << 20, body),
             stages,
             &identities,
-            &root,
-            &expected,
+            &target,
             &on_bytes,
         )
     })
@@ -467,30 +661,81 @@ fn write_control_files(
     pgdata: &Path,
     roots: &HashMap<Option<u32>, PathBuf>,
     recovery: &RecoverySettings,
+    modes: Modes,
 ) -> Result<()> {
-    let write = |name: &str, contents: &str| {
-        std::fs::write(pgdata.join(name), contents)
-            .map_err(|e| Error::failed(format!("writing {}: {e}", pgdata.join(name).display())))
+    use std::os::unix::fs::OpenOptionsExt;
+    let write = |name: &str, contents: &[u8]| {
+        let path = pgdata.join(name);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(modes.file)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, contents))
+            .map_err(|e| Error::failed(format!("writing {}: {e}", path.display())))
     };
     for dir in ["pg_wal", "pg_wal/archive_status"] {
-        create_private_dir(&pgdata.join(dir))?;
+        create_dir_with_mode(&pgdata.join(dir), modes.dir)?;
     }
-    write("backup_label", &manifest.backup_label)?;
+    write("backup_label", manifest.backup_label.as_bytes())?;
     if !manifest.tablespaces.is_empty() {
         // PostgreSQL creates pg_tblspc/<oid> links from this file at startup.
-        let map: String = manifest
+        let map: Vec<u8> = manifest
             .tablespaces
             .iter()
-            .map(|t| format!("{} {}\n", t.oid, roots[&Some(t.oid)].display()))
+            .flat_map(|t| tablespace_map_line(t.oid, &roots[&Some(t.oid)]))
             .collect();
         write("tablespace_map", &map)?;
     }
-    let auto_conf = pgdata.join("postgresql.auto.conf");
-    let mut conf = std::fs::read_to_string(&auto_conf).unwrap_or_default();
-    conf.push_str(&recovery.conf_lines());
-    write("postgresql.auto.conf", &conf)?;
-    write(recovery.signal_file(), "")?;
+    // The backup's own settings, byte for byte: PostgreSQL does not require
+    // them to be UTF-8 (ALTER SYSTEM on a LATIN1 server writes LATIN1).
+    let conf = read_backup_settings(&pgdata.join("postgresql.auto.conf"))?;
+    write(
+        "postgresql.auto.conf",
+        &append_settings(conf, &recovery.conf_lines()),
+    )?;
+    write(recovery.signal_file(), b"")?;
     Ok(())
+}
+
+/// The restored postgresql.auto.conf as it is; empty when the backup has
+/// none. Any other failure to read it stops the restore rather than
+/// replacing the settings in it.
+fn read_backup_settings(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::failed(format!(
+            "reading the restored {}: {e}; refusing to replace the backup's settings",
+            path.display()
+        ))),
+    }
+}
+
+/// `conf` with `lines` after it, on a line of their own.
+fn append_settings(mut conf: Vec<u8>, lines: &str) -> Vec<u8> {
+    if conf.last().is_some_and(|&b| b != b'\n') {
+        conf.push(b'\n');
+    }
+    conf.extend_from_slice(lines.as_bytes());
+    conf
+}
+
+/// One `tablespace_map` line, `<oid> <path>`, with the path escaped the way
+/// PostgreSQL writes it (do_pg_backup_start) and reads it back
+/// (read_tablespace_map): a backslash before each backslash, CR and LF.
+fn tablespace_map_line(oid: u32, dir: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut line = format!("{oid} ").into_bytes();
+    for &b in dir.as_os_str().as_bytes() {
+        if matches!(b, b'\\' | b'\n' | b'\r') {
+            line.push(b'\\');
+        }
+        line.push(b);
+    }
+    line.push(b'\n');
+    line
 }
 
 fn describe(recovery: &RecoverySettings) -> String {
@@ -507,4 +752,195 @@ fn describe(recovery: &RecoverySettings) -> String {
         recovery.signal_file(),
         recovery.restore_command
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_command_doubles_every_percent() {
+        let command = format_restore_command(
+            "/opt/wal%fden/bin/walden",
+            "/srv/repo%p%%",
+            &["--s3-endpoint=http://h/%r".to_string()],
+            Some("/keys/id%x.age"),
+        );
+        assert_eq!(
+            command,
+            "'/opt/wal%%fden/bin/walden' wal-fetch --repo '/srv/repo%%p%%%%' \
+             '--s3-endpoint=http://h/%%r' --decrypt-identity '/keys/id%%x.age' %f %p"
+        );
+        // Plain words stay as they were.
+        assert_eq!(
+            format_restore_command("/usr/bin/walden", "s3://b/p", &[], None),
+            "/usr/bin/walden wal-fetch --repo s3://b/p %f %p"
+        );
+    }
+
+    /// PostgreSQL's expansion of restore_command (BuildRestoreCommand /
+    /// replace_percent_placeholders), to show the round trip.
+    fn expand(command: &str, f: &str, p: &str) -> String {
+        let mut out = String::new();
+        let mut chars = command.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('f') => out.push_str(f),
+                Some('p') => out.push_str(p),
+                Some('%') => out.push('%'),
+                Some(other) => panic!("PostgreSQL 16 refuses %{other}"),
+                None => panic!("trailing %"),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn postgresql_expands_the_command_back_to_the_paths() {
+        let command = format_restore_command("/b%p/walden", "/r%f%%", &[], Some("/k%%/id"));
+        assert_eq!(
+            expand(&command, "000000010000000000000001", "pg_wal/RECOVERYXLOG"),
+            "'/b%p/walden' wal-fetch --repo '/r%f%%' --decrypt-identity '/k%%/id' 000000010000000000000001 pg_wal/RECOVERYXLOG"
+        );
+    }
+
+    #[test]
+    fn tablespace_map_lines_are_escaped_as_postgresql_does() {
+        assert_eq!(
+            tablespace_map_line(16385, Path::new("/srv/ts1")),
+            b"16385 /srv/ts1\n"
+        );
+        assert_eq!(
+            tablespace_map_line(16386, Path::new("/srv/a\\b\nc\rd")),
+            b"16386 /srv/a\\\\b\\\nc\\\rd\n"
+        );
+    }
+
+    #[test]
+    fn settings_are_appended_to_the_bytes_as_they_were() {
+        let latin1 = b"# caf\xe9\nwork_mem = '7MB'".to_vec();
+        assert_eq!(
+            append_settings(latin1, "restore_command = 'x'\n"),
+            b"# caf\xe9\nwork_mem = '7MB'\nrestore_command = 'x'\n"
+        );
+        assert_eq!(append_settings(Vec::new(), "a = 'b'\n"), b"a = 'b'\n");
+        assert_eq!(append_settings(b"x = 1\n".to_vec(), "a\n"), b"x = 1\na\n");
+    }
+
+    #[test]
+    fn only_an_absent_postgresql_auto_conf_reads_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("postgresql.auto.conf");
+        assert_eq!(read_backup_settings(&path).unwrap(), b"");
+        std::fs::write(&path, b"a = '\xff'\n").unwrap();
+        assert_eq!(read_backup_settings(&path).unwrap(), b"a = '\xff'\n");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let err = read_backup_settings(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("postgresql.auto.conf") && err.contains("refusing"),
+            "{err}"
+        );
+    }
+
+    fn manifest_with_tablespaces(locations: &[(u32, &str)]) -> Manifest {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/good.json");
+        let mut m = Manifest::from_json(&std::fs::read(fixture).unwrap()).unwrap();
+        m.tablespaces = locations
+            .iter()
+            .map(|&(oid, location)| TablespaceEntry {
+                oid,
+                name: format!("ts{oid}"),
+                location: location.to_string(),
+            })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn root_needs_a_map_or_the_opt_in_for_tablespaces_outside_pgdata() {
+        let m = manifest_with_tablespaces(&[
+            (1, "/root/.ssh"),
+            (2, "/restore/data/ts"),
+            (3, "/srv/ts3"),
+        ]);
+        let pgdata = Path::new("/restore/data");
+        let remap = HashMap::from([(3, PathBuf::from("/elsewhere/ts3"))]);
+        let outside: Vec<u32> = tablespaces_in_place_outside(&m, pgdata, &remap)
+            .iter()
+            .map(|t| t.oid)
+            .collect();
+        assert_eq!(outside, [1]);
+
+        let err = check_tablespaces_in_place(&m, pgdata, &remap, false, true).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/root/.ssh") && msg.contains("--tablespace-map 1=DIR"),
+            "{msg}"
+        );
+        assert!(msg.contains("--tablespaces-in-place"), "{msg}");
+        check_tablespaces_in_place(&m, pgdata, &remap, true, true).unwrap();
+        check_tablespaces_in_place(&m, pgdata, &remap, false, false).unwrap();
+        let all = HashMap::from([(1, PathBuf::from("/x/1")), (3, PathBuf::from("/x/3"))]);
+        check_tablespaces_in_place(&m, pgdata, &all, false, true).unwrap();
+    }
+
+    #[test]
+    fn tablespace_directories_may_not_hold_pgdata_or_each_other() {
+        let roots = |pairs: &[(Option<u32>, &str)]| -> HashMap<Option<u32>, PathBuf> {
+            pairs.iter().map(|(o, d)| (*o, PathBuf::from(d))).collect()
+        };
+        check_no_nesting(&roots(&[
+            (None, "/r/data"),
+            (Some(1), "/r/data/ts1"),
+            (Some(2), "/r/ts2"),
+        ]))
+        .unwrap();
+        for bad in [
+            roots(&[(None, "/r/data"), (Some(1), "/r")]),
+            roots(&[(None, "/r/data"), (Some(1), "/r/data")]),
+            roots(&[(None, "/r/data"), (Some(1), "/t"), (Some(2), "/t/x")]),
+        ] {
+            let err = check_no_nesting(&bad).unwrap_err();
+            assert!(err.to_string().contains("--tablespace-map"), "{err}");
+        }
+    }
+
+    #[test]
+    fn tablespace_map_flags_are_checked() {
+        assert!(parse_tablespace_map(&["1=/a".into(), "2=/b".into()]).is_ok());
+        for bad in [
+            vec!["1=relative".to_string()],
+            vec!["x=/a".to_string()],
+            vec!["1=/a\n2 /root".to_string()],
+            vec!["1=/a".to_string(), "1=/b".to_string()],
+        ] {
+            let err = parse_tablespace_map(&bad).unwrap_err();
+            assert_eq!(err.kind, crate::error::Kind::Usage, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_backup_of_another_cluster_is_refused() {
+        let m = manifest_with_tablespaces(&[]);
+        let mine = RepoIdentity::new(m.system_identifier.parse().unwrap(), 15, 16 << 20);
+        check_identity(&m, Some(&mine), "file:///r").unwrap();
+        let other = RepoIdentity::new(42, 15, 16 << 20);
+        let msg = check_identity(&m, Some(&other), "file:///r")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("42") && msg.contains(&m.system_identifier),
+            "{msg}"
+        );
+        let msg = check_identity(&m, None, "file:///r")
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("walden.json"), "{msg}");
+    }
 }

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 /// The manifest format this walden writes and understands.
 pub const MANIFEST_FORMAT: u32 = 1;
 
+/// PostgreSQL's control file, without which a data directory cannot start.
+pub const CONTROL_FILE: &str = "global/pg_control";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: u32,
@@ -195,6 +198,49 @@ impl Manifest {
         self.validate_files(&tablespaces)
     }
 
+    /// What restore needs beyond [`Manifest::validate`] (which a manifest
+    /// being written passes too): a data directory PostgreSQL can start
+    /// from has its control file, as a regular file.
+    pub fn check_restorable(&self) -> Result<(), ManifestError> {
+        let control = self.files.iter().find(|f| {
+            f.path == CONTROL_FILE
+                && self
+                    .parts
+                    .get(f.part)
+                    .is_some_and(|p| p.tablespace_oid.is_none())
+        });
+        match control {
+            Some(f) if f.kind == FileKind::File => Ok(()),
+            Some(f) => Err(invalid(
+                CONTROL_FILE,
+                format!(
+                    "is listed as a {:?}, not a file: PostgreSQL cannot start without its control file",
+                    f.kind
+                ),
+            )),
+            None => Err(invalid(
+                CONTROL_FILE,
+                "is not in the backup: PostgreSQL cannot start without its control file",
+            )),
+        }
+    }
+
+    /// Whether the backed-up cluster allowed group access (initdb
+    /// --allow-group-access). PostgreSQL creates every directory with the
+    /// data directory's mode, so `global` carries it; PostgreSQL's own test
+    /// (GetDataDirectoryCreatePerm) is group read+execute and no group write.
+    pub fn group_access(&self) -> bool {
+        self.files.iter().any(|f| {
+            f.path == "global"
+                && f.kind == FileKind::Dir
+                && f.mode & 0o070 == 0o050
+                && self
+                    .parts
+                    .get(f.part)
+                    .is_some_and(|p| p.tablespace_oid.is_none())
+        })
+    }
+
     pub fn duration(&self) -> chrono::Duration {
         self.stop_time - self.start_time
     }
@@ -271,6 +317,14 @@ impl Manifest {
             }
             check_absolute_path(&ts.location)
                 .map_err(|r| invalid(entry(), format!("location {:?} {r}", ts.location)))?;
+            // A newline would add a line to tablespace_map (PostgreSQL reads
+            // one link per line); no real location holds a control character.
+            if ts.location.chars().any(char::is_control) {
+                return Err(invalid(
+                    entry(),
+                    format!("location {:?} contains a control character", ts.location),
+                ));
+            }
             if by_oid.insert(ts.oid, ts).is_some() {
                 return Err(invalid(entry(), "OID listed twice"));
             }
@@ -379,6 +433,10 @@ impl Manifest {
                 }
                 _ => {}
             }
+            if part.tablespace_oid.is_some() {
+                check_in_version_dir(&file.path, self.pg_version)
+                    .map_err(|r| invalid(entry(), r))?;
+            }
             if kinds
                 .insert((part.tablespace_oid, &file.path), file.kind)
                 .is_some()
@@ -470,6 +528,22 @@ fn check_tablespace_link(
         ));
     }
     Ok(())
+}
+
+/// A tablespace part holds only PostgreSQL's `PG_<major>_<catalog version>`
+/// directory and what is in it (pg_basebackup's `<oid>.tar` holds the
+/// same): nothing restore writes at a tablespace location can land beside
+/// it, whatever the location is.
+fn check_in_version_dir(path: &str, pg_version: u32) -> Result<(), String> {
+    let top = path.split('/').next().unwrap_or_default();
+    let catalog = top.strip_prefix(&format!("PG_{pg_version}_"));
+    if catalog.is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit())) {
+        Ok(())
+    } else {
+        Err(format!(
+            "a tablespace holds only its PG_{pg_version}_<catalog version> directory; restore would write this beside it"
+        ))
+    }
 }
 
 /// `a`, `a/b` for `a/b/c`.
@@ -998,15 +1072,124 @@ mod tests {
     #[test]
     fn same_path_in_different_trees_is_fine() {
         let mut m = good();
+        let data_part = m
+            .parts
+            .iter()
+            .position(|p| p.tablespace_oid.is_none())
+            .unwrap();
+        let mut dir = m
+            .files
+            .iter()
+            .find(|f| f.path == "PG_15_202209061")
+            .unwrap()
+            .clone();
+        dir.part = data_part;
+        m.files.push(dir);
+        m.validate().unwrap();
+    }
+
+    #[test]
+    fn a_tablespace_holds_only_its_version_directory() {
+        let m = good();
         let ts_part = m
             .parts
             .iter()
             .position(|p| p.tablespace_oid.is_some())
             .unwrap();
-        let mut dir = m.files.iter().find(|f| f.path == "base").unwrap().clone();
-        dir.part = ts_part;
-        m.files.push(dir);
-        m.validate().unwrap();
+        let file = m
+            .files
+            .iter()
+            .find(|f| f.part == ts_part && f.kind == FileKind::File)
+            .unwrap()
+            .clone();
+        for path in [
+            ".ssh/authorized_keys",
+            "authorized_keys",
+            "PG_15_/x",
+            "PG_16_202307071/x",
+            "PG_15_2022x/x",
+            "pg_15_202209061/x",
+        ] {
+            let mut bad = m.clone();
+            let mut evil = file.clone();
+            evil.path = path.into();
+            bad.bytes += evil.size;
+            bad.files.push(evil);
+            assert_refused(&bad, "holds only its PG_15_<catalog version> directory");
+        }
+    }
+
+    #[test]
+    fn tablespace_locations_with_control_characters_are_refused() {
+        for location in [
+            "/srv/ts\n16386 /root/.ssh",
+            "/srv/ts\r",
+            "/srv/\u{1b}[2Jts",
+            "/srv/ts\u{7f}",
+        ] {
+            let mut bad = good();
+            bad.tablespaces[0].location = location.into();
+            for f in &mut bad.files {
+                if f.kind == FileKind::Symlink {
+                    f.link_target = Some(location.into());
+                }
+            }
+            assert_refused(&bad, "contains a control character");
+        }
+    }
+
+    #[test]
+    fn a_restorable_backup_has_its_control_file() {
+        let m = good();
+        m.check_restorable().unwrap();
+        let control = m.files.iter().position(|f| f.path == CONTROL_FILE).unwrap();
+
+        let mut missing = m.clone();
+        missing.bytes -= missing.files[control].size;
+        missing.files.remove(control);
+        missing.validate().unwrap();
+        let err = missing.check_restorable().unwrap_err().to_string();
+        assert!(
+            err.contains("global/pg_control") && err.contains("not in the backup"),
+            "{err}"
+        );
+
+        let mut a_dir = m.clone();
+        a_dir.bytes -= a_dir.files[control].size;
+        let entry = &mut a_dir.files[control];
+        entry.kind = FileKind::Dir;
+        entry.size = 0;
+        entry.sha256 = None;
+        a_dir.validate().unwrap();
+        let err = a_dir.check_restorable().unwrap_err().to_string();
+        assert!(err.contains("not a file"), "{err}");
+
+        // In a tablespace's tree it is not the data directory's control file.
+        let mut elsewhere = m.clone();
+        let ts_part = m
+            .parts
+            .iter()
+            .position(|p| p.tablespace_oid.is_some())
+            .unwrap();
+        elsewhere.files[control].part = ts_part;
+        assert!(elsewhere.check_restorable().is_err());
+    }
+
+    #[test]
+    fn group_access_follows_the_global_directory() {
+        let mut m = good();
+        assert!(!m.group_access());
+        let global = m.files.iter().position(|f| f.path == "global").unwrap();
+        for (mode, group) in [
+            (0o750, true),
+            (0o755, true),
+            (0o770, false),
+            (0o700, false),
+            (0o740, false),
+        ] {
+            m.files[global].mode = mode;
+            assert_eq!(m.group_access(), group, "{mode:o}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Backup parts: data-directory entries written as one tar stream through the pipeline, and unpacked back with every path and checksum checked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::{Error, Result};
 use crate::pipeline::throttle::{ThrottledReader, TokenBucket};
 use crate::pipeline::{Decoder, Digest, EncodeOptions, Encoder, Identities, Stages};
-use crate::repo::manifest::{safe_join, FileEntry};
+use crate::repo::manifest::{safe_join, FileEntry, FileKind};
 
 /// What one tar entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,57 +176,234 @@ impl<R: Read> Read for ExactSize<R> {
     }
 }
 
-/// Unpacks one part into `root`, placing every entry with `safe_join` and
-/// checking it against the manifest: an entry the manifest does not list,
-/// a file whose checksum differs, or a part whose checksum differs is an
-/// error. Symlinks are never created (tablespace links come from
-/// tablespace_map at startup). Returns the part's plaintext digest and the
-/// number of files written.
+/// The permissions restore gives what it creates: PostgreSQL's, never the
+/// manifest's or the tar header's, so a crafted backup cannot plant a
+/// setuid, setgid, sticky or world-writable entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Modes {
+    pub dir: u32,
+    pub file: u32,
+}
+
+impl Modes {
+    /// PostgreSQL's pg_dir_create_mode / pg_file_create_mode: 0700/0600, or
+    /// 0750/0640 for a cluster initialised with group access.
+    pub fn for_cluster(group_access: bool) -> Modes {
+        if group_access {
+            Modes {
+                dir: 0o750,
+                file: 0o640,
+            }
+        } else {
+            Modes {
+                dir: 0o700,
+                file: 0o600,
+            }
+        }
+    }
+}
+
+/// Where one part is unpacked and what it must hold.
+pub struct PartTarget<'a> {
+    /// The data directory or the tablespace location.
+    pub root: &'a Path,
+    /// Every entry the manifest lists in this part, by path.
+    pub expected: &'a HashMap<&'a str, &'a FileEntry>,
+    /// The part's plaintext size from the manifest: decoding stops there.
+    pub plain_bytes: u64,
+    pub modes: Modes,
+}
+
+/// Unpacks one part into `target.root`, placing every entry with
+/// `safe_join` and proving it against the manifest: every listed entry
+/// exactly once, of its listed kind, each file of its listed size and
+/// checksum. An entry the manifest does not list, a duplicate, a kind or
+/// size that differs, a missing entry, or a part that decodes to more than
+/// its listed size is an error, raised before anything is written past what
+/// the manifest allows. Symlinks are never created (tablespace links come
+/// from tablespace_map at startup). Returns the part's plaintext digest and
+/// the number of files written.
 pub fn unpack_part<R: Read + Send>(
     src: R,
     stages: Stages,
     identities: &Identities,
-    root: &Path,
-    expected: &HashMap<&str, &FileEntry>,
+    target: &PartTarget<'_>,
     on_bytes: &OnBytes,
 ) -> Result<(Digest, usize)> {
+    let root = target.root;
     let mut decoder = Decoder::new(src, stages, identities)?;
     let mut files = 0;
     {
-        let mut archive = tar::Archive::new(&mut decoder);
-        let entries = archive.entries().map_err(|e| corrupt(root, e))?;
+        let mut capped = Capped {
+            inner: &mut decoder,
+            remaining: target.plain_bytes,
+        };
+        let mut seen: HashSet<&str> = HashSet::with_capacity(target.expected.len());
+        let mut archive = tar::Archive::new(&mut capped);
+        // Raw: the tar crate would read a GNU long name or a pax header of
+        // any size into memory; here each is read with a bound.
+        let entries = archive.entries().map_err(|e| corrupt(root, e))?.raw(true);
+        let mut long_name: Option<Vec<u8>> = None;
         for entry in entries {
             let mut entry = entry.map_err(|e| corrupt(root, e))?;
-            let path = entry
-                .path()
-                .map_err(|e| corrupt(root, e))?
-                .to_string_lossy()
-                .into_owned();
-            let path = path.trim_end_matches('/').to_string();
-            let Some(listed) = expected.get(path.as_str()) else {
+            let entry_type = entry.header().entry_type();
+            if entry_type.is_gnu_longname() || entry_type.is_gnu_longlink() {
+                let value = read_long_name(&mut entry)?;
+                // Link targets are never used: tablespace links come from
+                // tablespace_map.
+                if entry_type.is_gnu_longname() && long_name.replace(value).is_some() {
+                    return Err(Error::failed(
+                        "backup part has two long names for one entry: the backup is damaged or crafted",
+                    ));
+                }
+                continue;
+            }
+            let path_bytes = match long_name.take() {
+                Some(mut name) => {
+                    while name.last() == Some(&0) {
+                        name.pop();
+                    }
+                    name
+                }
+                None => entry.path_bytes().into_owned(),
+            };
+            let path = String::from_utf8_lossy(&path_bytes)
+                .trim_end_matches('/')
+                .to_string();
+            let Some((&listed_path, &listed)) = target.expected.get_key_value(path.as_str()) else {
                 return Err(Error::failed(format!(
                     "backup part holds {path:?}, which its manifest does not list: refusing to restore it"
                 )));
             };
-            let target = safe_join(root, &path).map_err(|e| Error::failed(e.to_string()))?;
-            match entry.header().entry_type() {
-                tar::EntryType::Directory => make_dir(&target, listed.mode)?,
-                tar::EntryType::Regular => {
-                    write_file(&mut entry, &target, listed)?;
-                    on_bytes(listed.size);
-                    files += 1;
-                }
-                tar::EntryType::Symlink => {}
+            if !seen.insert(listed_path) {
+                return Err(Error::failed(format!(
+                    "backup part holds {path:?} twice: the backup is damaged or crafted; refusing to restore it"
+                )));
+            }
+            let kind = match entry.header().entry_type() {
+                tar::EntryType::Regular => FileKind::File,
+                tar::EntryType::Directory => FileKind::Dir,
+                tar::EntryType::Symlink => FileKind::Symlink,
                 other => {
                     return Err(Error::failed(format!(
                         "backup part holds {path:?} of type {other:?}: refusing to restore it"
                     )))
                 }
+            };
+            if kind != listed.kind {
+                return Err(Error::failed(format!(
+                    "backup part holds {path:?} as a {}, but its manifest lists a {}: the backup is damaged or crafted",
+                    kind_name(kind),
+                    kind_name(listed.kind)
+                )));
+            }
+            // The size a tar entry claims is known before any of it is
+            // read: a longer (or shorter) one is refused before a byte of it
+            // reaches the disk.
+            let size = entry.size();
+            if size != listed.size {
+                return Err(Error::failed(format!(
+                    "backup part holds {path:?} with {size} bytes, but its manifest lists {}: the backup is damaged or crafted; nothing past the listed size was written",
+                    listed.size
+                )));
+            }
+            let placed = safe_join(root, &path).map_err(|e| Error::failed(e.to_string()))?;
+            match kind {
+                FileKind::Dir => make_dir(&placed, target.modes.dir)?,
+                FileKind::File => {
+                    write_file(&mut entry, &placed, listed, target.modes)?;
+                    on_bytes(listed.size);
+                    files += 1;
+                }
+                FileKind::Symlink => {}
             }
         }
+        if seen.len() != target.expected.len() {
+            let mut missing: Vec<&str> = target
+                .expected
+                .keys()
+                .filter(|p| !seen.contains(*p))
+                .copied()
+                .collect();
+            missing.sort_unstable();
+            let shown = missing.len().min(5);
+            return Err(Error::failed(format!(
+                "backup part lacks {} entr{} its manifest lists ({}{}): the backup is incomplete; refusing to restore it",
+                missing.len(),
+                if missing.len() == 1 { "y" } else { "ies" },
+                missing[..shown]
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() > shown { ", ..." } else { "" }
+            )));
+        }
+        // What follows the tar's end still counts towards the part's size:
+        // read it here, through the cap, rather than in `finish`.
+        io::copy(&mut capped, &mut io::sink()).map_err(|e| corrupt(root, e))?;
     }
     let digest = decoder.finish()?;
     Ok((digest, files))
+}
+
+/// Longer than any path a backup holds (PATH_MAX).
+const MAX_LONG_NAME: u64 = 4096;
+
+/// A GNU long name or long link entry's contents, refused past
+/// [`MAX_LONG_NAME`] before more than that is read.
+fn read_long_name(entry: &mut impl Read) -> Result<Vec<u8>> {
+    let mut value = Vec::new();
+    entry
+        .take(MAX_LONG_NAME + 1)
+        .read_to_end(&mut value)
+        .map_err(|e| Error::failed(format!("reading a long name in a backup part: {e}")))?;
+    if value.len() as u64 > MAX_LONG_NAME {
+        return Err(Error::failed(format!(
+            "backup part holds a long name of more than {MAX_LONG_NAME} bytes: the backup is damaged or crafted; refusing to read it"
+        )));
+    }
+    Ok(value)
+}
+
+fn kind_name(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::File => "file",
+        FileKind::Dir => "directory",
+        FileKind::Symlink => "symbolic link",
+    }
+}
+
+/// Yields at most `remaining` bytes of `inner`, and fails (rather than
+/// ending) if `inner` has more: a part that decodes to more than its
+/// manifest says is refused in bounded time and memory.
+struct Capped<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "backup part decodes to more bytes than its manifest lists: refusing to read further",
+                )),
+            };
+        }
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
 }
 
 fn corrupt(root: &Path, e: io::Error) -> Error {
@@ -235,25 +412,35 @@ fn corrupt(root: &Path, e: io::Error) -> Error {
         .context(format!("unpacking a backup part into {}", root.display()))
 }
 
+/// Creates `path` and any missing ancestors with `mode` (ancestors a crafted
+/// part leaves unlisted too), and sets it on `path` whatever the umask.
 fn make_dir(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(path)
-        .and_then(|()| {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
-        })
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)))
         .map_err(|e| Error::failed(format!("creating {}: {e}", path.display())))
 }
 
-fn write_file(src: &mut impl Read, target: &Path, listed: &FileEntry) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// Writes exactly the listed number of bytes (the caller checked the tar
+/// entry's size; `take` keeps that true whatever the reader does), then
+/// checks the checksum.
+fn write_file(src: &mut impl Read, target: &Path, listed: &FileEntry, modes: Modes) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let fail = |e: io::Error| Error::failed(format!("writing {}: {e}", target.display()));
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(fail)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(modes.dir)
+            .create(parent)
+            .map_err(fail)?;
     }
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(listed.mode & 0o7777)
+        .mode(modes.file)
         .open(target)
         .map_err(fail)?;
     let mut out = HashingWriter {
@@ -261,7 +448,7 @@ fn write_file(src: &mut impl Read, target: &Path, listed: &FileEntry) -> Result<
         sha: Sha256::new(),
         bytes: 0,
     };
-    io::copy(src, &mut out).map_err(|e| corrupt(target, e))?;
+    io::copy(&mut src.take(listed.size), &mut out).map_err(|e| corrupt(target, e))?;
     let (file, sha, bytes) = out.finish().map_err(fail)?;
     drop(file);
     let sha = hex::encode(sha);
@@ -320,5 +507,50 @@ mod tests {
         out.clear();
         let reader = ExactSize::new(&b""[..], 0);
         assert_eq!(reader.sha256_hex(), crate::pipeline::sha256_hex(b""));
+    }
+
+    #[test]
+    fn capped_fails_past_its_limit_and_not_at_it() {
+        let mut out = Vec::new();
+        let mut exact = Capped {
+            inner: &b"abcdef"[..],
+            remaining: 6,
+        };
+        exact.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcdef");
+
+        out.clear();
+        let mut longer = Capped {
+            inner: &b"abcdefg"[..],
+            remaining: 6,
+        };
+        let err = longer.read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(out, b"abcdef", "nothing past the limit is handed on");
+
+        // An endless source still ends, in one small buffer.
+        let mut endless = Capped {
+            inner: io::repeat(0),
+            remaining: 1 << 20,
+        };
+        assert!(io::copy(&mut endless, &mut io::sink()).is_err());
+    }
+
+    #[test]
+    fn modes_are_postgresqls() {
+        assert_eq!(
+            Modes::for_cluster(false),
+            Modes {
+                dir: 0o700,
+                file: 0o600
+            }
+        );
+        assert_eq!(
+            Modes::for_cluster(true),
+            Modes {
+                dir: 0o750,
+                file: 0o640
+            }
+        );
     }
 }

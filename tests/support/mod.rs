@@ -9,6 +9,7 @@ use std::time::Duration;
 use walden::pg::server::{PgBin, RunAs, Server};
 
 pub mod fault_proxy;
+pub mod hostile;
 pub mod servers;
 pub mod site;
 
