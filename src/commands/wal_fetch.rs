@@ -55,10 +55,23 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
         settings.preferred_stages(),
         &identities,
     )
-    .await?
-    .ok_or_else(|| {
-        Error::not_found(format!("{file_name} is not in the archive {}", store.url()))
-    })?;
+    .await?;
+    let Some(fetched) = fetched else {
+        let target = WalFile {
+            timeline: name.timeline().0,
+            file_name: &file_name,
+        };
+        wal::confirm_absent(
+            store.as_ref(),
+            target,
+            cluster_system_identifier(&args.dest),
+        )
+        .await?;
+        return Err(Error::not_found(format!(
+            "{file_name} is not in the archive {}",
+            store.url()
+        )));
+    };
 
     write_replacing(&args.dest, &fetched.plain).map_err(|e| {
         Error::failed(format!(
@@ -79,6 +92,14 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
         prefetch.keep_ahead(segment, fetched.segment_bytes);
     }
     Ok(())
+}
+
+/// The system identifier in the control file of the data directory that
+/// `dest` (`pg_wal/RECOVERYXLOG`) belongs to, when it can be read.
+fn cluster_system_identifier(dest: &Path) -> Option<u64> {
+    let pgdata = spool::pgdata_of(dest)?;
+    let control = std::fs::read(pgdata.join(crate::pg::datadir::CONTROL_FILE)).ok()?;
+    crate::pg::datadir::control_file_system_identifier(&control)
 }
 
 /// A WAL file read back from the repository and checked: its archived
