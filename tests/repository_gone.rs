@@ -1,4 +1,4 @@
-//! wal-fetch says "not in the archive" (exit 1) only from a repository that is verifiably there and this cluster's; a vanished repository or anything odd under a key stops recovery instead (exit above 125).
+//! wal-fetch says "not in the archive" (exit 1) only from a repository that is verifiably there and this cluster's; a vanished repository, a panic, or anything odd under a key stops recovery instead (exit above 125).
 
 mod support;
 
@@ -158,6 +158,24 @@ fn odd_things_under_a_key_are_not_absent() {
         "timeline directory a dangling symlink",
         "symbolic link",
     );
+}
+
+/// walden wal-fetch with a hidden debug-build trigger that panics: the exit
+/// status must be fatal for recovery, never the 101 PostgreSQL reads as "absent".
+#[test]
+fn a_panic_in_wal_fetch_stops_recovery() {
+    let s = setup();
+    let (name, _) = fixture_segment(None);
+    let out = run(walden()
+        .current_dir(&s.pgdata)
+        .env("WALDEN_TEST_PANIC", "1")
+        .args(["wal-fetch", "--repo"])
+        .arg(&s.repo)
+        .args([name.as_str(), "pg_wal/RECOVERYXLOG"]));
+    let msg = stderr(&out);
+    assert_eq!(code(&out), 255, "{msg}");
+    assert!(msg.contains("panicking on purpose"), "{msg}");
+    assert!(!s.pgdata.join("pg_wal/RECOVERYXLOG").exists());
 }
 
 /// An object store whose bucket or prefix is missing answers "not found" to

@@ -32,6 +32,11 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
             )),
         };
     }
+    // A hidden trigger for the test that a panic stops recovery (debug builds only).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("WALDEN_TEST_PANIC").is_some() {
+        panic!("WALDEN_TEST_PANIC is set: panicking on purpose");
+    }
     let file_name = name.file_name();
     let segment = name.segment().filter(|_| name.is_segment());
 
