@@ -9,6 +9,10 @@
 //!
 //! `wal-push` never exits above 125: PostgreSQL would stop the archiver.
 //!
+//! A panic exits 101, which `wal-fetch` must not: PostgreSQL would read it
+//! as "absent" and promote. A panic in `wal-fetch` exits 255 instead (see
+//! [`panic_exit_code`]).
+//!
 //! `status` follows the Nagios plugin convention instead: 0 OK, 1 warning,
 //! 2 critical (including a repository it cannot read: unknown backups are
 //! not safe backups), 3 unknown (a usage error).
@@ -70,6 +74,16 @@ pub fn exit_code(role: Role, kind: Kind) -> u8 {
         (Role::Status, _) => EXIT_CRITICAL,
         (_, Kind::Usage) => EXIT_USAGE,
         (_, Kind::NotFound | Kind::Failed | Kind::Warning | Kind::Critical) => EXIT_FAILURE,
+    }
+}
+
+/// The exit status of a panic, for the roles where unwinding's 101 would be
+/// misread: `wal-fetch` must stop recovery. `None`: 101 is fine (for
+/// `wal-push` it is an ordinary failure that PostgreSQL retries).
+pub fn panic_exit_code(role: Role) -> Option<u8> {
+    match role {
+        Role::WalFetch => Some(EXIT_RECOVERY_FATAL),
+        Role::WalPush | Role::Status | Role::Other => None,
     }
 }
 
@@ -161,6 +175,14 @@ mod tests {
         for kind in [Kind::Usage, Kind::Failed, Kind::Warning, Kind::Critical] {
             assert!(exit_code(Role::WalFetch, kind) > 125);
         }
+    }
+
+    #[test]
+    fn a_panic_in_wal_fetch_stops_recovery_and_elsewhere_stays_101() {
+        assert_eq!(panic_exit_code(Role::WalFetch), Some(255));
+        // 101 is not above 125: the archiver retries.
+        assert_eq!(panic_exit_code(Role::WalPush), None);
+        assert_eq!(panic_exit_code(Role::Other), None);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
         Err(err) => return report_usage_error(err, &args),
     };
     let role = cli.command.role();
+    exit_on_panic(role);
     let global = cli.global;
     let settings = Settings::resolve(
         global.settings.clone(),
@@ -81,6 +82,19 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
             exit_code(role, err.kind)
         }
     }
+}
+
+/// Makes a panic, on any thread, end the process with the status `role`
+/// needs (see `error::panic_exit_code`), after the usual panic message.
+fn exit_on_panic(role: Role) {
+    let Some(code) = error::panic_exit_code(role) else {
+        return;
+    };
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(code.into());
+    }));
 }
 
 /// clap's own errors: help and version are success; anything else is a usage

@@ -339,6 +339,9 @@ fn duplicates_identical_succeed_different_are_refused_without_overwrite() {
 #[test]
 fn absent_files_exit_1_at_info_level() {
     let s = setup();
+    // "Absent" needs a repository that is there (see tests/repository_gone.rs).
+    let (name, data) = fixture_segment(None);
+    assert_eq!(code(&s.push(&s.wal_file(&name, &data), &[])), 0);
     for name in ["000000010000000000000042", "00000002.history"] {
         let out = s.fetch(name, &["--log-format", "logfmt"]);
         assert_eq!(code(&out), 1, "{name}: {}", stderr(&out));

@@ -32,6 +32,11 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
             )),
         };
     }
+    // A hidden trigger for the test that a panic stops recovery (debug builds only).
+    #[cfg(debug_assertions)]
+    if std::env::var_os("WALDEN_TEST_PANIC").is_some() {
+        panic!("WALDEN_TEST_PANIC is set: panicking on purpose");
+    }
     let file_name = name.file_name();
     let segment = name.segment().filter(|_| name.is_segment());
 
@@ -55,10 +60,23 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
         settings.preferred_stages(),
         &identities,
     )
-    .await?
-    .ok_or_else(|| {
-        Error::not_found(format!("{file_name} is not in the archive {}", store.url()))
-    })?;
+    .await?;
+    let Some(fetched) = fetched else {
+        let target = WalFile {
+            timeline: name.timeline().0,
+            file_name: &file_name,
+        };
+        wal::confirm_absent(
+            store.as_ref(),
+            target,
+            cluster_system_identifier(&args.dest),
+        )
+        .await?;
+        return Err(Error::not_found(format!(
+            "{file_name} is not in the archive {}",
+            store.url()
+        )));
+    };
 
     write_replacing(&args.dest, &fetched.plain).map_err(|e| {
         Error::failed(format!(
@@ -79,6 +97,14 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
         prefetch.keep_ahead(segment, fetched.segment_bytes);
     }
     Ok(())
+}
+
+/// The system identifier in the control file of the data directory that
+/// `dest` (`pg_wal/RECOVERYXLOG`) belongs to, when it can be read.
+fn cluster_system_identifier(dest: &Path) -> Option<u64> {
+    let pgdata = spool::pgdata_of(dest)?;
+    let control = std::fs::read(pgdata.join(crate::pg::datadir::CONTROL_FILE)).ok()?;
+    crate::pg::datadir::control_file_system_identifier(&control)
 }
 
 /// A WAL file read back from the repository and checked: its archived

@@ -497,6 +497,14 @@ fn is_unlogged_non_init_fork(name: &[u8], siblings: &HashSet<&[u8]>) -> bool {
     }
 }
 
+/// The system identifier in a `global/pg_control` file: its first field in
+/// every PostgreSQL version, in the server's byte order. `None` for a file
+/// too short to hold it, or a zero (never a real cluster's).
+pub fn control_file_system_identifier(pg_control: &[u8]) -> Option<u64> {
+    let first: [u8; 8] = pg_control.get(..8)?.try_into().ok()?;
+    Some(u64::from_ne_bytes(first)).filter(|&id| id != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,8 +41,8 @@ impl<'a> Decoder<'a> {
         Self::from_buffered(src, stages, identities)
     }
 
-    /// Like `new`, without adding a buffer (for in-memory sources).
-    pub(super) fn from_buffered<B: BufRead + Send + 'a>(
+    /// Like `new`, without adding a buffer (for in-memory sources such as a fetched WAL object).
+    pub fn from_buffered<B: BufRead + Send + 'a>(
         src: B,
         stages: Stages,
         identities: &Identities,

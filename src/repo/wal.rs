@@ -6,8 +6,10 @@ use bytes::Bytes;
 use futures::future::join_all;
 
 use crate::error::{Error, Result};
-use crate::pipeline::{self, Digest, EncodeOptions, Identities, Stages};
-use crate::repo::layout::{self, META_PLAIN_SIZE, META_SHA256};
+use crate::pg::{parse_long_page_header, WalFileName, WalSegmentSize};
+use crate::pipeline::{self, Decoder, Digest, EncodeOptions, Identities, Stages};
+use crate::repo::identity;
+use crate::repo::layout::{self, IDENTITY_KEY, META_PLAIN_SIZE, META_SHA256};
 use crate::storage::{Metadata, ObjectMeta, ObjectStore, PutMode, StorageError};
 
 /// One WAL file as the repository knows it: its timeline directory and name.
@@ -199,7 +201,10 @@ async fn read_and_decode(
 }
 
 /// Reads the WAL object at `key` (written with `stages`) and checks it
-/// against the checksum and size recorded when it was archived.
+/// against the checksum and size recorded when it was archived. An object
+/// without a recorded checksum is refused: nothing could prove it is what
+/// was archived. Decoding stops at the most the file can hold (see
+/// [`plaintext_bound`]), so a decompression bomb costs bounded memory.
 pub async fn read_verified(
     store: &dyn ObjectStore,
     key: &str,
@@ -210,15 +215,32 @@ pub async fn read_verified(
         .get_bytes(key)
         .await
         .map_err(|e| Error::from(e).context(format!("reading {key} from {}", store.url())))?;
-    let (plain, digest) = pipeline::decode_bytes(&stored, stages, identities)
-        .map_err(|e| Error::from(e).context(format!("decoding {key} from {}", store.url())))?;
-    if let Some(expected) = meta.metadata.get(META_SHA256) {
-        digest
-            .verify(expected)
-            .map_err(|e| Error::from(e).context(format!("{key} in {}", store.url())))?;
-    }
-    if let Some(expected) = meta.metadata.get(META_PLAIN_SIZE) {
-        if expected != &digest.bytes.to_string() {
+    let Some(expected) = meta.metadata.get(META_SHA256) else {
+        return Err(Error::failed(format!(
+            "{key} in {} has no recorded checksum, so nothing proves it is the file that was archived \
+             (its metadata was lost, e.g. the repository was copied with rsync -a without -X, or onto a \
+             filesystem without extended attributes); fix: copy it again from a copy that kept its \
+             metadata (rsync -aX, cp --preserve=xattr), or, if you trust it, decode it by hand and place it in pg_wal",
+            store.url()
+        )));
+    };
+    let recorded = match meta.metadata.get(META_PLAIN_SIZE) {
+        None => None,
+        Some(size) => Some(size.parse::<u64>().map_err(|_| {
+            Error::failed(format!(
+                "{key} in {}: recorded plaintext size {size:?} is not a number",
+                store.url()
+            ))
+        })?),
+    };
+    let file = layout::parse_wal_key(key).map(|(file, _)| file);
+    let (plain, digest) = decode_bounded(&stored, stages, identities, file.as_ref(), recorded)
+        .map_err(|e| e.context(format!("decoding {key} from {}", store.url())))?;
+    digest
+        .verify(expected)
+        .map_err(|e| Error::from(e).context(format!("{key} in {}", store.url())))?;
+    if let Some(expected) = recorded {
+        if expected != digest.bytes {
             return Err(Error::failed(format!(
                 "{key} in {} decodes to {} bytes but {expected} were archived",
                 store.url(),
@@ -231,6 +253,142 @@ pub async fn read_verified(
         plain,
         stored_bytes: meta.size,
     })
+}
+
+/// Plaintext decoded before the bound is known: enough for a segment's
+/// long page header, which states the segment size.
+const FIRST_PAGE: u64 = 8192;
+
+/// History and backup history files are a few lines of text.
+const MAX_TEXT_FILE: u64 = 16 << 20;
+
+/// The most plaintext a stored WAL file may decode to: a segment's size
+/// (from its header, the only trustworthy size before the checksum is
+/// checked), a text file's limit, and never more than the size recorded at
+/// archive time. `first` is the start of the plaintext.
+pub fn plaintext_bound(
+    file: Option<&WalFileName>,
+    recorded: Option<u64>,
+    first: &[u8],
+) -> std::result::Result<u64, String> {
+    let limit = match file {
+        Some(WalFileName::Segment(_) | WalFileName::Partial(_)) => {
+            let header = parse_long_page_header(first)
+                .map_err(|e| format!("not a valid WAL segment: {e}"))?;
+            u64::from(header.segment_size)
+        }
+        Some(WalFileName::History(_) | WalFileName::Backup { .. }) => MAX_TEXT_FILE,
+        None => u64::from(WalSegmentSize::MAX.bytes()),
+    };
+    match recorded {
+        Some(recorded) if recorded > limit => Err(format!(
+            "its recorded size ({recorded} bytes) is more than such a file can hold ({limit})"
+        )),
+        Some(recorded) => Ok(recorded),
+        None => Ok(limit),
+    }
+}
+
+/// Decodes `stored`, refusing to produce more than [`plaintext_bound`].
+fn decode_bounded(
+    stored: &[u8],
+    stages: Stages,
+    identities: &Identities,
+    file: Option<&WalFileName>,
+    recorded: Option<u64>,
+) -> Result<(Vec<u8>, Digest)> {
+    let mut decoder = Decoder::from_buffered(stored, stages, identities)?;
+    let expected = recorded
+        .unwrap_or(FIRST_PAGE)
+        .min(u64::from(WalSegmentSize::MAX.bytes()));
+    let mut plain = Vec::with_capacity(expected as usize + 1);
+    read_up_to(&mut decoder, FIRST_PAGE, &mut plain)?;
+    let bound = plaintext_bound(file, recorded, &plain).map_err(Error::failed)?;
+    if plain.len() as u64 <= bound {
+        if recorded.is_none() && plain.len() as u64 == FIRST_PAGE {
+            // A segment is always full size: allocate it once.
+            plain.reserve_exact((bound + 1 - FIRST_PAGE) as usize);
+        }
+        read_up_to(&mut decoder, bound + 1 - plain.len() as u64, &mut plain)?;
+    }
+    if plain.len() as u64 > bound {
+        return Err(Error::failed(format!(
+            "it decodes to more than {bound} bytes, more than the file can hold: \
+             corrupt, or a decompression bomb; refusing it"
+        )));
+    }
+    let digest = decoder.finish()?;
+    Ok((plain, digest))
+}
+
+/// Appends at most `limit` more plaintext bytes from `decoder` to `plain`.
+fn read_up_to(decoder: &mut Decoder<'_>, limit: u64, plain: &mut Vec<u8>) -> Result<()> {
+    decoder
+        .take(limit)
+        .read_to_end(plain)
+        .map_err(|e| Error::from(pipeline::PipelineError::from(e)))?;
+    Ok(())
+}
+
+/// Proves that a WAL file found nowhere in `store` is really absent before
+/// wal-fetch says so (which ends recovery, and PostgreSQL promotes): the
+/// repository is there and is this cluster's (its identity record is
+/// readable, and matches `cluster_system_identifier` when that is known),
+/// and nothing but objects stands under the file's name. Only the absent
+/// path pays for this; every doubt is an error, never "absent".
+pub async fn confirm_absent(
+    store: &dyn ObjectStore,
+    wal: WalFile<'_>,
+    cluster_system_identifier: Option<u64>,
+) -> Result<()> {
+    let doubt = |why: String| {
+        Error::failed(format!(
+            "{} was not found in {}, but {why}; refusing to report it as not archived, \
+             which would end recovery early with data missing",
+            wal.file_name,
+            store.url()
+        ))
+    };
+    let identity = match identity::load(store).await {
+        Ok(Some(identity)) => identity,
+        Ok(None) => {
+            return Err(doubt(format!(
+                "the repository has no {IDENTITY_KEY} either: it is missing, empty (an unmounted \
+                 mount point?), not a walden repository, or --repo names the wrong place (missing \
+                 bucket or prefix); fix it and restart PostgreSQL to resume recovery"
+            )))
+        }
+        // Whatever the kind, failing to read the identity is no proof of absence.
+        Err(e) => return Err(doubt(format!("{IDENTITY_KEY} cannot be read ({e})"))),
+    };
+    if let Some(ours) = cluster_system_identifier {
+        if identity.system_identifier != ours.to_string() {
+            return Err(doubt(format!(
+                "the repository belongs to the cluster with system identifier {} and this \
+                 cluster's (global/pg_control) is {ours}: is --repo the right repository?",
+                identity.system_identifier
+            )));
+        }
+    }
+    // Any stage suffix: what matters is what stands under the name.
+    let candidates = layout::wal_candidate_keys(wal.timeline, wal.file_name, layout::ALL_STAGES[0]);
+    let prefix = format!("{}{}", layout::wal_dir(wal.timeline), wal.file_name);
+    let mut listing = store.list(&prefix);
+    while let Some(item) = futures::StreamExt::next(&mut listing).await {
+        let meta = item.map_err(|e| doubt(format!("listing {prefix} failed ({e})")))?;
+        for (candidate, _) in &candidates {
+            if &meta.key == candidate {
+                return Err(doubt(format!("a listing shows {candidate}")));
+            }
+            if meta.key.starts_with(&format!("{candidate}/")) {
+                return Err(doubt(format!(
+                    "{candidate} is a directory (holding {}), not an object: the repository is damaged",
+                    meta.key
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -259,10 +417,21 @@ mod tests {
         file_name: "000000010000000000000001",
     };
 
+    /// SEG's real first page (PostgreSQL 15, 16 MiB segments) followed by `rest`.
+    fn segment(rest: &[u8]) -> Vec<u8> {
+        let head = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/wal/pg15-16MiB-000000010000000000000001.head"
+        );
+        let mut data = std::fs::read(head).unwrap();
+        data.extend_from_slice(rest);
+        data
+    }
+
     #[tokio::test]
     async fn archive_then_fetch_round_trips() {
         let store = MemoryStore::new();
-        let data = vec![7u8; 100_000];
+        let data = segment(&[7u8; 100_000]);
         let zstd = opts(Compression::Zstd { level: 3 });
         let outcome = archive(
             &store,
@@ -284,7 +453,7 @@ mod tests {
     #[tokio::test]
     async fn identical_duplicate_is_success_even_with_other_compression() {
         let store = MemoryStore::new();
-        let data = vec![1u8; 5000];
+        let data = segment(&[1u8; 5000]);
         archive(
             &store,
             SEG,
@@ -324,7 +493,7 @@ mod tests {
         archive(
             &store,
             SEG,
-            plain(&mut &b"original"[..]),
+            plain(&mut &segment(b"original")[..]),
             &zstd,
             &Identities::none(),
         )
@@ -333,7 +502,7 @@ mod tests {
         let err = archive(
             &store,
             SEG,
-            plain(&mut &b"impostor"[..]),
+            plain(&mut &segment(b"impostor")[..]),
             &zstd,
             &Identities::none(),
         )
@@ -344,7 +513,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(fetched.plain, b"original");
+        assert_eq!(fetched.plain, segment(b"original"));
     }
 
     #[tokio::test]
@@ -373,5 +542,127 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind, crate::error::Kind::Failed);
+    }
+
+    /// Stores `plain` under SEG's key zstd-compressed, with `metadata`, as
+    /// someone who can write to the bucket could.
+    async fn put_crafted(store: &MemoryStore, plain: &[u8], metadata: Metadata) -> Stages {
+        let zstd = opts(Compression::Zstd { level: 1 });
+        let (stored, _) = pipeline::encode_bytes(plain, &zstd).unwrap();
+        let key = layout::wal_key(1, SEG.file_name, zstd.stages());
+        store
+            .put(&key, Bytes::from(stored), PutMode::CreateOnly, &metadata)
+            .await
+            .unwrap();
+        zstd.stages()
+    }
+
+    #[tokio::test]
+    async fn a_decompression_bomb_is_refused_at_the_segment_size() {
+        // A valid first page claiming 16 MiB, then 64 MiB of zeros: a few KiB stored.
+        let bomb = segment(&vec![0u8; 64 << 20]);
+        let sha = pipeline::sha256_hex(&bomb);
+        for plain_size in [None, Some((16u64 << 20).to_string())] {
+            let store = MemoryStore::new();
+            let mut metadata = Metadata::from([(META_SHA256.to_string(), sha.clone())]);
+            if let Some(size) = &plain_size {
+                metadata.insert(META_PLAIN_SIZE.to_string(), size.clone());
+            }
+            let stages = put_crafted(&store, &bomb, metadata).await;
+            let err = fetch(&store, SEG, stages, &Identities::none())
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, crate::error::Kind::Failed);
+            let shown = err.to_string();
+            assert!(
+                shown.contains("more than 16777216 bytes"),
+                "{plain_size:?}: {shown}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_object_without_a_recorded_checksum_is_refused() {
+        let store = MemoryStore::new();
+        let stages = put_crafted(&store, &segment(b"rsynced"), Metadata::new()).await;
+        let err = fetch(&store, SEG, stages, &Identities::none())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Failed);
+        let shown = err.to_string();
+        assert!(
+            shown.contains("wal/00000001/000000010000000000000001.zst")
+                && shown.contains("no recorded checksum")
+                && shown.contains("rsync -aX"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_plaintext_bound_is_the_smallest_size_known() {
+        let seg: WalFileName = SEG.file_name.parse().unwrap();
+        let history: WalFileName = "00000002.history".parse().unwrap();
+        let first = segment(b"");
+        assert_eq!(plaintext_bound(Some(&seg), None, &first), Ok(16 << 20));
+        assert_eq!(plaintext_bound(Some(&seg), Some(100), &first), Ok(100));
+        assert!(plaintext_bound(Some(&seg), Some((16 << 20) + 1), &first).is_err());
+        assert!(plaintext_bound(Some(&seg), None, &[0u8; 8192]).is_err());
+        assert_eq!(
+            plaintext_bound(Some(&history), None, b"1\t0/3"),
+            Ok(MAX_TEXT_FILE)
+        );
+        assert!(plaintext_bound(Some(&history), Some(MAX_TEXT_FILE + 1), b"").is_err());
+    }
+
+    #[tokio::test]
+    async fn absence_needs_a_present_repository_of_this_cluster() {
+        let store = MemoryStore::new();
+        let err = confirm_absent(&store, SEG, None).await.unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Failed);
+        assert!(err.to_string().contains("walden.json"), "{err}");
+
+        identity::ensure(&store, identity::RepoIdentity::new(42, 15, 16 << 20))
+            .await
+            .unwrap();
+        confirm_absent(&store, SEG, None).await.unwrap();
+        confirm_absent(&store, SEG, Some(42)).await.unwrap();
+        let err = confirm_absent(&store, SEG, Some(7)).await.unwrap_err();
+        assert!(
+            err.to_string().contains("42") && err.to_string().contains('7'),
+            "{err}"
+        );
+
+        // Another WAL file sharing the name as a prefix is no doubt.
+        let partial = layout::wal_key(
+            1,
+            &format!("{}.partial", SEG.file_name),
+            layout::ALL_STAGES[0],
+        );
+        store
+            .put(
+                &partial,
+                Bytes::from_static(b"p"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        confirm_absent(&store, SEG, Some(42)).await.unwrap();
+        // Something below the segment's own key is.
+        let below = format!(
+            "{}/x",
+            layout::wal_key(1, SEG.file_name, layout::ALL_STAGES[4])
+        );
+        store
+            .put(
+                &below,
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        let err = confirm_absent(&store, SEG, Some(42)).await.unwrap_err();
+        assert!(err.to_string().contains("is a directory"), "{err}");
     }
 }

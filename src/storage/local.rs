@@ -1,8 +1,15 @@
 //! A store on a local (or mounted) filesystem: one file per object, published atomically and durably.
+//!
+//! Objects are created 0600 and directories 0700 whatever the umask: a base
+//! backup holds password hashes. An object's metadata (its checksum) lives in
+//! the `user.walden` extended attribute, or, on a filesystem without user
+//! xattrs, in a sidecar file `.walden-meta/<name>` in the object's directory,
+//! written and synced before the object is published.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,6 +25,14 @@ use super::{
 /// Names of in-flight writes start with this; they are never objects.
 const TEMP_PREFIX: &str = ".walden-tmp";
 
+/// The directory of metadata sidecars, one per directory of objects; never an object.
+pub(crate) const META_DIR: &str = ".walden-meta";
+
+/// Mode of every object file: only the repository's owner reads a backup.
+const OBJECT_MODE: u32 = 0o600;
+/// Mode of every directory the store creates, the root included.
+const DIR_MODE: u32 = 0o700;
+
 /// Longest file name most filesystems accept (NAME_MAX).
 const NAME_MAX: usize = 255;
 
@@ -28,6 +43,9 @@ const DEFAULT_PAGE_SIZE: usize = 1000;
 pub struct LocalStore {
     root: PathBuf,
     page_size: usize,
+    /// Whether to try the `user.walden` xattr before the sidecar; off only
+    /// in tests, to act as a filesystem without user xattrs.
+    xattrs: bool,
 }
 
 impl LocalStore {
@@ -35,7 +53,15 @@ impl LocalStore {
         LocalStore {
             root,
             page_size: DEFAULT_PAGE_SIZE,
+            xattrs: true,
         }
+    }
+
+    /// Behaves as on a filesystem without user extended attributes.
+    #[cfg(test)]
+    pub(crate) fn without_xattrs(mut self) -> Self {
+        self.xattrs = false;
+        self
     }
 
     /// Sets how many objects `list` gathers per step (at least 1).
@@ -70,7 +96,11 @@ impl ObjectStore for LocalStore {
         validate_metadata(key, metadata)?;
         let path = self.path_of(key);
         let metadata = metadata.clone();
-        blocking(key, move |key| put_file(key, &path, &body, mode, &metadata)).await
+        let xattrs = self.xattrs;
+        blocking(key, move |key| {
+            put_file(key, &path, &body, mode, &metadata, xattrs)
+        })
+        .await
     }
 
     async fn put_stream(
@@ -82,14 +112,16 @@ impl ObjectStore for LocalStore {
     ) -> StorageResult<u64> {
         validate_key(key)?;
         validate_metadata(key, metadata)?;
-        put_stream_file(key, self.path_of(key), body, mode, metadata.clone()).await
+        let xattrs = self.xattrs;
+        put_stream_file(key, self.path_of(key), body, mode, metadata.clone(), xattrs).await
     }
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult> {
         validate_key(key)?;
         let path = self.path_of(key);
+        let (root, xattrs) = (self.root.clone(), self.xattrs);
         let (meta, file, len) = blocking(key, move |key| {
-            let (mut file, meta) = open_object(key, &path)?;
+            let (mut file, meta) = open_object(key, &root, &path, xattrs)?;
             let range = clamp_range(range, meta.size);
             if range.start > 0 {
                 file.seek(SeekFrom::Start(range.start))
@@ -108,8 +140,9 @@ impl ObjectStore for LocalStore {
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         validate_key(key)?;
         let path = self.path_of(key);
+        let (root, xattrs) = (self.root.clone(), self.xattrs);
         blocking(key, move |key| {
-            open_object(key, &path).map(|(_, meta)| meta)
+            open_object(key, &root, &path, xattrs).map(|(_, meta)| meta)
         })
         .await
     }
@@ -189,14 +222,12 @@ fn put_file(
     body: &[u8],
     mode: PutMode,
     metadata: &Metadata,
+    xattrs: bool,
 ) -> StorageResult<()> {
     let dir = path.parent().expect("a key always has a parent directory");
     ensure_dir(key, dir)?;
-    let temp = TempFile::write(key, path, body, metadata)?;
-    match mode {
-        PutMode::CreateOnly => publish_new(key, temp, path)?,
-        PutMode::Overwrite => publish_replacing(key, temp, path)?,
-    }
+    let temp = TempFile::write(key, path, body, metadata, xattrs, mode)?;
+    publish(key, temp, path, mode, metadata)?;
     sync_dir(key, dir)
 }
 
@@ -210,12 +241,12 @@ pub fn write_file_atomically(path: &Path, body: &[u8]) -> StorageResult<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let temp = TempFile::write(&key, path, body, &Metadata::new())?;
-    publish_replacing(&key, temp, path)?;
+    let temp = TempFile::write(&key, path, body, &Metadata::new(), true, PutMode::Overwrite)?;
+    rename_into_place(&key, temp, path)?;
     sync_dir(&key, dir)
 }
 
-/// Creates `dir` and any missing ancestors, making each new entry durable.
+/// Creates `dir` and any missing ancestors (0700), making each new entry durable.
 fn ensure_dir(key: &str, dir: &Path) -> StorageResult<()> {
     if dir.as_os_str().is_empty() {
         return Ok(());
@@ -233,8 +264,13 @@ fn ensure_dir(key: &str, dir: &Path) -> StorageResult<()> {
     if let Some(parent) = parent {
         ensure_dir(key, parent)?;
     }
-    match fs::create_dir(dir) {
-        Ok(()) => parent.map_or(Ok(()), |p| sync_dir(key, p)),
+    match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => {
+            // mkdir's mode is masked by the umask; the mode must not be.
+            fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE))
+                .map_err(|e| io_error(key, "setting the mode of", dir, e))?;
+            parent.map_or(Ok(()), |p| sync_dir(key, p))
+        }
         // Another writer created it between our check and mkdir.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(io_error(key, "creating directory", dir, e)),
@@ -247,12 +283,32 @@ fn sync_dir(key: &str, dir: &Path) -> StorageResult<()> {
         .map_err(|e| io_error(key, "syncing directory", dir, e))
 }
 
+/// Publishes a sealed temp file as the object at `path`.
+fn publish(
+    key: &str,
+    temp: TempFile,
+    path: &Path,
+    mode: PutMode,
+    metadata: &Metadata,
+) -> StorageResult<()> {
+    match mode {
+        PutMode::CreateOnly => publish_new(key, temp, path)?,
+        PutMode::Overwrite => rename_into_place(key, temp, path)?,
+    }
+    if metadata.is_empty() {
+        // A sidecar of an object once under this name must not describe this one.
+        let _ = fs::remove_file(sidecar_path(path));
+    }
+    Ok(())
+}
+
 /// CreateOnly: link(2) fails if the name exists, so of racing writers
 /// exactly one wins. The temp name goes before the directory is synced, so
 /// a crash does not bring it back.
-fn publish_new(key: &str, temp: TempFile, path: &Path) -> StorageResult<()> {
+fn publish_new(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> {
     match fs::hard_link(&temp.path, path) {
         Ok(()) => {
+            temp.sidecar = None;
             drop(temp);
             Ok(())
         }
@@ -272,18 +328,22 @@ fn publish_new(key: &str, temp: TempFile, path: &Path) -> StorageResult<()> {
     }
 }
 
-/// Overwrite: rename(2) swaps the name over atomically; readers see old or new.
-fn publish_replacing(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> {
+/// rename(2) swaps the name over atomically; readers see old or new.
+fn rename_into_place(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> {
     fs::rename(&temp.path, path).map_err(|e| io_error(key, "publishing", path, e))?;
     temp.published = true;
+    temp.sidecar = None;
     Ok(())
 }
 
 /// A fully written, synced temp file beside its final name; removed on drop
-/// unless renamed into place, so a failed put leaves nothing behind.
+/// unless renamed into place, so a failed put leaves nothing behind (its
+/// metadata sidecar, if it has one, neither).
 struct TempFile {
     path: PathBuf,
     published: bool,
+    /// The metadata sidecar this write created, removed if it fails.
+    sidecar: Option<PathBuf>,
 }
 
 impl TempFile {
@@ -292,38 +352,47 @@ impl TempFile {
         final_path: &Path,
         body: &[u8],
         metadata: &Metadata,
+        xattrs: bool,
+        mode: PutMode,
     ) -> StorageResult<Self> {
-        let (temp, mut file) = TempFile::create(key, final_path)?;
+        let (mut temp, mut file) = TempFile::create(key, final_path)?;
         file.write_all(body)
             .map_err(|e| io_error(key, "writing", final_path, e))?;
-        temp.seal(key, &file, final_path, metadata)?;
+        temp.seal(key, &file, final_path, metadata, xattrs, mode)?;
         Ok(temp)
     }
 
-    /// A new, empty temp file beside `final_path`, open for writing.
+    /// A new, empty temp file (0600) beside `final_path`, open for writing.
     fn create(key: &str, final_path: &Path) -> StorageResult<(Self, File)> {
         let path = temp_path_for(final_path);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(OBJECT_MODE)
             .open(&path)
             .map_err(|e| io_error(key, "writing", final_path, e))?;
         let temp = TempFile {
             path,
             published: false,
+            sidecar: None,
         };
+        // open's mode is masked by the umask; the object's mode must not be.
+        file.set_permissions(fs::Permissions::from_mode(OBJECT_MODE))
+            .map_err(|e| io_error(key, "setting the mode of", final_path, e))?;
         Ok((temp, file))
     }
 
     /// Stores the metadata and makes the written content durable.
     fn seal(
-        &self,
+        &mut self,
         key: &str,
         file: &File,
         final_path: &Path,
         metadata: &Metadata,
+        xattrs: bool,
+        mode: PutMode,
     ) -> StorageResult<()> {
-        write_metadata(key, file, final_path, metadata)?;
+        self.sidecar = write_metadata(key, file, final_path, metadata, xattrs, mode)?;
         file.sync_all()
             .map_err(|e| io_error(key, "syncing", final_path, e))
     }
@@ -336,12 +405,13 @@ async fn put_stream_file(
     mut body: super::ByteStream,
     mode: PutMode,
     metadata: Metadata,
+    xattrs: bool,
 ) -> StorageResult<u64> {
     let dir = path
         .parent()
         .expect("a key always has a parent directory")
         .to_path_buf();
-    let (temp, file) = {
+    let (mut temp, file) = {
         let (path, dir) = (path.clone(), dir.clone());
         blocking(key, move |key| {
             ensure_dir(key, &dir)?;
@@ -359,11 +429,8 @@ async fn put_stream_file(
         .map_err(|e| io_error(key, "writing", &path, e))?;
     let file = out.into_inner().into_std().await;
     blocking(key, move |key| {
-        temp.seal(key, &file, &path, &metadata)?;
-        match mode {
-            PutMode::CreateOnly => publish_new(key, temp, &path)?,
-            PutMode::Overwrite => publish_replacing(key, temp, &path)?,
-        }
+        temp.seal(key, &file, &path, &metadata, xattrs, mode)?;
+        publish(key, temp, &path, mode, &metadata)?;
         sync_dir(key, &dir)
     })
     .await?;
@@ -374,6 +441,9 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.published {
             let _ = fs::remove_file(&self.path);
+        }
+        if let Some(sidecar) = &self.sidecar {
+            let _ = fs::remove_file(sidecar);
         }
     }
 }
@@ -395,43 +465,142 @@ fn temp_path_for(final_path: &Path) -> PathBuf {
     final_path.with_file_name(name)
 }
 
-fn write_metadata(key: &str, file: &File, path: &Path, metadata: &Metadata) -> StorageResult<()> {
+/// An object's metadata where user xattrs are missing, with the name and
+/// size of the object it describes (a sidecar left by a crashed write must
+/// not describe another object).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sidecar {
+    name: String,
+    size: u64,
+    metadata: Metadata,
+}
+
+/// `<dir>/.walden-meta/<name>`: by name, so that it travels with a copy.
+fn sidecar_path(object: &Path) -> PathBuf {
+    object.with_file_name(META_DIR).join(base_name(object))
+}
+
+fn base_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Stores `metadata` of the temp file `file` (to become `path`) in its
+/// xattr, or in a synced sidecar when the filesystem has no user xattrs.
+/// Returns the sidecar this write created (to remove if the put fails).
+fn write_metadata(
+    key: &str,
+    file: &File,
+    path: &Path,
+    metadata: &Metadata,
+    xattrs: bool,
+    mode: PutMode,
+) -> StorageResult<Option<PathBuf>> {
     if metadata.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let json = serde_json::to_vec(metadata).expect("a string map always serializes");
-    match xattr::set(file, &json) {
-        Ok(()) => Ok(()),
-        Err(e) if xattr::unsupported(&e) => {
-            warn_no_xattrs(path);
-            Ok(())
+    if xattrs {
+        let json = serde_json::to_vec(metadata).expect("a string map always serializes");
+        match xattr::set(file, &json) {
+            Ok(()) => return Ok(None),
+            Err(e) if xattr::unsupported(&e) => note_sidecars(path),
+            Err(e) => return Err(io_error(key, "storing metadata (xattr) of", path, e)),
         }
-        Err(e) => Err(io_error(key, "storing metadata (xattr) of", path, e)),
     }
-}
-
-fn read_metadata(key: &str, file: &File, path: &Path) -> StorageResult<Metadata> {
-    let raw = match xattr::get(file) {
-        Ok(Some(raw)) => raw,
-        Ok(None) => return Ok(Metadata::new()),
-        Err(e) if xattr::unsupported(&e) => return Ok(Metadata::new()),
-        Err(e) => return Err(io_error(key, "reading metadata (xattr) of", path, e)),
+    let size = file
+        .metadata()
+        .map_err(|e| io_error(key, "reading attributes of", path, e))?
+        .len();
+    let record = Sidecar {
+        name: base_name(path),
+        size,
+        metadata: metadata.clone(),
     };
-    serde_json::from_slice(&raw).map_err(|e| StorageError::Permanent {
-        key: key.to_string(),
-        message: format!(
-            "corrupt metadata in xattr user.walden of {}: {e}",
-            path.display()
-        ),
-    })
+    let body = serde_json::to_vec(&record).expect("a sidecar always serializes");
+    let sidecar = sidecar_path(path);
+    let dir = sidecar.parent().expect("a sidecar has a directory");
+    ensure_dir(key, dir)?;
+    let temp = TempFile::write(key, &sidecar, &body, &Metadata::new(), false, mode)?;
+    let created = match mode {
+        PutMode::Overwrite => {
+            rename_into_place(key, temp, &sidecar)?;
+            true
+        }
+        // Create-only, like the object: a losing writer must not replace
+        // the winner's sidecar.
+        PutMode::CreateOnly => match fs::hard_link(&temp.path, &sidecar) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if fs::read(&sidecar).is_ok_and(|theirs| theirs == body) {
+                    // A writer of the same content: its record is ours too.
+                    false
+                } else if fs::symlink_metadata(path).is_ok() {
+                    return Err(StorageError::AlreadyExists {
+                        key: key.to_string(),
+                    });
+                } else {
+                    // Left by a write that crashed before publishing its object.
+                    rename_into_place(key, temp, &sidecar)?;
+                    true
+                }
+            }
+            Err(e) => return Err(io_error(key, "storing metadata sidecar", &sidecar, e)),
+        },
+    };
+    sync_dir(key, dir)?;
+    Ok(created.then_some(sidecar))
 }
 
-fn warn_no_xattrs(path: &Path) {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    if !WARNED.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
+/// The metadata of the object `file` at `path`: its xattr, else its
+/// sidecar, else none (a copy that lost its xattrs: callers that need a
+/// checksum refuse such an object).
+fn read_metadata(
+    key: &str,
+    file: &File,
+    stat: &fs::Metadata,
+    path: &Path,
+    xattrs: bool,
+) -> StorageResult<Metadata> {
+    if xattrs {
+        match xattr::get(file) {
+            Ok(Some(raw)) => {
+                return serde_json::from_slice(&raw).map_err(|e| StorageError::Permanent {
+                    key: key.to_string(),
+                    message: format!(
+                        "corrupt metadata in xattr user.walden of {}: {e}",
+                        path.display()
+                    ),
+                })
+            }
+            Ok(None) => {}
+            Err(e) if xattr::unsupported(&e) => {}
+            Err(e) => return Err(io_error(key, "reading metadata (xattr) of", path, e)),
+        }
+    }
+    let sidecar = sidecar_path(path);
+    let raw = match fs::read(&sidecar) {
+        Ok(raw) => raw,
+        Err(e) if means_absent(&e) => return Ok(Metadata::new()),
+        Err(e) => return Err(io_error(key, "reading metadata sidecar", &sidecar, e)),
+    };
+    let record: Sidecar = serde_json::from_slice(&raw).map_err(|e| StorageError::Permanent {
+        key: key.to_string(),
+        message: format!("corrupt metadata sidecar {}: {e}", sidecar.display()),
+    })?;
+    if record.name != base_name(path) || record.size != stat.len() {
+        // Not this object's (left by a crashed write of another one).
+        return Ok(Metadata::new());
+    }
+    Ok(record.metadata)
+}
+
+fn note_sidecars(path: &Path) {
+    static NOTED: AtomicBool = AtomicBool::new(false);
+    if !NOTED.swap(true, Ordering::Relaxed) {
+        tracing::info!(
             path = %path.display(),
-            "filesystem does not support user extended attributes: object metadata is not stored"
+            "filesystem does not support user extended attributes: object metadata goes to {META_DIR}/ sidecar files"
         );
     }
 }
@@ -521,26 +690,92 @@ mod xattr {
     }
 }
 
-/// Opens an object's file and describes it; directories and other non-files are absent.
-fn open_object(key: &str, path: &Path) -> StorageResult<(File, ObjectMeta)> {
+/// Opens an object's file and describes it. A directory that holds objects
+/// is a key prefix, so absent (as on S3); anything that cannot be an object's
+/// absence is an error: an empty directory or a dangling symbolic link
+/// where an object should be (an unmounted or vanished volume).
+fn open_object(
+    key: &str,
+    root: &Path,
+    path: &Path,
+    xattrs: bool,
+) -> StorageResult<(File, ObjectMeta)> {
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if means_absent(&e) => return Err(not_found(key)),
+        Err(e) if means_absent(&e) => {
+            return Err(match dangling_link(root, path) {
+                Some(link) => StorageError::Permanent {
+                    key: key.to_string(),
+                    message: format!(
+                        "{} is a symbolic link to something missing ({}): is a volume not mounted?",
+                        link.display(),
+                        fs::read_link(&link).unwrap_or_default().display()
+                    ),
+                },
+                None => not_found(key),
+            })
+        }
         Err(e) => return Err(io_error(key, "opening", path, e)),
     };
     let stat = file
         .metadata()
         .map_err(|e| io_error(key, "reading attributes of", path, e))?;
+    if stat.is_dir() {
+        return match holds_entries(path) {
+            Ok(true) => Err(not_found(key)),
+            Ok(false) => Err(StorageError::Permanent {
+                key: key.to_string(),
+                message: format!(
+                    "{} is an empty directory where an object should be: the repository is damaged",
+                    path.display()
+                ),
+            }),
+            Err(e) => Err(io_error(key, "listing", path, e)),
+        };
+    }
     if !stat.is_file() {
-        return Err(not_found(key));
+        return Err(StorageError::Permanent {
+            key: key.to_string(),
+            message: format!("{} is not a regular file", path.display()),
+        });
     }
     let meta = ObjectMeta {
         key: key.to_string(),
         size: stat.len(),
         last_modified: stat.modified().ok(),
-        metadata: read_metadata(key, &file, path)?,
+        metadata: read_metadata(key, &file, &stat, path, xattrs)?,
     };
     Ok((file, meta))
+}
+
+/// The symbolic link (`path` or one of its directories, up to `root`) whose
+/// target is missing, if that is why `path` cannot be opened. Looks only
+/// as far up as needed: an ordinary absent object costs one or two lstats.
+fn dangling_link(root: &Path, path: &Path) -> Option<PathBuf> {
+    for at in path.ancestors() {
+        match fs::symlink_metadata(at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return fs::metadata(at).is_err().then(|| at.to_path_buf())
+            }
+            // Exists and is not a link: nothing above it explains the absence.
+            Ok(_) => return None,
+            Err(_) if at == root => return None,
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+/// Whether a directory holds anything but walden's own bookkeeping.
+fn holds_entries(dir: &Path) -> io::Result<bool> {
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(TEMP_PREFIX) && !name.starts_with(META_DIR) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn delete_file(key: &str, path: &Path) -> StorageResult<()> {
@@ -551,6 +786,8 @@ fn delete_file(key: &str, path: &Path) -> StorageResult<()> {
         Err(_) if path.is_dir() => return Ok(()),
         Err(e) => return Err(io_error(key, "deleting", path, e)),
     }
+    // Without its object a sidecar is only litter; failing to remove it is harmless.
+    let _ = fs::remove_file(sidecar_path(path));
     sync_dir(
         key,
         path.parent().expect("a key always has a parent directory"),
@@ -697,7 +934,8 @@ fn read_sorted(dir: &Path, partial: &str) -> io::Result<Vec<DirEntry>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
-        if !name.starts_with(partial) || name.starts_with(TEMP_PREFIX) {
+        if !name.starts_with(partial) || name.starts_with(TEMP_PREFIX) || name.starts_with(META_DIR)
+        {
             continue;
         }
         let file_type = entry.file_type()?;
@@ -801,6 +1039,186 @@ mod tests {
             Err(e) if xattr::unsupported(&e) => {}
             Err(e) => panic!("reading xattr: {e}"),
         }
+    }
+
+    #[tokio::test]
+    async fn conformance_without_xattrs() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::run(&store(&dir).without_xattrs()).await;
+    }
+
+    fn sidecars(dir: &Path) -> Vec<String> {
+        files_under(dir)
+            .into_iter()
+            .filter(|f| f.contains(META_DIR))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn without_xattrs_metadata_goes_to_a_hidden_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).without_xattrs();
+        let meta = |sha: &str| Metadata::from([("sha256".to_string(), sha.to_string())]);
+        store
+            .put(
+                "w/k",
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &meta("one"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sidecars(dir.path()), [format!("w/{META_DIR}/k")]);
+        assert_eq!(store.head("w/k").await.unwrap().metadata, meta("one"));
+        assert_eq!(listed(&store, "").await, ["w/k"]);
+        assert_eq!(listed(&store, "w/.").await, Vec::<String>::new());
+
+        // A losing create-only writer leaves the winner's metadata alone.
+        let err = store
+            .put(
+                "w/k",
+                Bytes::from_static(b"y"),
+                PutMode::CreateOnly,
+                &meta("two"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::AlreadyExists { .. }), "{err}");
+        assert_eq!(store.head("w/k").await.unwrap().metadata, meta("one"));
+        assert_eq!(sidecars(dir.path()).len(), 1);
+
+        // Overwrite replaces the metadata and drops the old sidecar.
+        let body = futures::stream::iter([Ok::<_, io::Error>(Bytes::from_static(b"zz"))]);
+        let body: super::super::ByteStream = Box::pin(tokio_util::io::StreamReader::new(body));
+        store
+            .put_stream("w/k", body, PutMode::Overwrite, &meta("three"))
+            .await
+            .unwrap();
+        let got = store.get("w/k", None).await.unwrap();
+        assert_eq!(got.meta.metadata, meta("three"));
+        assert_eq!(got.bytes().await.unwrap(), &b"zz"[..]);
+        assert_eq!(sidecars(dir.path()).len(), 1);
+
+        // A sidecar that does not describe this object is not believed.
+        let sidecar = dir.path().join(format!("w/{META_DIR}/k"));
+        let other = br#"{"name":"k","size":3,"metadata":{"sha256":"evil"}}"#;
+        fs::write(&sidecar, other).unwrap();
+        assert!(store.head("w/k").await.unwrap().metadata.is_empty());
+
+        store.delete("w/k").await.unwrap();
+        assert!(sidecars(dir.path()).is_empty());
+        assert!(store.head(&format!("w/{META_DIR}/k")).await.is_err());
+
+        // A sidecar left by a write that crashed before publishing is replaced.
+        fs::write(&sidecar, other).unwrap();
+        store
+            .put(
+                "w/k",
+                Bytes::from_static(b"x"),
+                PutMode::CreateOnly,
+                &meta("four"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.head("w/k").await.unwrap().metadata, meta("four"));
+    }
+
+    #[tokio::test]
+    async fn objects_are_0600_and_directories_0700_whatever_the_umask() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("new/root");
+        // cron and login shells run with umask 022.
+        // SAFETY: umask has no preconditions; other tests here do not depend on it.
+        let before = unsafe { libc::umask(0o022) };
+        for xattrs in [true, false] {
+            let store = if xattrs {
+                LocalStore::new(root.clone())
+            } else {
+                LocalStore::new(root.join("plain")).without_xattrs()
+            };
+            let meta = Metadata::from([("sha256".to_string(), "abc".to_string())]);
+            store
+                .put(
+                    "a/b/c",
+                    Bytes::from_static(b"x"),
+                    PutMode::CreateOnly,
+                    &meta,
+                )
+                .await
+                .unwrap();
+            let body = futures::stream::iter([Ok::<_, io::Error>(Bytes::from_static(b"y"))]);
+            let body: super::super::ByteStream = Box::pin(tokio_util::io::StreamReader::new(body));
+            store
+                .put_stream("d/e", body, PutMode::Overwrite, &meta)
+                .await
+                .unwrap();
+        }
+        // SAFETY: as above.
+        unsafe { libc::umask(before) };
+        let mut todo = vec![dir.path().join("new")];
+        let mut seen = 0;
+        while let Some(d) = todo.pop() {
+            let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, 0o700, "directory {}", d.display());
+            for entry in fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    seen += 1;
+                    assert_eq!(mode, 0o600, "object {}", path.display());
+                }
+            }
+        }
+        assert!(seen >= 4, "objects and sidecars were checked");
+    }
+
+    #[tokio::test]
+    async fn an_empty_directory_or_a_dangling_link_is_not_an_absent_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let permanent = |r: StorageResult<ObjectMeta>, what: &str| match r {
+            Err(e @ StorageError::Permanent { .. }) => e.to_string(),
+            other => panic!("{what}: want Permanent, got {other:?}"),
+        };
+        fs::create_dir(dir.path().join("empty")).unwrap();
+        let shown = permanent(store.head("empty").await, "empty directory");
+        assert!(shown.contains("empty directory"), "{shown}");
+        assert!(store.get("empty", None).await.is_err());
+
+        std::os::unix::fs::symlink("/nonexistent/walden", dir.path().join("link")).unwrap();
+        let shown = permanent(store.head("link").await, "dangling link");
+        assert!(shown.contains("symbolic link"), "{shown}");
+        std::os::unix::fs::symlink("/nonexistent/mount", dir.path().join("wal")).unwrap();
+        let shown = permanent(
+            store.head("wal/00000001/x").await,
+            "dangling directory link",
+        );
+        assert!(shown.contains("/nonexistent/mount"), "{shown}");
+
+        // A directory holding objects is only a prefix of their keys, as on S3.
+        store
+            .put(
+                "dir/obj",
+                Bytes::from_static(b"o"),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.head("dir").await,
+            Err(StorageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.head("absent").await,
+            Err(StorageError::NotFound { .. })
+        ));
+        assert!(matches!(
+            store.head("dir/none").await,
+            Err(StorageError::NotFound { .. })
+        ));
     }
 
     #[tokio::test]

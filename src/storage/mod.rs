@@ -200,7 +200,8 @@ pub trait ObjectStore: Send + Sync + Debug {
 /// Checks that `key` is a key every backend can store: non-empty, at most
 /// 1024 bytes, `/`-separated segments that are non-empty and not `.` or `..`,
 /// no leading or trailing `/`, no NUL or other control characters, and no
-/// segment starting with `.walden-tmp` (reserved for in-flight local writes).
+/// segment starting with `.walden-tmp` (reserved for in-flight local writes)
+/// or `.walden-meta` (local metadata sidecars).
 pub fn validate_key(key: &str) -> StorageResult<()> {
     let bad = |why: &str| {
         Err(StorageError::Permanent {
@@ -222,6 +223,7 @@ pub fn validate_key(key: &str) -> StorageResult<()> {
             "" => return bad("empty path segment (leading, trailing or double '/')"),
             "." | ".." => return bad("'.' or '..' path segment"),
             s if s.starts_with(".walden-tmp") => return bad("'.walden-tmp' prefix is reserved"),
+            s if s.starts_with(local::META_DIR) => return bad("'.walden-meta' prefix is reserved"),
             _ => {}
         }
     }
