@@ -477,3 +477,31 @@ fn long_paths_and_long_tablespace_links_still_restore() {
         .join(format!("{VERSION_DIR}/5/16386"))
         .is_file());
 }
+
+#[test]
+fn a_damaged_manifest_blocks_latest_but_not_another_named_backup() {
+    let bench = Bench::new();
+    let good = CraftedBackup::minimal();
+    good.write(&bench.repo(), SYSID, |_| {});
+    let damaged = layout_name_after(&good.name);
+    let dir = bench.repo().join("backups").join(&damaged);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("manifest.json"), b"{ not json").unwrap();
+
+    let mut cmd = walden();
+    cmd.args(["restore", "latest", "--repo"])
+        .arg(bench.repo())
+        .arg("--pgdata")
+        .arg(bench.pgdata());
+    let out = run(&mut cmd);
+    assert_refused(&out, 1, "name the backup to restore");
+    assert!(!bench.pgdata().exists(), "refused before writing anything");
+
+    let out = bench.restore(&good, &[]);
+    assert_ok(&out, "a named backup restores beside a damaged one");
+}
+
+/// A backup name that sorts after `name` (a later start LSN).
+fn layout_name_after(name: &str) -> String {
+    walden::repo::layout::backup_name(1, 0x0900_0028).max(name.to_string())
+}

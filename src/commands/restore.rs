@@ -375,10 +375,20 @@ pub async fn choose_backup(
     // One listing: the backups, and the WAL and history files that tell
     // whether two clusters write into the repository.
     let inventory = Inventory::take(store, identities).await?;
-    if let Some((name, why)) = inventory.invalid_manifests().next() {
-        return Err(Error::failed(format!(
-            "backup {name}: {why}; refusing to choose a backup from a repository with a damaged manifest (see walden verify)"
-        )));
+    // A damaged manifest blocks only what it could mislead: "latest" (the
+    // damaged backup might be the newest), or the backup it belongs to.
+    for (name, why) in inventory.invalid_manifests() {
+        match backup {
+            None => {
+                return Err(Error::failed(format!(
+                    "backup {name}: {why}; with a damaged manifest in the repository 'latest' is unknown: name the backup to restore (see backup-list and walden verify)"
+                )))
+            }
+            Some(wanted) if wanted == name => {
+                return Err(Error::failed(format!("backup {name}: {why}")))
+            }
+            Some(_) => tracing::warn!("backup {name}: {why} (see walden verify)"),
+        }
     }
     let complete: Vec<&Manifest> = inventory
         .complete_backups()

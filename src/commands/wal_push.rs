@@ -326,10 +326,7 @@ fn check_segment(
     Ok(header)
 }
 
-/// The most a timeline or backup history file may hold. PostgreSQL's are a
-/// few hundred bytes (a history file grows by one line per timeline); a
-/// bigger file is not one, and is refused before it is read into memory.
-const MAX_SMALL_FILE: u64 = 1 << 20;
+const MAX_SMALL_FILE: u64 = crate::pg::history::MAX_HISTORY_FILE_BYTES;
 
 /// Reads a history or backup history file whole, refusing one over
 /// `MAX_SMALL_FILE` by its size before reading and by what is read (it

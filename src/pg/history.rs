@@ -100,6 +100,11 @@ pub fn parse_history_for(
     Ok(entries)
 }
 
+/// The most a timeline history or backup history file may hold. PostgreSQL's
+/// are a few hundred bytes (a history file grows by one line per timeline):
+/// anything bigger is not one, and is refused before it is read into memory.
+pub const MAX_HISTORY_FILE_BYTES: u64 = 1 << 20;
+
 /// Checks that `contents` can be the history file of `timeline` before it
 /// is archived, where `recovery_target_timeline = latest`, restore and prune
 /// would all believe it: what `parse_history_for` insists on, plus at least

@@ -6,14 +6,15 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::error::{Error, Result};
-use crate::pg::{parse_history_for, HistoryEntry, TimelineId, WalFileName, WalSegmentSize};
-use crate::pipeline::{self, Identities, Stages};
+use crate::pg::{check_history_file, HistoryEntry, TimelineId, WalFileName, WalSegmentSize};
+use crate::pipeline::{Identities, Stages};
 use crate::repo::catalog::{self, BackupEntry, InvalidManifests};
 use crate::repo::continuity::SegmentsByTimeline;
 use crate::repo::forks::{self, Arrival, Fork};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::layout;
 use crate::repo::manifest::Manifest;
+use crate::repo::wal;
 use crate::storage::{ObjectMeta, ObjectStore};
 
 /// One archived WAL file.
@@ -216,14 +217,13 @@ async fn read_history(
     timeline: TimelineId,
     identities: &Identities,
 ) -> std::result::Result<Vec<HistoryEntry>, String> {
-    let (_, stored) = store
-        .get_bytes(&object.key)
+    // The same read as wal-fetch's (bounded, checksum verified) and the same
+    // check as wal-push's: a history file steers fork detection, retention
+    // and recovery, so one rule decides what a valid one is.
+    let fetched = wal::read_verified(store, &object.key, object.stages, identities)
         .await
         .map_err(|e| e.to_string())?;
-    let (plain, _) =
-        pipeline::decode_bytes(&stored, object.stages, identities).map_err(|e| e.to_string())?;
-    let text = String::from_utf8(plain).map_err(|_| "not text".to_string())?;
-    parse_history_for(timeline, &text).map_err(|e| e.to_string())
+    check_history_file(timeline, &fetched.plain)
 }
 
 #[cfg(test)]
@@ -232,16 +232,58 @@ mod tests {
     use crate::storage::{MemoryStore, Metadata, PutMode};
     use bytes::Bytes;
 
+    /// Puts `body` with the checksum and size wal-push records.
     async fn put(store: &MemoryStore, key: &str, body: &str) {
+        let metadata = Metadata::from([
+            (
+                layout::META_SHA256.to_string(),
+                crate::pipeline::sha256_hex(body.as_bytes()),
+            ),
+            (layout::META_PLAIN_SIZE.to_string(), body.len().to_string()),
+        ]);
         store
             .put(
                 key,
                 Bytes::from(body.to_string()),
                 PutMode::CreateOnly,
-                &Metadata::new(),
+                &metadata,
             )
             .await
             .unwrap();
+    }
+
+    #[tokio::test]
+    async fn history_files_are_read_as_wal_push_checks_them() {
+        let store = MemoryStore::new();
+        // A restore point named in LATIN1: wal-push archives it, so the
+        // inventory must read it too.
+        let latin1 = b"1\t0/3000000\tat restore point \"caf\xe9\"\n";
+        store
+            .put(
+                "wal/00000002/00000002.history",
+                Bytes::from(&latin1[..]),
+                PutMode::CreateOnly,
+                &Metadata::from([
+                    (
+                        layout::META_SHA256.to_string(),
+                        crate::pipeline::sha256_hex(latin1),
+                    ),
+                    (
+                        layout::META_PLAIN_SIZE.to_string(),
+                        latin1.len().to_string(),
+                    ),
+                ]),
+            )
+            .await
+            .unwrap();
+        // Too big to be a history file: refused without being decoded whole.
+        let big = "1\t0/3000000\tx\n".repeat(100_000);
+        put(&store, "wal/00000003/00000003.history", &big).await;
+        let inv = Inventory::take(&store, &Identities::none()).await.unwrap();
+        assert_eq!(inv.histories.len(), 1, "{:?}", inv.history_problems);
+        assert!(inv.histories.contains_key(&TimelineId(2)));
+        assert_eq!(inv.history_problems.len(), 1);
+        assert!(inv.history_problems[0].contains("00000003.history"));
     }
 
     #[tokio::test]

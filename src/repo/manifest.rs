@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const MANIFEST_FORMAT: u32 = 1;
 
 /// PostgreSQL's control file, without which a data directory cannot start.
-pub const CONTROL_FILE: &str = "global/pg_control";
+pub use crate::pg::datadir::CONTROL_FILE;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

@@ -193,11 +193,25 @@ async fn read_and_decode(
     found: &Found,
     identities: &Identities,
 ) -> Result<(Vec<u8>, pipeline::Digest)> {
+    if found.meta.size
+        > stored_bound(
+            layout::parse_wal_key(&found.key).map(|(f, _)| f).as_ref(),
+            None,
+        )
+    {
+        return Err(Error::failed(format!(
+            "{} in {} is {} bytes stored, more than such a file can take: refusing to read it",
+            found.key,
+            store.url(),
+            found.meta.size
+        )));
+    }
     let (_, stored) = store.get_bytes(&found.key).await.map_err(|e| {
         Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
     })?;
-    pipeline::decode_bytes(&stored, found.stages, identities)
-        .map_err(|e| Error::from(e).context(format!("decoding {} from {}", found.key, store.url())))
+    let file = layout::parse_wal_key(&found.key).map(|(file, _)| file);
+    decode_bounded(&stored, found.stages, identities, file.as_ref(), None)
+        .map_err(|e| e.context(format!("decoding {} from {}", found.key, store.url())))
 }
 
 /// Reads the WAL object at `key` (written with `stages`) and checks it
@@ -211,10 +225,35 @@ pub async fn read_verified(
     stages: Stages,
     identities: &Identities,
 ) -> Result<Fetched> {
-    let (meta, stored) = store
-        .get_bytes(key)
-        .await
-        .map_err(|e| Error::from(e).context(format!("reading {key} from {}", store.url())))?;
+    let read_failed = |e: StorageError| {
+        // The object was just found: vanishing now is no proof that it was
+        // never archived, so it must not read as "absent" (exit 1).
+        let e = match e {
+            StorageError::NotFound { key } => StorageError::Permanent {
+                key,
+                message: "vanished between its lookup and its read".to_string(),
+            },
+            other => other,
+        };
+        Error::from(e).context(format!("reading {key} from {}", store.url()))
+    };
+    let object = store.get(key, None).await.map_err(read_failed)?;
+    // What is stored is bounded before it is read: a stored object can be
+    // no larger than the most its plaintext may be, plus what the stages
+    // add (zstd's worst case and age's per-chunk tags are far below 1/64).
+    let most = stored_bound(
+        layout::parse_wal_key(key).map(|(file, _)| file).as_ref(),
+        object.meta.metadata.get(META_PLAIN_SIZE),
+    );
+    if object.meta.size > most {
+        return Err(Error::failed(format!(
+            "{key} in {} is {} bytes stored, more than such a file can take ({most}): corrupt, or planted; refusing to read it",
+            store.url(),
+            object.meta.size
+        )));
+    }
+    let meta = object.meta.clone();
+    let stored = object.bytes().await.map_err(read_failed)?;
     let Some(expected) = meta.metadata.get(META_SHA256) else {
         return Err(Error::failed(format!(
             "{key} in {} has no recorded checksum, so nothing proves it is the file that was archived \
@@ -255,12 +294,27 @@ pub async fn read_verified(
     })
 }
 
+/// The most bytes a stored WAL object may take: its recorded plaintext size
+/// if that is a number within the largest segment, else the largest
+/// segment (text files: their own limit), plus stage overhead.
+fn stored_bound(file: Option<&WalFileName>, recorded: Option<&String>) -> u64 {
+    let largest = match file {
+        Some(WalFileName::History(_) | WalFileName::Backup { .. }) => MAX_TEXT_FILE,
+        _ => u64::from(WalSegmentSize::MAX.bytes()),
+    };
+    let plain = recorded
+        .and_then(|r| r.parse::<u64>().ok())
+        .filter(|r| *r <= largest)
+        .unwrap_or(largest);
+    plain + plain / 64 + (64 << 10)
+}
+
 /// Plaintext decoded before the bound is known: enough for a segment's
 /// long page header, which states the segment size.
 const FIRST_PAGE: u64 = 8192;
 
 /// History and backup history files are a few lines of text.
-const MAX_TEXT_FILE: u64 = 16 << 20;
+const MAX_TEXT_FILE: u64 = crate::pg::history::MAX_HISTORY_FILE_BYTES;
 
 /// The most plaintext a stored WAL file may decode to: a segment's size
 /// (from its header, the only trustworthy size before the checksum is
@@ -298,14 +352,13 @@ fn decode_bounded(
     recorded: Option<u64>,
 ) -> Result<(Vec<u8>, Digest)> {
     let mut decoder = Decoder::from_buffered(stored, stages, identities)?;
-    let expected = recorded
-        .unwrap_or(FIRST_PAGE)
-        .min(u64::from(WalSegmentSize::MAX.bytes()));
-    let mut plain = Vec::with_capacity(expected as usize + 1);
+    let mut plain = Vec::with_capacity(FIRST_PAGE as usize);
     read_up_to(&mut decoder, FIRST_PAGE, &mut plain)?;
+    // Reserve only once the bound is known: a recorded size is written by
+    // whoever can write the repository.
     let bound = plaintext_bound(file, recorded, &plain).map_err(Error::failed)?;
     if plain.len() as u64 <= bound {
-        if recorded.is_none() && plain.len() as u64 == FIRST_PAGE {
+        if plain.len() as u64 == FIRST_PAGE {
             // A segment is always full size: allocate it once.
             plain.reserve_exact((bound + 1 - FIRST_PAGE) as usize);
         }
@@ -426,6 +479,43 @@ mod tests {
         let mut data = std::fs::read(head).unwrap();
         data.extend_from_slice(rest);
         data
+    }
+
+    #[tokio::test]
+    async fn an_object_gone_between_lookup_and_read_is_no_proof_of_absence() {
+        let store = MemoryStore::new();
+        let key = layout::wal_key(1, SEG.file_name, Stages::PLAIN);
+        let err = read_verified(&store, &key, Stages::PLAIN, &Identities::none())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Failed, "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_stored_object_larger_than_its_file_can_be_is_not_read() {
+        let store = MemoryStore::new();
+        let key = layout::wal_key(1, SEG.file_name, Stages::PLAIN);
+        let metadata = Metadata::from([
+            (META_SHA256.to_string(), "00".repeat(32)),
+            (META_PLAIN_SIZE.to_string(), "8192".to_string()),
+        ]);
+        store
+            .put(
+                &key,
+                Bytes::from(vec![0u8; 200_000]),
+                PutMode::CreateOnly,
+                &metadata,
+            )
+            .await
+            .unwrap();
+        let err = read_verified(&store, &key, Stages::PLAIN, &Identities::none())
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("more than such a file can take"),
+            "{err}"
+        );
+        assert_eq!(err.kind, crate::error::Kind::Failed);
     }
 
     #[tokio::test]
