@@ -29,6 +29,7 @@ pub async fn run(store: &dyn ObjectStore) {
     suite.create_only().await;
     suite.overwrite().await;
     suite.create_only_races().await;
+    suite.create_only_races_with_metadata().await;
     suite.overwrite_races().await;
     suite.absent_keys().await;
     suite.odd_keys().await;
@@ -413,6 +414,49 @@ impl Suite<'_> {
                 &want,
                 format_args!("{key:?} after race won by contender {winner}"),
             );
+        }
+    }
+
+    /// Racing create-only puts that carry metadata, as a retried or
+    /// read-ahead WAL push racing the original does: with the same content
+    /// and metadata, and with contents of one size but other checksums.
+    /// The one winner's object must keep exactly its metadata.
+    async fn create_only_races_with_metadata(&self) {
+        const CONTENDERS: usize = 16;
+        let sha = |c: usize| Metadata::from([("sha256".to_string(), format!("{c:064x}"))]);
+        for round in 0..8 {
+            let identical = round % 2 == 0;
+            let key = self.key(&format!("race/create-meta-{round}"));
+            let contender = |c: usize| {
+                let c = if identical { 0 } else { c };
+                // Bodies of one size: a sidecar's size check cannot tell them apart.
+                (Self::contender_body(round, c % 10), sha(c))
+            };
+            let (key, contender) = (&key, &contender);
+            let puts = (0..CONTENDERS).map(|c| async move {
+                let (body, meta) = contender(c);
+                self.store.put(key, body, PutMode::CreateOnly, &meta).await
+            });
+            let results = futures::future::join_all(puts).await;
+            let mut winners = Vec::new();
+            for (c, result) in results.into_iter().enumerate() {
+                match result {
+                    Ok(()) => winners.push(c),
+                    Err(StorageError::AlreadyExists { .. }) => {}
+                    Err(e) => self.fail(format_args!("racing create-only put of {key:?}: {e}")),
+                }
+            }
+            let [winner] = winners[..] else {
+                self.fail(format_args!("{CONTENDERS} create-only puts of {key:?}: winners {winners:?}, want exactly one"));
+            };
+            let (body, meta) = contender(winner);
+            let (_, got) = self.read(key, None).await;
+            self.same_body(
+                &got,
+                &body,
+                format_args!("{key:?} after race won by contender {winner}"),
+            );
+            self.check_metadata(key, &meta).await;
         }
     }
 

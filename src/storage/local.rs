@@ -4,11 +4,15 @@
 //! backup holds password hashes. An object's metadata (its checksum) lives in
 //! the `user.walden` extended attribute, or, on a filesystem without user
 //! xattrs, in a sidecar file `.walden-meta/<name>` in the object's directory,
-//! written and synced before the object is published.
+//! written and synced before the object is published. A sidecar and its
+//! object change together only under an flock(2) on the directory's
+//! `.walden-meta/.walden-tmp.lock`, so racing writers of one name never
+//! leave an object beside another write's sidecar (or none).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::ops::Range;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +31,10 @@ const TEMP_PREFIX: &str = ".walden-tmp";
 
 /// The directory of metadata sidecars, one per directory of objects; never an object.
 pub(crate) const META_DIR: &str = ".walden-meta";
+
+/// The lock file in a [`META_DIR`]; the temp prefix keeps it from ever being
+/// a sidecar's name (object names cannot start with it) and out of file counts.
+const META_LOCK: &str = ".walden-tmp.lock";
 
 /// Mode of every object file: only the repository's owner reads a backup.
 const OBJECT_MODE: u32 = 0o600;
@@ -226,7 +234,7 @@ fn put_file(
 ) -> StorageResult<()> {
     let dir = path.parent().expect("a key always has a parent directory");
     ensure_dir(key, dir)?;
-    let temp = TempFile::write(key, path, body, metadata, xattrs, mode)?;
+    let temp = TempFile::write(key, path, body, metadata, xattrs)?;
     publish(key, temp, path, mode, metadata)?;
     sync_dir(key, dir)
 }
@@ -241,7 +249,7 @@ pub fn write_file_atomically(path: &Path, body: &[u8]) -> StorageResult<()> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let temp = TempFile::write(&key, path, body, &Metadata::new(), true, PutMode::Overwrite)?;
+    let temp = TempFile::write(&key, path, body, &Metadata::new(), true)?;
     rename_into_place(&key, temp, path)?;
     sync_dir(&key, dir)
 }
@@ -283,43 +291,96 @@ fn sync_dir(key: &str, dir: &Path) -> StorageResult<()> {
         .map_err(|e| io_error(key, "syncing directory", dir, e))
 }
 
-/// Publishes a sealed temp file as the object at `path`.
+/// Publishes a sealed temp file as the object at `path`. Where a sidecar
+/// holds (or held) this name's metadata, the sidecar and the object change
+/// together under the directory's metadata lock: a writer that loses a
+/// create-only race finds the object there before touching the sidecar,
+/// and a failed publish puts the sidecar back as it was.
 fn publish(
     key: &str,
-    temp: TempFile,
+    mut temp: TempFile,
     path: &Path,
     mode: PutMode,
     metadata: &Metadata,
 ) -> StorageResult<()> {
+    let record = temp.sidecar.take();
+    let sidecar = sidecar_path(path);
+    let lock = match &record {
+        Some(_) => MetaLock::take(key, &sidecar, true)?,
+        // A sidecar of an object once under this name must not describe
+        // this one; there is none to remove where the directory has none.
+        None if metadata.is_empty() => MetaLock::take(key, &sidecar, false)?,
+        // The xattr holds it, on the very inode being published.
+        None => None,
+    };
+    let Some(_lock) = lock else {
+        return place(key, temp, path, mode);
+    };
+    if let Some(refusal) = refuse(key, path, mode) {
+        return Err(refusal);
+    }
+    let previous = match fs::read(&sidecar) {
+        Ok(previous) => Some(previous),
+        Err(e) if means_absent(&e) => None,
+        Err(e) => return Err(io_error(key, "reading metadata sidecar", &sidecar, e)),
+    };
+    match &record {
+        Some(body) => write_sidecar(key, &sidecar, body)?,
+        None if previous.is_some() => remove_sidecar(key, &sidecar)?,
+        None => {}
+    }
+    place(key, temp, path, mode).inspect_err(|_| {
+        // Whatever is under this name keeps the metadata it had; failing
+        // here too changes nothing the error does not already report.
+        let _ = match &previous {
+            Some(body) => write_sidecar(key, &sidecar, body),
+            None => remove_sidecar(key, &sidecar),
+        };
+    })
+}
+
+fn place(key: &str, temp: TempFile, path: &Path, mode: PutMode) -> StorageResult<()> {
     match mode {
-        PutMode::CreateOnly => publish_new(key, temp, path)?,
-        PutMode::Overwrite => rename_into_place(key, temp, path)?,
+        PutMode::CreateOnly => publish_new(key, temp, path),
+        PutMode::Overwrite => rename_into_place(key, temp, path),
     }
-    if metadata.is_empty() {
-        // A sidecar of an object once under this name must not describe this one.
-        let _ = fs::remove_file(sidecar_path(path));
+}
+
+/// Why `path` cannot take the object, decided under the metadata lock
+/// before the sidecar changes: the sidecar of an existing object is the
+/// winner's, and a losing writer must not touch it.
+fn refuse(key: &str, path: &Path, mode: PutMode) -> Option<StorageError> {
+    match fs::symlink_metadata(path) {
+        Ok(stat) if stat.is_dir() => Some(directory_in_the_way(key, path)),
+        Ok(_) if matches!(mode, PutMode::CreateOnly) => Some(StorageError::AlreadyExists {
+            key: key.to_string(),
+        }),
+        // Absent, or unreadable: publishing will say which.
+        _ => None,
     }
-    Ok(())
+}
+
+fn directory_in_the_way(key: &str, path: &Path) -> StorageError {
+    StorageError::Permanent {
+        key: key.to_string(),
+        message: format!(
+            "cannot create {}: a directory of that name holds other objects",
+            path.display()
+        ),
+    }
 }
 
 /// CreateOnly: link(2) fails if the name exists, so of racing writers
 /// exactly one wins. The temp name goes before the directory is synced, so
 /// a crash does not bring it back.
-fn publish_new(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> {
+fn publish_new(key: &str, temp: TempFile, path: &Path) -> StorageResult<()> {
     match fs::hard_link(&temp.path, path) {
         Ok(()) => {
-            temp.sidecar = None;
             drop(temp);
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {
-            Err(StorageError::Permanent {
-                key: key.to_string(),
-                message: format!(
-                    "cannot create {}: a directory of that name holds other objects",
-                    path.display()
-                ),
-            })
+            Err(directory_in_the_way(key, path))
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StorageError::AlreadyExists {
             key: key.to_string(),
@@ -332,18 +393,17 @@ fn publish_new(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> 
 fn rename_into_place(key: &str, mut temp: TempFile, path: &Path) -> StorageResult<()> {
     fs::rename(&temp.path, path).map_err(|e| io_error(key, "publishing", path, e))?;
     temp.published = true;
-    temp.sidecar = None;
     Ok(())
 }
 
 /// A fully written, synced temp file beside its final name; removed on drop
-/// unless renamed into place, so a failed put leaves nothing behind (its
-/// metadata sidecar, if it has one, neither).
+/// unless renamed into place, so a failed put leaves nothing behind.
 struct TempFile {
     path: PathBuf,
     published: bool,
-    /// The metadata sidecar this write created, removed if it fails.
-    sidecar: Option<PathBuf>,
+    /// The sidecar record to publish with the object where the filesystem
+    /// has no user xattrs; written only when publishing, under the lock.
+    sidecar: Option<Vec<u8>>,
 }
 
 impl TempFile {
@@ -353,12 +413,11 @@ impl TempFile {
         body: &[u8],
         metadata: &Metadata,
         xattrs: bool,
-        mode: PutMode,
     ) -> StorageResult<Self> {
         let (mut temp, mut file) = TempFile::create(key, final_path)?;
         file.write_all(body)
             .map_err(|e| io_error(key, "writing", final_path, e))?;
-        temp.seal(key, &file, final_path, metadata, xattrs, mode)?;
+        temp.seal(key, &file, final_path, metadata, xattrs)?;
         Ok(temp)
     }
 
@@ -382,7 +441,7 @@ impl TempFile {
         Ok((temp, file))
     }
 
-    /// Stores the metadata and makes the written content durable.
+    /// Stores the metadata (or readies its sidecar) and makes the written content durable.
     fn seal(
         &mut self,
         key: &str,
@@ -390,9 +449,8 @@ impl TempFile {
         final_path: &Path,
         metadata: &Metadata,
         xattrs: bool,
-        mode: PutMode,
     ) -> StorageResult<()> {
-        self.sidecar = write_metadata(key, file, final_path, metadata, xattrs, mode)?;
+        self.sidecar = store_metadata(key, file, final_path, metadata, xattrs)?;
         file.sync_all()
             .map_err(|e| io_error(key, "syncing", final_path, e))
     }
@@ -429,7 +487,7 @@ async fn put_stream_file(
         .map_err(|e| io_error(key, "writing", &path, e))?;
     let file = out.into_inner().into_std().await;
     blocking(key, move |key| {
-        temp.seal(key, &file, &path, &metadata, xattrs, mode)?;
+        temp.seal(key, &file, &path, &metadata, xattrs)?;
         publish(key, temp, &path, mode, &metadata)?;
         sync_dir(key, &dir)
     })
@@ -441,9 +499,6 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.published {
             let _ = fs::remove_file(&self.path);
-        }
-        if let Some(sidecar) = &self.sidecar {
-            let _ = fs::remove_file(sidecar);
         }
     }
 }
@@ -487,16 +542,15 @@ fn base_name(path: &Path) -> String {
 }
 
 /// Stores `metadata` of the temp file `file` (to become `path`) in its
-/// xattr, or in a synced sidecar when the filesystem has no user xattrs.
-/// Returns the sidecar this write created (to remove if the put fails).
-fn write_metadata(
+/// xattr; where the filesystem has no user xattrs, returns the sidecar
+/// record for [`publish`] to write with the object.
+fn store_metadata(
     key: &str,
     file: &File,
     path: &Path,
     metadata: &Metadata,
     xattrs: bool,
-    mode: PutMode,
-) -> StorageResult<Option<PathBuf>> {
+) -> StorageResult<Option<Vec<u8>>> {
     if metadata.is_empty() {
         return Ok(None);
     }
@@ -517,39 +571,69 @@ fn write_metadata(
         size,
         metadata: metadata.clone(),
     };
-    let body = serde_json::to_vec(&record).expect("a sidecar always serializes");
-    let sidecar = sidecar_path(path);
-    let dir = sidecar.parent().expect("a sidecar has a directory");
-    ensure_dir(key, dir)?;
-    let temp = TempFile::write(key, &sidecar, &body, &Metadata::new(), false, mode)?;
-    let created = match mode {
-        PutMode::Overwrite => {
-            rename_into_place(key, temp, &sidecar)?;
-            true
+    Ok(Some(
+        serde_json::to_vec(&record).expect("a sidecar always serializes"),
+    ))
+}
+
+/// Replaces the sidecar with `body`, atomically and durably. Only under the lock.
+fn write_sidecar(key: &str, sidecar: &Path, body: &[u8]) -> StorageResult<()> {
+    let temp = TempFile::write(key, sidecar, body, &Metadata::new(), false)?;
+    rename_into_place(key, temp, sidecar)?;
+    sync_dir(key, sidecar.parent().expect("a sidecar has a directory"))
+}
+
+/// Removes the sidecar, durably. Only under the lock.
+fn remove_sidecar(key: &str, sidecar: &Path) -> StorageResult<()> {
+    match fs::remove_file(sidecar) {
+        Ok(()) => sync_dir(key, sidecar.parent().expect("a sidecar has a directory")),
+        Err(e) if means_absent(&e) => Ok(()),
+        Err(e) => Err(io_error(key, "removing metadata sidecar", sidecar, e)),
+    }
+}
+
+/// An exclusive flock(2) on a directory's metadata lock file, held while a
+/// sidecar and its object change; released when dropped. The kernel drops
+/// it when its holder dies, so a crashed writer blocks no one, and a
+/// sidecar found under the lock with no object beside it is only a leftover.
+/// (Linux NFS clients map flock to a whole-file lock on the server, which
+/// needs the file open for writing; hence read-write.)
+struct MetaLock {
+    _file: File,
+}
+
+impl MetaLock {
+    /// Locks the `.walden-meta` directory of `sidecar`, creating it if
+    /// `create`; else `None` when there is no such directory (no sidecars).
+    fn take(key: &str, sidecar: &Path, create: bool) -> StorageResult<Option<MetaLock>> {
+        let dir = sidecar.parent().expect("a sidecar has a directory");
+        if create {
+            ensure_dir(key, dir)?;
         }
-        // Create-only, like the object: a losing writer must not replace
-        // the winner's sidecar.
-        PutMode::CreateOnly => match fs::hard_link(&temp.path, &sidecar) {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if fs::read(&sidecar).is_ok_and(|theirs| theirs == body) {
-                    // A writer of the same content: its record is ours too.
-                    false
-                } else if fs::symlink_metadata(path).is_ok() {
-                    return Err(StorageError::AlreadyExists {
-                        key: key.to_string(),
-                    });
-                } else {
-                    // Left by a write that crashed before publishing its object.
-                    rename_into_place(key, temp, &sidecar)?;
-                    true
-                }
+        let path = dir.join(META_LOCK);
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(OBJECT_MODE)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if !create && means_absent(&e) => return Ok(None),
+            Err(e) => return Err(io_error(key, "opening metadata lock", &path, e)),
+        };
+        loop {
+            // SAFETY: the fd stays open for the call's duration.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Some(MetaLock { _file: file }));
             }
-            Err(e) => return Err(io_error(key, "storing metadata sidecar", &sidecar, e)),
-        },
-    };
-    sync_dir(key, dir)?;
-    Ok(created.then_some(sidecar))
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(io_error(key, "locking metadata lock", &path, err));
+            }
+        }
+    }
 }
 
 /// The metadata of the object `file` at `path`: its xattr, else its
@@ -779,6 +863,8 @@ fn holds_entries(dir: &Path) -> io::Result<bool> {
 }
 
 fn delete_file(key: &str, path: &Path) -> StorageResult<()> {
+    // A put racing this delete must not find its fresh sidecar removed.
+    let _lock = MetaLock::take(key, &sidecar_path(path), false)?;
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if means_absent(&e) => return Ok(()),
@@ -1050,7 +1136,7 @@ mod tests {
     fn sidecars(dir: &Path) -> Vec<String> {
         files_under(dir)
             .into_iter()
-            .filter(|f| f.contains(META_DIR))
+            .filter(|f| f.contains(META_DIR) && !f.ends_with(META_LOCK))
             .collect()
     }
 
@@ -1121,6 +1207,53 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(store.head("w/k").await.unwrap().metadata, meta("four"));
+    }
+
+    /// Two create-only writers of one key without xattrs, each step driven in
+    /// turn: both write (and seal) before either publishes, then they publish
+    /// in the given order. The first to publish wins; the loser must get
+    /// AlreadyExists and leave the winner's object readable with its metadata.
+    #[tokio::test]
+    async fn a_losing_writer_never_damages_the_winners_sidecar() {
+        let meta = |sha: &str| Metadata::from([("sha256".to_string(), sha.to_string())]);
+        let same = [
+            (&b"segment"[..], meta("one")),
+            (&b"segment"[..], meta("one")),
+        ];
+        // Same size, other checksum: the sidecar's size check cannot tell them apart.
+        let other = [
+            (&b"segment"[..], meta("one")),
+            (&b"SEGMENT"[..], meta("two")),
+        ];
+        for (case, writers) in [("same content", &same), ("other content", &other)] {
+            for winner in [0, 1] {
+                let dir = tempfile::tempdir().unwrap();
+                let store = store(&dir).without_xattrs();
+                let path = dir.path().join("w/k");
+                ensure_dir("w/k", path.parent().unwrap()).unwrap();
+                let mut temps: Vec<Option<TempFile>> = writers
+                    .iter()
+                    .map(|(body, m)| Some(TempFile::write("w/k", &path, body, m, false).unwrap()))
+                    .collect();
+                let loser = 1 - winner;
+                let won = temps[winner].take().unwrap();
+                publish("w/k", won, &path, PutMode::CreateOnly, &writers[winner].1).unwrap();
+                let lost = temps[loser].take().unwrap();
+                let err = publish("w/k", lost, &path, PutMode::CreateOnly, &writers[loser].1)
+                    .unwrap_err();
+                assert!(
+                    matches!(err, StorageError::AlreadyExists { .. }),
+                    "{case}, writer {winner} first: {err}"
+                );
+                let got = store.get("w/k", None).await.unwrap();
+                assert_eq!(
+                    got.meta.metadata, writers[winner].1,
+                    "{case}, writer {winner} first: the winner's metadata"
+                );
+                assert_eq!(got.bytes().await.unwrap(), writers[winner].0);
+                assert_eq!(sidecars(dir.path()).len(), 1, "{case}");
+            }
+        }
     }
 
     #[tokio::test]
