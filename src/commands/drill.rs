@@ -62,11 +62,16 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
     .await?;
     // A drill proves that production restores; in a repository two
     // clusters write into, "the end of the archive" is not one place.
-    if let Some(note) = chosen.fork_note {
+    if chosen.active_fork {
         return Err(Error::usage(format!(
-            "{note}: a drill would not prove anything until one cluster stops archiving here (see walden status)"
+            "{}: a drill would not prove anything until one cluster stops archiving here (see walden status)",
+            chosen.fork_note.as_deref().unwrap_or("two clusters archive into this repository")
         )));
     }
+    if let Some(note) = &chosen.fork_note {
+        tracing::warn!("{note}");
+    }
+    let timeline = chosen.timeline.unwrap_or(TargetTimeline::Latest);
     let manifest = chosen.manifest;
     if manifest.encrypted && identities.is_empty() {
         return Err(Error::usage(format!(
@@ -118,7 +123,15 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
             &bin,
             run_as,
             &work,
-            restore_command,
+            RecoverySettings {
+                restore_command,
+                target: None,
+                inclusive: true,
+                action: None,
+                timeline: Some(timeline),
+                standby: false,
+                archive: ArchiveMode::Off,
+            },
             clock,
             &mut record,
         ) => result,
@@ -203,7 +216,7 @@ async fn drill(
     bin: &PgBin,
     run_as: RunAs,
     work: &WorkDir,
-    restore_command: String,
+    recovery: RecoverySettings,
     clock: Instant,
     record: &mut DrillRecord,
 ) -> Result<()> {
@@ -213,15 +226,6 @@ async fn drill(
         .iter()
         .map(|t| (t.oid, work.path().join(format!("tblspc-{}", t.oid))))
         .collect();
-    let recovery = RecoverySettings {
-        restore_command,
-        target: None,
-        inclusive: true,
-        action: None,
-        timeline: Some(TargetTimeline::Latest),
-        standby: false,
-        archive: ArchiveMode::Off,
-    };
     restore::unpack(
         settings.store()?,
         manifest.clone(),

@@ -23,7 +23,11 @@ pub async fn run(args: &PruneArgs, settings: &Settings) -> Result<()> {
     // Retention keeps each written timeline's newest backup; the fork itself
     // is for the operator to end (status reports it as critical).
     for fork in inventory.forks() {
-        tracing::warn!("{}", fork.describe());
+        if fork.is_active(inventory.taken_at) {
+            tracing::warn!("{}", fork.describe());
+        } else {
+            tracing::warn!("{}", fork.describe_settled(inventory.taken_at));
+        }
     }
     if let Some((name, why)) = inventory.invalid_manifests().next() {
         return Err(Error::failed(format!(

@@ -355,6 +355,8 @@ pub struct Chosen {
     pub manifest: Manifest,
     pub timeline: Option<TargetTimeline>,
     pub fork_note: Option<String>,
+    /// Two clusters archive into the repository right now.
+    pub active_fork: bool,
 }
 
 pub async fn choose_backup(
@@ -400,6 +402,7 @@ pub async fn choose_backup(
             backups: &complete,
             histories: &inventory.histories,
             forks: &forks,
+            now: inventory.taken_at,
         },
         Request {
             backup,
@@ -411,6 +414,7 @@ pub async fn choose_backup(
         manifest: selection.manifest.clone(),
         timeline: selection.timeline,
         fork_note: selection.fork_note,
+        active_fork: selection.active_fork,
     })
 }
 

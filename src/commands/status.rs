@@ -244,7 +244,11 @@ pub fn assess(
         ));
     }
     for fork in &figures.forks {
-        findings.push((Severity::Critical, fork.describe()));
+        if fork.is_active(now) {
+            findings.push((Severity::Critical, fork.describe()));
+        } else {
+            findings.push((Severity::Warning, fork.describe_settled(now)));
+        }
     }
     for problem in &figures.problems {
         findings.push((Severity::Warning, problem.clone()));

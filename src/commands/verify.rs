@@ -73,7 +73,11 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
         problems.push(problem("wal/", text.clone()));
     }
     for fork in inventory.forks() {
-        problems.push(problem(&layout::wal_dir(fork.parent.0), fork.describe()));
+        if fork.is_active(inventory.taken_at) {
+            problems.push(problem(&layout::wal_dir(fork.parent.0), fork.describe()));
+        } else {
+            notes.push(fork.describe_settled(inventory.taken_at));
+        }
     }
     for stray in &inventory.strays {
         problems.push(problem(

@@ -44,6 +44,58 @@ pub struct Fork {
     pub child_newest: Option<String>,
     /// Parent segments past the switchpoint archived after the history file.
     pub parent_segments_after: usize,
+    /// When each side last received WAL (`None`: unknown, taken as now).
+    pub parent_last_arrival: Option<DateTime<Utc>>,
+    pub child_last_arrival: Option<DateTime<Utc>>,
+}
+
+/// How long both sides of a fork must have been silent on one side for the
+/// fork to count as settled: a day, as backups and prune's grace reckon.
+pub const STILL_WRITTEN: chrono::Duration = chrono::Duration::hours(24);
+
+impl Fork {
+    /// Both timelines received WAL within [`STILL_WRITTEN`] of `now`: two
+    /// clusters are archiving here right now.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        let recent = |t: Option<DateTime<Utc>>| t.is_none_or(|t| now - t <= STILL_WRITTEN);
+        recent(self.parent_last_arrival) && recent(self.child_last_arrival)
+    }
+
+    /// For a settled fork, the side still written (the one that received
+    /// WAL last); `None` while the fork is active.
+    pub fn live_side(&self, now: DateTime<Utc>) -> Option<TimelineId> {
+        if self.is_active(now) {
+            return None;
+        }
+        Some(if self.child_last_arrival >= self.parent_last_arrival {
+            self.child
+        } else {
+            self.parent
+        })
+    }
+
+    /// One line for a settled fork: which side lives on, and how to end
+    /// the warning.
+    pub fn describe_settled(&self, now: DateTime<Utc>) -> String {
+        let live = self.live_side(now).unwrap_or(self.child);
+        let dead = if live == self.parent {
+            self.child
+        } else {
+            self.parent
+        };
+        format!(
+            "timeline {} kept receiving WAL after timeline {} branched off it at {} ({} segment(s)),              but timeline {} has received none for over {} h: timeline {} is taken as the live one              (restore latest follows it); if timeline {} is gone for good, remove its WAL (wal/{:08X}/)              and its backups to end this warning",
+            self.parent.0,
+            self.child.0,
+            self.switchpoint,
+            self.parent_segments_after,
+            dead.0,
+            STILL_WRITTEN.num_hours(),
+            live.0,
+            dead.0,
+            dead.0,
+        )
+    }
 }
 
 impl Fork {
@@ -86,7 +138,16 @@ pub fn find(
 ) -> Vec<Fork> {
     let mut newest: BTreeMap<TimelineId, SegmentName> = BTreeMap::new();
     let mut born: BTreeMap<TimelineId, Option<DateTime<Utc>>> = BTreeMap::new();
+    // Per timeline, its newest arrival; `None` inside once any is undated.
+    let mut last: BTreeMap<TimelineId, Option<DateTime<Utc>>> = BTreeMap::new();
     for arrival in wal {
+        let slot = last
+            .entry(arrival.file.timeline())
+            .or_insert(arrival.last_modified);
+        *slot = match (*slot, arrival.last_modified) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
         match arrival.file {
             WalFileName::Segment(s) => {
                 let slot = newest.entry(s.timeline).or_insert(*s);
@@ -103,36 +164,41 @@ pub fn find(
     let mut forks = Vec::new();
     for (&child, entries) in histories {
         // The last line names the direct parent and where the child left it.
-        let Some(last) = entries.last() else {
+        let Some(entry) = entries.last() else {
             continue;
         };
         let branched_at = born.get(&child).copied().flatten();
         // The segment holding the switchpoint is legitimately finished and
         // archived by the old primary: only later segments are new writes.
-        let switch_segno = last.switchpoint.segno(size);
-        let after: Vec<&SegmentName> = wal
+        let switch_segno = entry.switchpoint.segno(size);
+        let after: Vec<&Arrival> = wal
             .iter()
-            .filter_map(|a| match a.file {
-                WalFileName::Segment(s)
-                    if s.timeline == last.parent
+            .filter(|a| match a.file {
+                WalFileName::Segment(s) => {
+                    s.timeline == entry.parent
                         && s.segno(size) > switch_segno
-                        && arrived_after(a.last_modified, branched_at) =>
-                {
-                    Some(s)
+                        && arrived_after(a.last_modified, branched_at)
                 }
-                _ => None,
+                _ => false,
             })
             .collect();
+        let parent_last_arrival = after
+            .iter()
+            .map(|a| a.last_modified)
+            .try_fold(None::<DateTime<Utc>>, |acc, t| t.map(|t| acc.max(Some(t))))
+            .flatten();
         if after.is_empty() {
             continue;
         }
-        let Some(parent_newest) = newest.get(&last.parent) else {
+        let Some(parent_newest) = newest.get(&entry.parent) else {
             continue;
         };
         forks.push(Fork {
-            parent: last.parent,
+            parent: entry.parent,
             child,
-            switchpoint: last.switchpoint,
+            switchpoint: entry.switchpoint,
+            parent_last_arrival,
+            child_last_arrival: last.get(&child).copied().flatten(),
             branched_at: branched_at.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
             parent_newest: parent_newest.to_string(),
             child_newest: newest.get(&child).map(|s| s.to_string()),
@@ -253,6 +319,32 @@ mod tests {
         );
         assert!(text.contains("timeline 2"), "{text}");
         assert_eq!(live_timelines(&forks), vec![TimelineId(1), TimelineId(2)]);
+    }
+
+    #[test]
+    fn a_fork_settles_once_one_side_is_silent_for_a_day() {
+        let forks = check(&[
+            ("000000010000000000000005", at(1)),
+            ("00000002.history", at(5)),
+            ("000000020000000000000005", at(6)),
+            ("000000010000000000000007", at(7)),
+            ("000000010000000000000008", at(9)),
+        ]);
+        let fork = &forks[0];
+        let minutes_later = at(30).unwrap();
+        assert!(fork.is_active(minutes_later));
+        assert_eq!(fork.live_side(minutes_later), None);
+        // A day and more later, only the parent was still written (the
+        // clone was thrown away): the parent is the live line.
+        let day_later = at(9).unwrap() + chrono::Duration::hours(25);
+        assert!(!fork.is_active(day_later));
+        assert_eq!(fork.live_side(day_later), Some(TimelineId(1)));
+        let text = fork.describe_settled(day_later);
+        assert!(
+            text.contains("timeline 1 is taken as the live one"),
+            "{text}"
+        );
+        assert!(text.contains("wal/00000002/"), "{text}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{Error, Result};
 use crate::pg::recovery::TargetTimeline;
 use crate::pg::{HistoryEntry, TimelineId};
@@ -17,6 +19,8 @@ pub struct Candidates<'a> {
     pub backups: &'a [&'a Manifest],
     pub histories: &'a BTreeMap<TimelineId, Vec<HistoryEntry>>,
     pub forks: &'a [Fork],
+    /// When the listing was taken: whether a fork is still active.
+    pub now: DateTime<Utc>,
 }
 
 /// What the operator asked for.
@@ -37,6 +41,8 @@ pub struct Selection<'a> {
     pub timeline: Option<TargetTimeline>,
     /// Set when the repository is forked: what the restore says about it.
     pub fork_note: Option<String>,
+    /// Two clusters are archiving into the repository right now.
+    pub active_fork: bool,
 }
 
 /// Chooses the backup. Without forks: the named backup (which must fit the
@@ -58,6 +64,30 @@ pub fn select<'a>(facts: Candidates<'a>, request: Request<'_>) -> Result<Selecti
         ),
         None => None,
     };
+    let active_fork = facts.forks.iter().any(|f| f.is_active(facts.now));
+    let mut request = request;
+    let mut settled_note = None;
+    if !facts.forks.is_empty() && !active_fork && request.timeline.is_none() {
+        // Every fork has settled: one side stopped receiving WAL a day ago.
+        // Follow the side still written, if the forks agree on one.
+        let mut live: Vec<TimelineId> = facts
+            .forks
+            .iter()
+            .filter_map(|f| f.live_side(facts.now))
+            .collect();
+        live.sort();
+        live.dedup();
+        if let [only] = live[..] {
+            let reachable = named.is_none_or(|m| reaches(facts.histories, m, only));
+            if reachable {
+                request.timeline = Some(TargetTimeline::Id(only));
+                settled_note = Some(format!(
+                    "the repository once had two clusters archiving into it; timeline {} is the one still written, so recovery follows it (see walden status)",
+                    only.0
+                ));
+            }
+        }
+    }
     if facts.forks.is_empty() {
         let manifest = match named {
             Some(m) => {
@@ -70,6 +100,7 @@ pub fn select<'a>(facts: Candidates<'a>, request: Request<'_>) -> Result<Selecti
             manifest,
             timeline: None,
             fork_note: None,
+            active_fork,
         });
     }
 
@@ -107,11 +138,14 @@ pub fn select<'a>(facts: Candidates<'a>, request: Request<'_>) -> Result<Selecti
             };
             Ok(Selection {
                 manifest,
-                timeline: None,
-                fork_note: Some(format!(
-                    "the repository is forked (two clusters archive into it); following timeline {} as asked",
-                    n.0
-                )),
+                timeline: Some(TargetTimeline::Id(n)),
+                fork_note: Some(settled_note.unwrap_or_else(|| {
+                    format!(
+                        "the repository is forked (two clusters archive into it); following timeline {} as asked",
+                        n.0
+                    )
+                })),
+                active_fork,
             })
         }
         // A named backup picks its own line when it sits on a forked parent.
@@ -119,6 +153,7 @@ pub fn select<'a>(facts: Candidates<'a>, request: Request<'_>) -> Result<Selecti
             catalog::choose(&[m], request.bound)?;
             let own = forked_parent(m.timeline);
             Ok(Selection {
+                active_fork,
                 manifest: m,
                 timeline: own.then_some(TargetTimeline::Current),
                 fork_note: Some(if own {
@@ -133,6 +168,7 @@ pub fn select<'a>(facts: Candidates<'a>, request: Request<'_>) -> Result<Selecti
             })
         }
         (Some(m), Some(TargetTimeline::Latest)) if !forked_parent(m.timeline) => Ok(Selection {
+            active_fork,
             manifest: m,
             timeline: None,
             fork_note: Some(
@@ -212,7 +248,6 @@ fn candidates_text(facts: Candidates) -> String {
 mod tests {
     use super::*;
     use crate::pg::Lsn;
-    use chrono::{DateTime, Utc};
 
     fn manifest(tli: u32, start: u64, stop_time: &str) -> Manifest {
         let mut m: Manifest = serde_json::from_slice(
@@ -240,7 +275,13 @@ mod tests {
             parent_newest: "000000010000000000000009".into(),
             child_newest: Some("000000020000000000000006".into()),
             parent_segments_after: 3,
+            parent_last_arrival: Some(now()),
+            child_last_arrival: Some(now()),
         }
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2026-01-01T13:00:00Z".parse().unwrap()
     }
 
     fn histories() -> BTreeMap<TimelineId, Vec<HistoryEntry>> {
@@ -274,6 +315,7 @@ mod tests {
             backups: &backups,
             histories: &hist,
             forks: &forks,
+            now: now(),
         };
 
         let err = select(facts, request(None, None)).unwrap_err();
@@ -320,6 +362,34 @@ mod tests {
     }
 
     #[test]
+    fn a_settled_fork_follows_the_side_still_written() {
+        let early = manifest(1, 0x2000028, "2026-01-01T09:00:00Z");
+        let production = manifest(1, 0x9000028, "2026-01-01T12:00:00Z");
+        let clone = manifest(2, 0x6000028, "2026-01-01T11:00:00Z");
+        let backups = [&early, &production, &clone];
+        let hist = histories();
+        // The clone stopped archiving two days ago; production goes on.
+        let forks = [Fork {
+            child_last_arrival: Some(now() - chrono::Duration::hours(48)),
+            ..fork()
+        }];
+        let facts = Candidates {
+            backups: &backups,
+            histories: &hist,
+            forks: &forks,
+            now: now(),
+        };
+        let chosen = select(facts, request(None, None)).unwrap();
+        assert_eq!(chosen.manifest.name, production.name);
+        assert_eq!(chosen.timeline, Some(TargetTimeline::Id(TimelineId(1))));
+        assert!(!chosen.active_fork);
+        assert!(chosen
+            .fork_note
+            .unwrap()
+            .contains("timeline 1 is the one still written"));
+    }
+
+    #[test]
     fn without_forks_latest_is_the_newest_to_finish() {
         let production = manifest(1, 0x9000028, "2026-01-01T12:00:00Z");
         let older_tl2 = manifest(2, 0x6000028, "2026-01-01T11:00:00Z");
@@ -329,6 +399,7 @@ mod tests {
             backups: &backups,
             histories: &hist,
             forks: &[],
+            now: now(),
         };
         let chosen = select(facts, request(None, None)).unwrap();
         assert_eq!(chosen.manifest.name, production.name);
