@@ -193,23 +193,13 @@ async fn read_and_decode(
     found: &Found,
     identities: &Identities,
 ) -> Result<(Vec<u8>, pipeline::Digest)> {
-    if found.meta.size
-        > stored_bound(
-            layout::parse_wal_key(&found.key).map(|(f, _)| f).as_ref(),
-            None,
-        )
-    {
-        return Err(Error::failed(format!(
-            "{} in {} is {} bytes stored, more than such a file can take: refusing to read it",
-            found.key,
-            store.url(),
-            found.meta.size
-        )));
-    }
-    let (_, stored) = store.get_bytes(&found.key).await.map_err(|e| {
-        Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
-    })?;
     let file = layout::parse_wal_key(&found.key).map(|(file, _)| file);
+    let (_, stored) = store
+        .get_bytes_at_most(&found.key, stored_bound(file.as_ref()))
+        .await
+        .map_err(|e| {
+            Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
+        })?;
     decode_bounded(&stored, found.stages, identities, file.as_ref(), None)
         .map_err(|e| e.context(format!("decoding {} from {}", found.key, store.url())))
 }
@@ -237,23 +227,14 @@ pub async fn read_verified(
         };
         Error::from(e).context(format!("reading {key} from {}", store.url()))
     };
-    let object = store.get(key, None).await.map_err(read_failed)?;
     // What is stored is bounded before it is read: a stored object can be
     // no larger than the most its plaintext may be, plus what the stages
     // add (zstd's worst case and age's per-chunk tags are far below 1/64).
-    let most = stored_bound(
-        layout::parse_wal_key(key).map(|(file, _)| file).as_ref(),
-        object.meta.metadata.get(META_PLAIN_SIZE),
-    );
-    if object.meta.size > most {
-        return Err(Error::failed(format!(
-            "{key} in {} is {} bytes stored, more than such a file can take ({most}): corrupt, or planted; refusing to read it",
-            store.url(),
-            object.meta.size
-        )));
-    }
-    let meta = object.meta.clone();
-    let stored = object.bytes().await.map_err(read_failed)?;
+    let most = stored_bound(layout::parse_wal_key(key).map(|(file, _)| file).as_ref());
+    let (meta, stored) = store
+        .get_bytes_at_most(key, most)
+        .await
+        .map_err(read_failed)?;
     let Some(expected) = meta.metadata.get(META_SHA256) else {
         return Err(Error::failed(format!(
             "{key} in {} has no recorded checksum, so nothing proves it is the file that was archived \
@@ -294,18 +275,13 @@ pub async fn read_verified(
     })
 }
 
-/// The most bytes a stored WAL object may take: its recorded plaintext size
-/// if that is a number within the largest segment, else the largest
-/// segment (text files: their own limit), plus stage overhead.
-fn stored_bound(file: Option<&WalFileName>, recorded: Option<&String>) -> u64 {
-    let largest = match file {
+/// The most bytes a stored WAL object may take: the most its plaintext
+/// may be (the largest segment; a text file's limit) plus stage overhead.
+fn stored_bound(file: Option<&WalFileName>) -> u64 {
+    let plain = match file {
         Some(WalFileName::History(_) | WalFileName::Backup { .. }) => MAX_TEXT_FILE,
         _ => u64::from(WalSegmentSize::MAX.bytes()),
     };
-    let plain = recorded
-        .and_then(|r| r.parse::<u64>().ok())
-        .filter(|r| *r <= largest)
-        .unwrap_or(largest);
     plain + plain / 64 + (64 << 10)
 }
 
@@ -494,15 +470,15 @@ mod tests {
     #[tokio::test]
     async fn a_stored_object_larger_than_its_file_can_be_is_not_read() {
         let store = MemoryStore::new();
-        let key = layout::wal_key(1, SEG.file_name, Stages::PLAIN);
+        let key = layout::wal_key(2, "00000002.history", Stages::PLAIN);
         let metadata = Metadata::from([
             (META_SHA256.to_string(), "00".repeat(32)),
-            (META_PLAIN_SIZE.to_string(), "8192".to_string()),
+            (META_PLAIN_SIZE.to_string(), "40".to_string()),
         ]);
         store
             .put(
                 &key,
-                Bytes::from(vec![0u8; 200_000]),
+                Bytes::from(vec![b'#'; 3 << 20]),
                 PutMode::CreateOnly,
                 &metadata,
             )
@@ -512,7 +488,8 @@ mod tests {
             .await
             .unwrap_err();
         assert!(
-            err.to_string().contains("more than such a file can take"),
+            err.to_string()
+                .contains("more than such an object can take"),
             "{err}"
         );
         assert_eq!(err.kind, crate::error::Kind::Failed);

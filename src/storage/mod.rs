@@ -192,6 +192,24 @@ pub trait ObjectStore: Send + Sync + Debug {
         Ok((meta, got.bytes().await?))
     }
 
+    /// `get_bytes` for an object that may not be trusted to be small: one
+    /// larger than `most` bytes is refused (`Permanent`) before its body is
+    /// read. Decorators retry it as a whole, like `get_bytes`.
+    async fn get_bytes_at_most(&self, key: &str, most: u64) -> StorageResult<(ObjectMeta, Bytes)> {
+        let got = self.get(key, None).await?;
+        if got.meta.size > most {
+            return Err(StorageError::Permanent {
+                key: key.to_string(),
+                message: format!(
+                    "{} bytes stored, more than such an object can take ({most}): corrupt, or planted; not read",
+                    got.meta.size
+                ),
+            });
+        }
+        let meta = got.meta.clone();
+        Ok((meta, got.bytes().await?))
+    }
+
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, StorageResult<ObjectMeta>>;
 
     async fn delete(&self, key: &str) -> StorageResult<()>;

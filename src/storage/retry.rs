@@ -162,6 +162,11 @@ impl ObjectStore for RetryingStore {
         self.retry(key, || self.inner.get_bytes(key)).await
     }
 
+    async fn get_bytes_at_most(&self, key: &str, most: u64) -> StorageResult<(ObjectMeta, Bytes)> {
+        self.retry(key, || self.inner.get_bytes_at_most(key, most))
+            .await
+    }
+
     fn list<'a>(&'a self, prefix: &'a str) -> BoxStream<'a, StorageResult<ObjectMeta>> {
         self.inner.list(prefix)
     }
