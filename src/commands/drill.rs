@@ -399,7 +399,7 @@ fn wait_until_ready(server: &Server, timeout: Duration) -> std::io::Result<()> {
 }
 
 fn run_amcheck(server: &Server) -> std::io::Result<()> {
-    let mut cmd = server.run_as.command(server.bin.program("pg_amcheck"));
+    let mut cmd = server.run_as.command(server.bin.client("pg_amcheck"));
     cmd.args([
         "--all",
         "--install-missing",

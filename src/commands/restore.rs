@@ -689,7 +689,7 @@ fn write_control_files(
             .and_then(|mut file| std::io::Write::write_all(&mut file, contents))
             .map_err(|e| Error::failed(format!("writing {}: {e}", path.display())))
     };
-    for dir in ["pg_wal", "pg_wal/archive_status"] {
+    for dir in crate::pg::datadir::restored_wal_dirs(manifest.pg_version) {
         create_dir_with_mode(&pgdata.join(dir), modes.dir)?;
     }
     write("backup_label", manifest.backup_label.as_bytes())?;

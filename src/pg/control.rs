@@ -19,9 +19,12 @@ use super::lsn::{Lsn, WalSegmentSize};
 use super::wal_name::{SegmentName, TimelineId};
 
 /// PostgreSQL major versions whose backup functions and backup label format
-/// walden knows. 15 renamed `pg_start_backup`/`pg_stop_backup` and removed
-/// exclusive backups; 18 is not checked yet.
-pub const SUPPORTED_MAJORS: RangeInclusive<u32> = 15..=17;
+/// walden knows, each tested end to end on a real server
+/// (tests/version_matrix.rs). 13 and 14 take non-exclusive backups with
+/// `pg_start_backup(label, fast, false)`/`pg_stop_backup(false, wait)`; 15
+/// renamed them `pg_backup_start`/`pg_backup_stop` and removed exclusive
+/// backups. 12 and older are out of community support.
+pub const SUPPORTED_MAJORS: RangeInclusive<u32> = 13..=18;
 
 /// Where libpq looks for a server when nothing says otherwise (Debian's
 /// socket directory).
@@ -773,7 +776,8 @@ pub fn parse_backup_label(text: &str) -> Result<BackupLabel, ControlError> {
     let start_timeline = decimal_timeline(&fields, "START TIMELINE")?;
     check_segment(start_lsn, start_segment, start_timeline, "START")?;
     let from = match required(&fields, "BACKUP FROM")? {
-        "primary" => BackupFrom::Primary,
+        // PostgreSQL 13 and older write "master"; 14 renamed it "primary".
+        "primary" | "master" => BackupFrom::Primary,
         "standby" => BackupFrom::Standby,
         other => {
             return Err(label_problem(format!(
@@ -951,6 +955,14 @@ START TIMELINE: 1
                 stop: None,
             }
         );
+    }
+
+    #[test]
+    fn postgresql_13_calls_the_primary_master() {
+        // As PostgreSQL 13.23 wrote it (tests/version_matrix.rs found it:
+        // wal-push refused every PostgreSQL 13 backup history file).
+        let pg13 = PG15_LABEL.replace("BACKUP FROM: primary", "BACKUP FROM: master");
+        assert_eq!(parse_backup_label(&pg13).unwrap().from, BackupFrom::Primary);
     }
 
     #[test]
@@ -1232,14 +1244,21 @@ mod unit_tests {
 
     #[test]
     fn supported_versions() {
-        assert_eq!(check_supported(150004).unwrap(), 15);
-        assert_eq!(check_supported(160000).unwrap(), 16);
-        assert_eq!(check_supported(170002).unwrap(), 17);
+        for (version_num, major) in [
+            (130023, 13),
+            (140010, 14),
+            (150004, 15),
+            (160000, 16),
+            (170002, 17),
+            (180004, 18),
+        ] {
+            assert_eq!(check_supported(version_num).unwrap(), major);
+        }
         for (version_num, name) in [
-            (140010, "14"),
-            (180000, "18"),
+            (120022, "12"),
+            (190000, "19"),
             (90624, "9.6"),
-            (130000, "13"),
+            (100023, "10"),
         ] {
             let err = check_supported(version_num).unwrap_err();
             let message = err.to_string();
@@ -1247,7 +1266,7 @@ mod unit_tests {
                 message.contains(&format!("PostgreSQL {name} ")),
                 "{message}"
             );
-            assert!(message.contains("15 to 17"), "{message}");
+            assert!(message.contains("13 to 18"), "{message}");
         }
     }
 

@@ -1,11 +1,31 @@
 //! What a base backup copies from a PostgreSQL data directory and its tablespaces: pg_basebackup's exclusions, in a deterministic tar order.
 //!
-//! The rules are PostgreSQL 15's `sendDir()` (src/backend/replication/
-//! basebackup.c): `excludeDirContents`, `excludeFiles`, temporary files and
-//! relations, unlogged relations' non-init forks, `pg_wal` kept empty (with
-//! `archive_status`), symbolic links kept only in `pg_tblspc`, and
+//! The rules are `sendDir()` of PostgreSQL's basebackup.c
+//! (src/backend/replication/ up to 15, src/backend/backup/ from 16):
+//! `excludeDirContents`, `excludeFiles`, temporary files and relations,
+//! unlogged relations' non-init forks, `pg_wal` kept empty (with its
+//! subdirectories), symbolic links kept only in `pg_tblspc`, and
 //! `global/pg_control` sent last. Where PostgreSQL matches a bare name it
 //! does so at any depth, and so does this module.
+//!
+//! What differs between the versions walden supports (13 to 18):
+//!
+//! * 13 and 14 also skip the contents of `stats_temp_directory` when it is
+//!   set to a directory inside the data directory other than the default
+//!   `pg_stat_tmp`. 15 removed that setting (statistics moved to shared
+//!   memory); `pg_stat_tmp` itself is emptied by every version. walden
+//!   empties `pg_stat_tmp` only: a custom statistics directory is copied,
+//!   which costs bytes, never correctness (PostgreSQL ignores stale files
+//!   there).
+//! * 13 added `backup_manifest` to `excludeFiles` (the manifest of the
+//!   backup this cluster was restored from); it is in every supported
+//!   version's list.
+//! * 17 sends `pg_wal/summaries` as an empty directory beside
+//!   `pg_wal/archive_status` (WAL summaries for incremental backups belong to
+//!   the server that wrote them). Older versions have no such directory, so
+//!   keeping it whenever it exists matches each version; restore creates it
+//!   for 17 and later whatever the backup holds.
+//! * The lists are otherwise the same from 13 to 18.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -78,6 +98,21 @@ const EXCLUDE_FILES: [(&str, bool); 8] = [
     ("postmaster.opts", false),
 ];
 
+/// The directories inside `pg_wal` a backup keeps, empty: `archive_status`
+/// (every version) and `summaries` (17 and later; see the module comment).
+pub const PG_WAL_SUBDIRS: [&[u8]; 2] = [b"archive_status", b"summaries"];
+
+/// The WAL directories a restored data directory of PostgreSQL `major`
+/// must have before it starts, parents first, as pg_basebackup leaves them:
+/// 17 and later also keep WAL summaries in `pg_wal/summaries`.
+pub fn restored_wal_dirs(major: u32) -> &'static [&'static str] {
+    if major >= 17 {
+        &["pg_wal", "pg_wal/archive_status", "pg_wal/summaries"]
+    } else {
+        &["pg_wal", "pg_wal/archive_status"]
+    }
+}
+
 /// `PG_TEMP_FILE_PREFIX`: temporary files and directories (`pgsql_tmp`).
 const TEMP_FILE_PREFIX: &[u8] = b"pgsql_tmp";
 
@@ -103,8 +138,8 @@ pub fn is_excluded(rel_path: &Path, is_dir: bool) -> Exclusion {
             return Exclusion::SkipEntirely;
         }
         if depth == 0 && *ancestor == b"pg_wal" {
-            let archive_status = parts.len() == 2 && *name == b"archive_status" && is_dir;
-            return if archive_status {
+            let kept_empty = parts.len() == 2 && is_dir && PG_WAL_SUBDIRS.contains(name);
+            return if kept_empty {
                 Exclusion::KeepDirEmpty
             } else {
                 Exclusion::SkipEntirely
@@ -297,19 +332,26 @@ fn walk_symlink(
 }
 
 /// A directory whose contents are excluded; for `pg_wal`, also its
-/// `archive_status`, which PostgreSQL needs in order to start.
+/// subdirectories, empty: `archive_status` always (PostgreSQL needs it in
+/// order to start), `summaries` where the server has one (17 and later).
 fn push_emptied_dir(path: &Path, rel: PathBuf, meta: &std::fs::Metadata, out: &mut Vec<Entry>) {
     let is_pg_wal = rel == Path::new("pg_wal");
     out.push(entry(rel, EntryKind::Dir, meta));
     if is_pg_wal {
-        let status = std::fs::metadata(path.join("archive_status"))
-            .ok()
-            .filter(|m| m.is_dir());
-        out.push(entry(
-            PathBuf::from("pg_wal/archive_status"),
-            EntryKind::Dir,
-            status.as_ref().unwrap_or(meta),
-        ));
+        for sub in PG_WAL_SUBDIRS {
+            let name = std::ffi::OsStr::from_bytes(sub);
+            let found = std::fs::metadata(path.join(name))
+                .ok()
+                .filter(|m| m.is_dir());
+            if found.is_none() && sub != b"archive_status" {
+                continue;
+            }
+            out.push(entry(
+                Path::new("pg_wal").join(name),
+                EntryKind::Dir,
+                found.as_ref().unwrap_or(meta),
+            ));
+        }
     }
 }
 
@@ -572,7 +614,14 @@ mod tests {
                 SkipEntirely,
             ),
             ("pg_wal/00000002.history", false, SkipEntirely),
-            ("pg_wal/summaries", true, SkipEntirely),
+            ("pg_wal/summaries", true, KeepDirEmpty),
+            (
+                "pg_wal/summaries/0000000100000000010000280000000001000100.summary",
+                false,
+                SkipEntirely,
+            ),
+            ("pg_wal/summaries/temp.summary", false, SkipEntirely),
+            ("pg_wal/xlogtemp.123", false, SkipEntirely),
             ("base/pg_wal", true, Keep),
             ("pg_stat_tmp", true, KeepDirEmpty),
             ("pg_stat_tmp/pgss_query_texts.stat", false, SkipEntirely),
@@ -817,16 +866,44 @@ mod tests {
     fn linked_pg_wal_becomes_an_empty_directory() {
         let dir = tempfile::tempdir().unwrap();
         let (root, elsewhere) = (dir.path().join("data"), dir.path().join("wal"));
-        build(&elsewhere, &["000000010000000000000001", "archive_status/"]);
+        build(
+            &elsewhere,
+            &[
+                "000000010000000000000001",
+                "archive_status/",
+                "summaries/0000000100000000010000280000000001000100.summary",
+            ],
+        );
         fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o750)).unwrap();
         build(&root, &["PG_VERSION"]);
         symlink(&elsewhere, root.join("pg_wal")).unwrap();
         let entries = walk(&root).unwrap();
         assert_eq!(
             rel_paths(&entries),
-            ["PG_VERSION", "pg_wal/", "pg_wal/archive_status/"]
+            [
+                "PG_VERSION",
+                "pg_wal/",
+                "pg_wal/archive_status/",
+                "pg_wal/summaries/"
+            ]
         );
         assert_eq!(entries[1].mode, 0o750, "mode of the link's target");
+    }
+
+    #[test]
+    fn restored_wal_directories_follow_the_version() {
+        for major in 13..=16 {
+            assert_eq!(
+                restored_wal_dirs(major),
+                ["pg_wal", "pg_wal/archive_status"]
+            );
+        }
+        for major in 17..=18 {
+            assert_eq!(
+                restored_wal_dirs(major),
+                ["pg_wal", "pg_wal/archive_status", "pg_wal/summaries"]
+            );
+        }
     }
 
     #[test]
@@ -1136,7 +1213,9 @@ mod tests {
         }
         for path in &paths {
             assert!(
-                !path.starts_with("pg_wal/") || path == "pg_wal/archive_status",
+                !path.starts_with("pg_wal/")
+                    || path == "pg_wal/archive_status"
+                    || path == "pg_wal/summaries",
                 "{path}"
             );
             assert!(!path.contains("pg_internal.init"), "{path}");

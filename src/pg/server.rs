@@ -31,18 +31,8 @@ impl PgBin {
                 return Ok(PgBin { dir });
             }
         }
-        let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        majors.sort_unstable();
-        for major in majors.into_iter().rev() {
-            let dir = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
-            if dir.join("initdb").exists() {
-                return Ok(PgBin { dir });
-            }
+        if let Some(dir) = debian_bin_dirs().find(|dir| dir.join("initdb").exists()) {
+            return Ok(PgBin { dir });
         }
         Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -68,6 +58,22 @@ impl PgBin {
         self.dir.join(name)
     }
 
+    /// A client program (`psql`, `pg_amcheck`, `pg_basebackup`): this
+    /// directory's own, else the newest `/usr/lib/postgresql/<major>/bin`
+    /// that has it, else `name` for a search of `PATH`. A bin directory may
+    /// hold only the server (a minimal container, a server-only build), and
+    /// psql and pg_amcheck speak to servers of other majors.
+    pub fn client(&self, name: &str) -> PathBuf {
+        let own = self.program(name);
+        if own.exists() {
+            return own;
+        }
+        debian_bin_dirs()
+            .map(|dir| dir.join(name))
+            .find(|path| path.exists())
+            .unwrap_or_else(|| PathBuf::from(name))
+    }
+
     /// The major version of these programs, as `postgres --version` reports
     /// it (PostgreSQL answers before its refusal to run as root).
     pub fn major_version(&self) -> io::Result<u32> {
@@ -88,6 +94,21 @@ impl PgBin {
             ))),
         }
     }
+}
+
+/// `/usr/lib/postgresql/<major>/bin` of every major installed the Debian
+/// way, newest first.
+fn debian_bin_dirs() -> impl Iterator<Item = PathBuf> {
+    let mut majors: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    majors.sort_unstable_by(|a, b| b.cmp(a));
+    majors
+        .into_iter()
+        .map(|major| PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")))
 }
 
 /// The major version in `postgres --version` output: `postgres
@@ -307,7 +328,7 @@ impl Server {
 
     /// Runs SQL through psql and returns its unaligned, tuples-only output.
     pub fn psql(&self, sql: &str) -> io::Result<String> {
-        let mut cmd = self.run_as.command(self.bin.program("psql"));
+        let mut cmd = self.run_as.command(self.bin.client("psql"));
         cmd.args([
             "-X",
             "-A",
@@ -359,7 +380,7 @@ impl Server {
         self.run_as.make_dir(target)?;
         // PostgreSQL refuses a data directory others can read.
         std::fs::set_permissions(target, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-        let mut cmd = self.run_as.command(self.bin.program("pg_basebackup"));
+        let mut cmd = self.run_as.command(self.bin.client("pg_basebackup"));
         cmd.arg("-D")
             .arg(target)
             .args([

@@ -94,6 +94,41 @@ pub fn pg_bin_or_skip(test: &str) -> Option<PgBin> {
     }
 }
 
+/// Server programs of PostgreSQL `major`: the pinned build that
+/// `scripts/install-test-postgres.sh` installs (under `$WALDEN_TEST_SERVERS`,
+/// by default `target/test-servers`), else Debian's
+/// `/usr/lib/postgresql/<major>/bin`. Without either: a loud skip, or a
+/// failure under CI=true, where every supported major must be tested.
+pub fn pg_bin_of_major(major: u32, test: &str) -> Option<PgBin> {
+    let servers = match std::env::var_os("WALDEN_TEST_SERVERS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-servers"),
+    };
+    let pinned = servers.join(format!("pg/{major}/native/bin"));
+    let debian = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    for dir in [&pinned, &debian] {
+        if let Ok(bin) = PgBin::find(Some(dir)) {
+            assert_eq!(
+                bin.major_version().unwrap(),
+                major,
+                "{} holds another major",
+                dir.display()
+            );
+            return Some(bin);
+        }
+    }
+    let message = format!(
+        "PostgreSQL {major} is not installed (neither {} nor {}): run scripts/install-test-postgres.sh",
+        pinned.display(),
+        debian.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {message} (required under CI=true)");
+    }
+    eprintln!("\n*** SKIPPED {test}: {message} ***\n");
+    None
+}
+
 /// A PostgreSQL server for a test (killed by PID when dropped, as every `Server` is).
 pub struct Cluster(pub Server);
 

@@ -29,11 +29,16 @@ impl Site {
 
     pub fn with(kind: RepoKind, test: &str) -> Option<Site> {
         let bin = pg_bin_or_skip(test)?;
+        Site::on(bin, kind, test, &[])
+    }
+
+    /// A site whose primary runs `bin`'s PostgreSQL, made with `initdb_args`.
+    pub fn on(bin: PgBin, kind: RepoKind, test: &str, initdb_args: &[&str]) -> Option<Site> {
         let scratch = Scratch::new();
         let walden = scratch.walden_copy();
         let repo = TestRepo::new(kind, &scratch, test)?;
         let archive_command = format!("{} %p", repo.shell_command(&walden, "wal-push"));
-        let primary = Cluster::primary(&bin, &scratch, archive_command, &[]);
+        let primary = Cluster::primary(&bin, &scratch, archive_command, initdb_args);
         primary.sql("CREATE TABLE t (id int PRIMARY KEY, batch int NOT NULL)");
         Some(Site {
             scratch,
