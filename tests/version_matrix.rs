@@ -1,4 +1,4 @@
-//! The same compact scenario on every PostgreSQL major walden supports, 13 to 18, with and without data checksums, on real servers of that major.
+//! The same compact scenario on every PostgreSQL major walden supports, 13 to 18, with and without data checksums, on real servers of that major; and 12 refused.
 //!
 //! The rest of the suite runs on Debian's PostgreSQL 15; this file proves
 //! every other major end to end, with the server builds that
@@ -139,6 +139,45 @@ fn scenario(major: u32, checksums: bool) {
         "{test}: the drill is recorded: {:?}",
         site.repo.keys("drills")
     );
+}
+
+/// PostgreSQL 12, out of support: backup-push refuses it as a configuration
+/// error naming the supported range, and writes nothing.
+#[test]
+fn pg12_is_refused_before_anything_is_written() {
+    let test = "pg12_is_refused";
+    let Some(bin) = pg_bin_of_major(12, test) else {
+        return;
+    };
+    let site = Site::on(bin, RepoKind::Local, test, &[]).expect("a local repository");
+    site.batch(1);
+    site.archive_everything();
+    let before = tree(&site.repo.local_dir());
+    let out = site.backup(&[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("PostgreSQL 12 "), "{err}");
+    assert!(err.contains("13 to 18"), "{err}");
+    assert_eq!(
+        tree(&site.repo.local_dir()),
+        before,
+        "nothing written: {err}"
+    );
+}
+
+/// Every file under `dir` with its length, sorted.
+fn tree(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            out.extend(tree(&entry.path()));
+        } else {
+            out.push((entry.path(), meta.len()));
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Waits until a hot standby shows exactly `expected` batches.

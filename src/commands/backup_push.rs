@@ -11,7 +11,7 @@ use crate::cli::BackupPushArgs;
 use crate::commands::progress::{human_bytes, Progress};
 use crate::config::{Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
-use crate::pg::control::{check_supported, ConnectOptions, ControlSession, Tablespace};
+use crate::pg::control::{ConnectOptions, ControlError, ControlSession, Tablespace};
 use crate::pg::datadir::{self, Entry, EntryKind};
 use crate::pg::{SegmentName, WalSegmentSize};
 use crate::pipeline::throttle::TokenBucket;
@@ -33,8 +33,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         set_io_priority(priority);
     }
     let session = connect(args).await?;
-    let major =
-        check_supported(session.server_version_num()).map_err(|e| Error::usage(e.to_string()))?;
+    let major = session.major();
     let pgdata = check_pgdata(&args.pgdata, &session).await?;
     let system_identifier = session.system_identifier().await.map_err(failed)?;
     let wal_segment_size = session.wal_segment_size().await.map_err(failed)?;
@@ -177,7 +176,14 @@ async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
         password: None,
     }
     .with_pg_env();
-    ControlSession::connect(&options).await.map_err(failed)
+    ControlSession::connect(&options)
+        .await
+        .map_err(|e| match e {
+            // A server walden cannot back up is a configuration error,
+            // found before anything is written.
+            ControlError::Unsupported { .. } => Error::usage(e.to_string()),
+            other => failed(other),
+        })
 }
 
 /// Waits until `segment` (the last one a restore of this backup needs) is
