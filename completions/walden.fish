@@ -414,7 +414,7 @@ complete -c walden -n "__fish_walden_using_subcommand status" -s V -l version -d
 complete -c walden -n "__fish_walden_using_subcommand drill" -l check-sql -d 'Query that must succeed on the restored cluster (run with psql in the postgres database)' -r
 complete -c walden -n "__fish_walden_using_subcommand drill" -l check-user -d 'Role the check connects as (a superuser for --amcheck)' -r
 complete -c walden -n "__fish_walden_using_subcommand drill" -l check-database -d 'Database the check query runs in' -r
-complete -c walden -n "__fish_walden_using_subcommand drill" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (pg_ctl, postgres, psql) of the backup\'s major version, checked with `postgres --version` before anything is restored [default: /usr/lib/postgresql/<backup\'s major>/bin if installed, else from pg_config]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand drill" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (pg_ctl, postgres) of the backup\'s major version, checked with `postgres --version` before anything is restored; psql and pg_amcheck come from there too, else from the newest /usr/lib/postgresql/<major>/bin or PATH [default: /usr/lib/postgresql/<backup\'s major>/bin if installed, else pg_config\'s if it is that major]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand drill" -l work-dir -d 'Where to create the temporary data directory [default: the system\'s temporary directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand drill" -l timeout -d 'Give up when the cluster is not ready after this long (replay included)' -r
 complete -c walden -n "__fish_walden_using_subcommand drill" -l jobs -d 'Parts downloaded and unpacked in parallel' -r

@@ -124,7 +124,7 @@ pub enum Command {
 
     /// Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check.
     #[command(
-        long_about = "Restore a backup (the newest by default) into a temporary directory, start PostgreSQL on it on a private socket and port, replay WAL to the end of the archive, promote, run a check (SELECT 1 by default, --check-sql for your own, --amcheck to run pg_amcheck on every database), stop the server and remove the directory.\n\nReports the RTO (from the start of the drill until the cluster was ready), the RPO (time between the newest replayed commit and now), and the bytes restored, and records the result in the repository under drills/ so that status can alert on a failing or stale drill. Exits 1 when the drill fails, printing the tail of the server log.\n\nRun it where PostgreSQL's server binaries of the backup's major version are installed (--pg-bin, or found with pg_config); as root it runs the server as the postgres user."
+        long_about = "Restore a backup (the newest by default) into a temporary directory, start PostgreSQL on it on a private socket and port, replay WAL to the end of the archive, promote, run a check (SELECT 1 by default, --check-sql for your own, --amcheck to run pg_amcheck on every database), stop the server and remove the directory.\n\nReports the RTO (from the start of the drill until the cluster was ready), the RPO (time between the newest replayed commit and now), and the bytes restored, and records the result in the repository under drills/ so that status can alert on a failing or stale drill. Exits 1 when the drill fails, printing the tail of the server log.\n\nRun it where PostgreSQL's server binaries of the backup's major version (13 to 18) are installed: --pg-bin DIR, else /usr/lib/postgresql/<major>/bin, else pg_config's if it reports that major; any other version is refused before anything is restored. As root it runs the server as the postgres user."
     )]
     Drill(DrillArgs),
 
@@ -358,7 +358,7 @@ pub struct DrillArgs {
     #[arg(long, value_name = "DB", default_value = "postgres")]
     pub check_database: String,
 
-    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres, psql) of the backup's major version, checked with `postgres --version` before anything is restored [default: /usr/lib/postgresql/<backup's major>/bin if installed, else from pg_config].
+    /// Directory with PostgreSQL's server binaries (pg_ctl, postgres) of the backup's major version, checked with `postgres --version` before anything is restored; psql and pg_amcheck come from there too, else from the newest /usr/lib/postgresql/<major>/bin or PATH [default: /usr/lib/postgresql/<backup's major>/bin if installed, else pg_config's if it is that major].
     #[arg(long, env = "WALDEN_PG_BIN", value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
 
