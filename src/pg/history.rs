@@ -156,7 +156,7 @@ pub fn timeline_of_lsn(history: &[HistoryEntry], current: TimelineId, lsn: Lsn) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pg::fixture;
+    use crate::pg::{fixture, SegmentName, WalSegmentSize, MAJOR_FIXTURES};
 
     fn entry(parent: u32, switchpoint: &str, reason: &str) -> HistoryEntry {
         HistoryEntry {
@@ -180,6 +180,44 @@ mod tests {
         )];
         assert_eq!(parse_history(&text), Ok(expected.clone()));
         assert_eq!(parse_history_for(TimelineId(2), &text), Ok(expected));
+    }
+
+    #[test]
+    fn real_history_of_every_major() {
+        for cluster in &MAJOR_FIXTURES {
+            let file = cluster.history();
+            let contents = fixture(&file);
+            let entries = check_history_file(TimelineId(2), &contents)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let switchpoint: Lsn = cluster.switchpoint.parse().unwrap();
+            assert_eq!(entries.len(), 1, "{file}");
+            assert_eq!(entries[0].parent, TimelineId(1), "{file}");
+            assert_eq!(entries[0].switchpoint, switchpoint, "{file}");
+            assert!(!entries[0].reason.is_empty(), "{file}");
+            let text = String::from_utf8(contents.clone()).unwrap();
+            assert_eq!(parse_history_for(TimelineId(2), &text), Ok(entries.clone()));
+            // Timeline 1 has no parent to name.
+            assert!(
+                check_history_file(TimelineId(1), &contents).is_err(),
+                "{file}"
+            );
+            // Timeline 2 starts in the segment whose head is beside it.
+            assert_eq!(
+                SegmentName::from_lsn(TimelineId(2), switchpoint, WalSegmentSize::DEFAULT)
+                    .to_string(),
+                cluster.timeline_2_segment,
+                "{file}"
+            );
+            let before = Lsn(switchpoint.0 - 1);
+            assert_eq!(
+                timeline_of_lsn(&entries, TimelineId(2), before),
+                TimelineId(1)
+            );
+            assert_eq!(
+                timeline_of_lsn(&entries, TimelineId(2), switchpoint),
+                TimelineId(2)
+            );
+        }
     }
 
     #[test]
