@@ -131,12 +131,10 @@ pub enum Command {
     /// Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time.
     Demo(DemoArgs),
 
-    /// Write the man pages.
-    #[command(hide = true)]
+    /// Write the man pages (walden.1 and one per command) into a directory; scripts/install.sh installs them.
     Man(ManArgs),
 
-    /// Print a shell completion script.
-    #[command(hide = true)]
+    /// Print a shell completion script, e.g. `walden completions bash > /etc/bash_completion.d/walden`.
     Completions(CompletionsArgs),
 }
 
