@@ -22,6 +22,9 @@ _walden() {
             walden,backup-push)
                 cmd="walden__subcmd__backup__subcmd__push"
                 ;;
+            walden,check)
+                cmd="walden__subcmd__check"
+                ;;
             walden,completions)
                 cmd="walden__subcmd__completions"
                 ;;
@@ -33,6 +36,9 @@ _walden() {
                 ;;
             walden,help)
                 cmd="walden__subcmd__help"
+                ;;
+            walden,info)
+                cmd="walden__subcmd__info"
                 ;;
             walden,man)
                 cmd="walden__subcmd__man"
@@ -61,6 +67,9 @@ _walden() {
             walden__subcmd__help,backup-push)
                 cmd="walden__subcmd__help__subcmd__backup__subcmd__push"
                 ;;
+            walden__subcmd__help,check)
+                cmd="walden__subcmd__help__subcmd__check"
+                ;;
             walden__subcmd__help,completions)
                 cmd="walden__subcmd__help__subcmd__completions"
                 ;;
@@ -72,6 +81,9 @@ _walden() {
                 ;;
             walden__subcmd__help,help)
                 cmd="walden__subcmd__help__subcmd__help"
+                ;;
+            walden__subcmd__help,info)
+                cmd="walden__subcmd__help__subcmd__info"
                 ;;
             walden__subcmd__help,man)
                 cmd="walden__subcmd__help__subcmd__man"
@@ -101,7 +113,7 @@ _walden() {
 
     case "${cmd}" in
         walden)
-            opts="-v -q -h -V --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help"
+            opts="-v -q -h -V --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -344,6 +356,124 @@ _walden() {
                     return 0
                     ;;
                 --part-size-mib)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
+                    COMPREPLY=($(compgen -W "none zstd snappy" -- "${cur}"))
+                    return 0
+                    ;;
+                --compression-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-recipients-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decrypt-identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text logfmt json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --io-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-path-style)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-checksums)
+                    COMPREPLY=($(compgen -W "when-supported when-required" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-storage-class)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcs-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcs-grpc-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcs-credentials-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        walden__subcmd__check)
+            opts="-v -q -h -V --pg-host --pg-port --pg-user --pg-database --timeout --init --read-only --json --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pg-host)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pg-database)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -769,7 +899,7 @@ _walden() {
             return 0
             ;;
         walden__subcmd__help)
-            opts="wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help"
+            opts="wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -797,6 +927,20 @@ _walden() {
             return 0
             ;;
         walden__subcmd__help__subcmd__backup__subcmd__push)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        walden__subcmd__help__subcmd__check)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -853,6 +997,20 @@ _walden() {
             return 0
             ;;
         walden__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        walden__subcmd__help__subcmd__info)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -957,6 +1115,104 @@ _walden() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        walden__subcmd__info)
+            opts="-v -q -h -V --json --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compression)
+                    COMPREPLY=($(compgen -W "none zstd snappy" -- "${cur}"))
+                    return 0
+                    ;;
+                --compression-level)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-recipient)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --encrypt-recipients-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --decrypt-identity)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text logfmt json" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-level)
+                    COMPREPLY=($(compgen -W "error warn info debug trace" -- "${cur}"))
+                    return 0
+                    ;;
+                --io-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-region)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-path-style)
+                    COMPREPLY=($(compgen -W "true false" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-profile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-checksums)
+                    COMPREPLY=($(compgen -W "when-supported when-required" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-storage-class)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --s3-sse)
+                    COMPREPLY=($(compgen -W "AES256 aws:kms" -- "${cur}"))
+                    return 0
+                    ;;
+                --s3-sse-kms-key-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcs-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcs-grpc-endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gcs-credentials-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

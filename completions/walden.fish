@@ -69,6 +69,8 @@ complete -c walden -n "__fish_walden_needs_command" -f -a "prune" -d 'Delete bac
 complete -c walden -n "__fish_walden_needs_command" -f -a "verify" -d 'Re-read the repository and check every checksum, manifest and the WAL chain of each backup'
 complete -c walden -n "__fish_walden_needs_command" -f -a "status" -d 'Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics'
 complete -c walden -n "__fish_walden_needs_command" -f -a "drill" -d 'Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check'
+complete -c walden -n "__fish_walden_needs_command" -f -a "check" -d 'Check the setup end to end: configuration, repository, keys, the cluster\'s identity, and a WAL segment through archive_command'
+complete -c walden -n "__fish_walden_needs_command" -f -a "info" -d 'The recoverable window per timeline (oldest restorable point to newest archived WAL, with gaps) and each backup\'s age, type and size'
 complete -c walden -n "__fish_walden_needs_command" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
 complete -c walden -n "__fish_walden_needs_command" -f -a "man" -d 'Write the man pages (walden.1 and one per command) into a directory; scripts/install.sh installs them'
 complete -c walden -n "__fish_walden_needs_command" -f -a "completions" -d 'Print a shell completion script, e.g. `walden completions bash > /etc/bash_completion.d/walden`'
@@ -457,6 +459,87 @@ complete -c walden -n "__fish_walden_using_subcommand drill" -s v -l verbose -d 
 complete -c walden -n "__fish_walden_using_subcommand drill" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand drill" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand drill" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-host -d 'Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l timeout -d 'How long the archive check waits for the switched segment to reach the repository' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand check" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand check" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand check" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand check" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand check" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand check" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand check" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand check" -l init -d 'Record the cluster\'s identity in a new repository now (needs a server connection), instead of at the first wal-push'
+complete -c walden -n "__fish_walden_using_subcommand check" -l read-only -d 'Only list and read the repository; write nothing (for hosts that only restore)'
+complete -c walden -n "__fish_walden_using_subcommand check" -l json -d 'Print the checks as a JSON array (stable field names, for scripts)'
+complete -c walden -n "__fish_walden_using_subcommand check" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand check" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand check" -s V -l version -d 'Print version'
+complete -c walden -n "__fish_walden_using_subcommand info" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand info" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
+zstd\t''
+snappy\t''"
+complete -c walden -n "__fish_walden_using_subcommand info" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
+complete -c walden -n "__fish_walden_using_subcommand info" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
+complete -c walden -n "__fish_walden_using_subcommand info" -l log-format -d 'Log format on stderr [default: text]' -r -f -a "text\t'Human-readable lines'
+logfmt\t'key=value pairs, one event per line'
+json\t'One JSON object per line'"
+complete -c walden -n "__fish_walden_using_subcommand info" -l log-level -d 'Log level [default: info]; -v and -q move it up and down' -r -f -a "error\t''
+warn\t''
+info\t''
+debug\t''
+trace\t''"
+complete -c walden -n "__fish_walden_using_subcommand info" -l io-timeout -d 'A storage request that makes no progress for this long fails (and is retried) [default: 60]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-endpoint -d 'S3-compatible service to use instead of AWS, e.g. https://minio.example:9000' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-region -d 'The bucket\'s region [default: from the AWS chain; us-east-1 with --s3-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-path-style -d 'Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it)' -r -f -a "true\t''
+false\t''"
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-profile -d 'Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-checksums -d 'When to send request checksums [default: when-supported]; when-required suits S3-compatible stores that reject aws-chunked uploads' -r -f -a "when-supported\t'Whenever the operation supports them (aws-chunked uploads with trailing checksums)'
+when-required\t'Only where the operation requires them'"
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-storage-class -d 'Storage class of new objects, e.g. STANDARD_IA [default: the bucket\'s]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-sse -d 'Server-side encryption of new objects [default: the bucket\'s]' -r -f -a "AES256\t'S3-managed keys'
+aws:kms\t'AWS KMS keys (see --s3-sse-kms-key-id)'"
+complete -c walden -n "__fish_walden_using_subcommand info" -l s3-sse-kms-key-id -d 'KMS key for --s3-sse aws:kms [default: the account\'s S3 key]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand info" -l json -d 'Print JSON (stable field names, for scripts)'
+complete -c walden -n "__fish_walden_using_subcommand info" -s v -l verbose -d 'More log output (repeat for more)'
+complete -c walden -n "__fish_walden_using_subcommand info" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c walden -n "__fish_walden_using_subcommand info" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand demo" -l dir -d 'Directory for the demo\'s clusters and repository [default: a new temporary directory]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l pg-bin -d 'Directory with PostgreSQL\'s server binaries (initdb, pg_ctl, postgres) [default: from pg_config, or /usr/lib/postgresql/15/bin]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -569,16 +652,18 @@ complete -c walden -n "__fish_walden_using_subcommand completions" -s v -l verbo
 complete -c walden -n "__fish_walden_using_subcommand completions" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "backup-list" -d 'List the backups in the repository'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "prune" -d 'Delete backups and WAL that the retention policy no longer needs (a dry run unless --apply)'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "verify" -d 'Re-read the repository and check every checksum, manifest and the WAL chain of each backup'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "status" -d 'Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "drill" -d 'Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "man" -d 'Write the man pages (walden.1 and one per command) into a directory; scripts/install.sh installs them'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "completions" -d 'Print a shell completion script, e.g. `walden completions bash > /etc/bash_completion.d/walden`'
-complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill demo man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "wal-fetch" -d 'Restore one WAL file from the archive; PostgreSQL\'s restore_command (`walden wal-fetch %f %p`)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "backup-push" -d 'Take a throttled base backup of a running cluster into the repository'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "backup-list" -d 'List the backups in the repository'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "restore" -d 'Restore a backup into a new data directory, set up for point-in-time recovery'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "prune" -d 'Delete backups and WAL that the retention policy no longer needs (a dry run unless --apply)'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "verify" -d 'Re-read the repository and check every checksum, manifest and the WAL chain of each backup'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "status" -d 'Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "drill" -d 'Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "check" -d 'Check the setup end to end: configuration, repository, keys, the cluster\'s identity, and a WAL segment through archive_command'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "info" -d 'The recoverable window per timeline (oldest restorable point to newest archived WAL, with gaps) and each backup\'s age, type and size'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "demo" -d 'Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "man" -d 'Write the man pages (walden.1 and one per command) into a directory; scripts/install.sh installs them'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "completions" -d 'Print a shell completion script, e.g. `walden completions bash > /etc/bash_completion.d/walden`'
+complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

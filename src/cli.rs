@@ -128,6 +128,18 @@ pub enum Command {
     )]
     Drill(DrillArgs),
 
+    /// Check the setup end to end: configuration, repository, keys, the cluster's identity, and a WAL segment through archive_command.
+    #[command(
+        long_about = "Check the setup end to end, one line per check with PASS, FAIL (and what to do) or SKIP (and why):\n\n  config      the settings resolve: repository URL, compression, age keys\n  repository  the store answers a listing, and a probe object under check/ is written, read back and deleted (--read-only: listing and reads only, for hosts that only restore)\n  keys        a probe is encrypted to the recipients and, with --decrypt-identity, decrypted back; an archived encrypted WAL file is decrypted with the identity\n  server      the cluster answers on --pg-host/--pg-port/--pg-user/--pg-database\n  identity    the cluster's system identifier, major version and segment size match the repository's record (walden.json); a new repository has none until the first wal-push records it, or --init records it now\n  archive     a restore point and pg_switch_wal() make PostgreSQL archive a segment through archive_command; it must reach this repository within --timeout, else pg_stat_archiver's last failure is shown\n\nWithout connection options the server checks are skipped. Run it as the account that runs archive_command (usually postgres), with the same settings. Exits 0 when every check passed or was skipped, 1 when one failed, 2 on a configuration error."
+    )]
+    Check(CheckArgs),
+
+    /// The recoverable window per timeline (oldest restorable point to newest archived WAL, with gaps) and each backup's age, type and size.
+    #[command(
+        long_about = "Show what can be restored: for each timeline, the recoverable window from the oldest restorable point (where the oldest backup whose WAL is continuous to the newest segment becomes consistent) to the end of the newest archived segment it can reach, and the WAL gaps that cut earlier backups off; then each complete backup with its age, type, size and timeline.\n\nAn empty or missing repository is an error (exit 2): usually a mistyped --repo."
+    )]
+    Info(InfoArgs),
+
     /// Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time.
     Demo(DemoArgs),
 
@@ -378,6 +390,35 @@ pub struct DrillArgs {
     pub keep_failed: bool,
 
     /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub connect: PgConnectArgs,
+
+    /// How long the archive check waits for the switched segment to reach the repository.
+    #[arg(long, value_name = "AGE", default_value = "60s")]
+    pub timeout: crate::ages::Age,
+
+    /// Record the cluster's identity in a new repository now (needs a server connection), instead of at the first wal-push.
+    #[arg(long)]
+    pub init: bool,
+
+    /// Only list and read the repository; write nothing (for hosts that only restore).
+    #[arg(long, conflicts_with = "init")]
+    pub read_only: bool,
+
+    /// Print the checks as a JSON array (stable field names, for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Print JSON (stable field names, for scripts).
     #[arg(long)]
     pub json: bool,
 }

@@ -2,9 +2,11 @@
 
 pub mod backup_list;
 pub mod backup_push;
+pub mod check;
 pub mod completions;
 pub mod demo;
 pub mod drill;
+pub mod info;
 pub mod man;
 pub mod progress;
 pub mod prune;
@@ -29,6 +31,8 @@ pub async fn run(command: Command, settings: &Settings) -> Result<()> {
         Command::Verify(args) => verify::run(&args, settings).await,
         Command::Status(args) => status::run(&args, settings).await,
         Command::Drill(args) => drill::run(&args, settings).await,
+        Command::Check(args) => check::run(&args, settings).await,
+        Command::Info(args) => info::run(&args, settings).await,
         Command::Demo(args) => demo::run(&args, settings).await,
         Command::Man(args) => man::run(&args),
         Command::Completions(args) => completions::run(&args),

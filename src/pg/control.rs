@@ -475,6 +475,51 @@ impl ControlSession {
         .await
     }
 
+    /// A server setting as `SHOW` gives it (e.g. `archive_mode`).
+    pub async fn setting(&self, name: &str) -> Result<String, ControlError> {
+        self.query_value(
+            &format!("reading the setting {name}"),
+            "SELECT current_setting($1)",
+            &[&name],
+        )
+        .await
+    }
+
+    /// Whether the server is a standby (in recovery): it cannot switch WAL.
+    pub async fn is_in_recovery(&self) -> Result<bool, ControlError> {
+        self.query_value(
+            "SELECT pg_is_in_recovery()",
+            "SELECT pg_is_in_recovery()",
+            &[],
+        )
+        .await
+    }
+
+    /// Writes a restore point named `name` and switches to a new WAL
+    /// segment; returns the segment switched away from, which the archiver
+    /// will hand to `archive_command`. The restore point guarantees the
+    /// current segment holds WAL: on an idle server `pg_switch_wal()` is a
+    /// no-op and would name a segment archived long ago (pgBackRest's check
+    /// does the same). Needs superuser or EXECUTE on both functions.
+    pub async fn switch_wal_with_restore_point(
+        &self,
+        name: &str,
+    ) -> Result<SegmentName, ControlError> {
+        let what = "pg_create_restore_point() and pg_switch_wal()";
+        let _: String = self
+            .query_value(what, "SELECT pg_create_restore_point($1)::text", &[&name])
+            .await?;
+        // pg_walfile_name() of the switch position names the segment it ends
+        // (it maps a segment boundary to the segment before it).
+        let file: String = self
+            .query_value(what, "SELECT pg_walfile_name(pg_switch_wal())", &[])
+            .await?;
+        file.parse().map_err(|e| ControlError::Query {
+            what: what.to_owned(),
+            detail: format!("the server named the segment {file:?}: {e}"),
+        })
+    }
+
     /// Whether the server still answers on this session, so that a backup
     /// whose session dropped fails at once instead of after the copy. Call
     /// it between other calls: queued behind a long one (a spread checkpoint,

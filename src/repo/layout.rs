@@ -77,6 +77,15 @@ pub fn wal_candidate_keys(
         .collect()
 }
 
+/// Where `check` writes its probe object (and deletes it at once); one
+/// left there by an interrupted check is a stray that verify reports.
+pub const CHECK_PREFIX: &str = "check/";
+
+/// The probe object of one `check` run: unique per host, process and moment.
+pub fn check_probe_key(unique: &str) -> String {
+    format!("{CHECK_PREFIX}probe-{unique}")
+}
+
 /// Where every backup lives.
 pub const BACKUPS_PREFIX: &str = "backups/";
 

@@ -12,5 +12,6 @@ pub mod retention;
 pub mod selection;
 pub mod tarpart;
 pub mod wal;
+pub mod window;
 
 pub use identity::RepoIdentity;
