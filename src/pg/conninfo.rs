@@ -61,7 +61,7 @@ impl Conninfo {
         if text.contains('\0') {
             return Err(syntax("contains a NUL character".to_owned()));
         }
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(String, String)> = Vec::new();
         let mut chars = text.chars().peekable();
         loop {
             while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -74,9 +74,16 @@ impl Conninfo {
             }
             while chars.next_if(|c| c.is_whitespace()).is_some() {}
             if chars.next() != Some('=') {
-                return Err(syntax(format!(
-                    "missing \"=\" after {keyword:?} (expected keyword=value pairs separated by spaces)"
-                )));
+                // A word after a secret is most likely the rest of an
+                // unquoted secret with a space in it: not to be echoed.
+                return Err(syntax(match pairs.last() {
+                    Some((previous, _)) if is_secret(previous.as_str()) => format!(
+                        "missing \"=\" after the value of {previous} (quote a value that holds spaces: {previous}='…')"
+                    ),
+                    _ => format!(
+                        "missing \"=\" after {keyword:?} (expected keyword=value pairs separated by spaces)"
+                    ),
+                }));
             }
             while chars.next_if(|c| c.is_whitespace()).is_some() {}
             let mut value = String::new();
@@ -187,16 +194,16 @@ impl Conninfo {
         self.pairs
             .iter()
             .map(|(keyword, value)| {
-                let value = if SECRET_KEYWORDS.contains(&keyword.as_str()) {
-                    MASK
-                } else {
-                    value
-                };
+                let value = if is_secret(keyword) { MASK } else { value };
                 format!("{keyword}={}", quote_value(value))
             })
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+fn is_secret(keyword: &str) -> bool {
+    SECRET_KEYWORDS.contains(&keyword)
 }
 
 /// A value as libpq reads it back: bare when it can be, else single-quoted
@@ -268,9 +275,11 @@ mod tests {
             ("postgresql://rep:pw@primary/db", "URI"),
             ("postgres://primary", "URI"),
             ("host=a\0b", "NUL"),
+            ("password=two words", "after the value of password"),
         ] {
             let err = Conninfo::parse(text).unwrap_err().to_string();
             assert!(err.contains(words), "{text:?}: {err}");
+            assert!(!err.contains("words"), "{text:?}: {err}");
         }
     }
 
