@@ -194,6 +194,15 @@ fn a_replica_seeded_by_restore_streams_from_the_primary() {
         "{}",
         stdout(&out)
     );
+
+    // A standby without a conninfo follows the archive; it is not told to promote either.
+    let (_archive_only, out) = site.restore("archive-only", &["latest", "--standby"]);
+    assert_ok(&out, "restore --standby");
+    let printed = stdout(&out);
+    assert!(printed.contains("follows the archive"), "{printed}");
+    assert!(!printed.contains("then promote"), "{printed}");
+    assert!(!printed.contains("primary_"), "{printed}");
+
     replica.stop().unwrap();
 }
 
