@@ -195,6 +195,43 @@ fn a_replica_seeded_by_restore_streams_from_the_primary() {
         stdout(&out)
     );
 
+    // A role without REPLICATION could neither create the slot nor stream;
+    // an unreachable primary is named. Both before anything is restored.
+    primary.sql("CREATE ROLE norep LOGIN");
+    let sock = primary.socket_dir.display().to_string();
+    for (name, conninfo, code, words) in [
+        (
+            "norep",
+            format!("host={sock} user=norep password={PASSWORD}"),
+            2,
+            "may not create replication slots",
+        ),
+        (
+            "unreachable",
+            format!("host={sock}-gone user=postgres password={PASSWORD}"),
+            1,
+            "cannot connect",
+        ),
+    ] {
+        let (cluster, out) = site.restore(
+            name,
+            &[
+                "latest",
+                "--standby",
+                "--primary-conninfo",
+                &conninfo,
+                "--slot",
+                "s3",
+                "--create-slot",
+            ],
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{name}: {err}");
+        assert!(err.contains(words), "{name}: {err}");
+        assert!(!err.contains(PASSWORD), "{name}: {err}");
+        assert!(!cluster.data.join("PG_VERSION").exists(), "{name}");
+    }
+
     // A standby without a conninfo follows the archive; it is not told to promote either.
     let (_archive_only, out) = site.restore("archive-only", &["latest", "--standby"]);
     assert_ok(&out, "restore --standby");
