@@ -481,6 +481,20 @@ impl ControlSession {
         .await
     }
 
+    /// Whether the server still answers on this session, so that a backup
+    /// whose session dropped fails at once instead of after the copy. Call
+    /// it between other calls: queued behind a long one (a spread checkpoint,
+    /// the wait for archiving) it would time out and answer false.
+    pub async fn is_alive(&self) -> bool {
+        if self.client.is_closed() || self.connection_task.is_finished() {
+            return false;
+        }
+        matches!(
+            tokio::time::timeout(ALIVE_TIMEOUT, self.client.simple_query("SELECT 1")).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// Whether the session's role may create replication slots (the
     /// REPLICATION attribute, or superuser).
     pub async fn may_create_slots(&self) -> Result<bool, ControlError> {
@@ -557,20 +571,6 @@ impl ControlSession {
             server: self.target.clone(),
             problem: problem.to_owned(),
         }
-    }
-
-    /// Whether the server still answers on this session, so that a backup
-    /// whose session dropped fails at once instead of after the copy. Call
-    /// it between other calls: queued behind a long one (a spread checkpoint,
-    /// the wait for archiving) it would time out and answer false.
-    pub async fn is_alive(&self) -> bool {
-        if self.client.is_closed() || self.connection_task.is_finished() {
-            return false;
-        }
-        matches!(
-            tokio::time::timeout(ALIVE_TIMEOUT, self.client.simple_query("SELECT 1")).await,
-            Ok(Ok(_))
-        )
     }
 
     /// A closed connection means the backup is gone, whatever query noticed
