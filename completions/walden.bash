@@ -1437,7 +1437,7 @@ _walden() {
             return 0
             ;;
         walden__subcmd__restore)
-            opts="-v -q -h -V --pgdata --jobs --tablespace-map --tablespaces-in-place --target-time --target-lsn --target-xid --target-name --target-immediate --target-exclusive --target-action --target-timeline --standby --archive-mode --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            opts="-v -q -h -V --pgdata --jobs --tablespace-map --tablespaces-in-place --target-time --target-lsn --target-xid --target-name --target-immediate --target-exclusive --target-action --target-timeline --standby --primary-conninfo --slot --create-slot --archive-mode --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1476,6 +1476,14 @@ _walden() {
                     return 0
                     ;;
                 --target-timeline)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --primary-conninfo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slot)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -248,6 +248,8 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l target-xid -d 
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-name -d 'Recover up to this restore point (pg_create_restore_point)' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-action -d 'What to do at the target: pause (inspect, then promote), promote, or shutdown [PostgreSQL\'s default: pause]' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-timeline -d 'Timeline to recover along: latest, current, or a number [PostgreSQL\'s default: latest]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l primary-conninfo -d 'With --standby: stream from the server this libpq connection string reaches (primary_conninfo), e.g. \'host=primary.example user=replicator\'; restore_command stays as the fallback. Written as given into postgresql.auto.conf; printed with password= masked' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l slot -d 'With --primary-conninfo: the physical replication slot on the primary that keeps WAL for this standby (primary_slot_name)' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l archive-mode -d 'Whether the restored cluster archives WAL: off writes archive_mode = off, so a test or clone never archives into this repository; preserve keeps the backup\'s archive settings (for a replacement primary). [default: off, or preserve with --standby]' -r -f -a "off\t''
 preserve\t''"
 complete -c walden -n "__fish_walden_using_subcommand restore" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -286,6 +288,7 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l tablespaces-in
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-immediate -d 'Stop as soon as the backup is consistent'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l target-exclusive -d 'Stop just before the target instead of just after it'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l standby -d 'Set up a standby (standby.signal) instead of a one-off recovery'
+complete -c walden -n "__fish_walden_using_subcommand restore" -l create-slot -d 'Create --slot on the primary after the restore (pg_create_physical_replication_slot, reserving WAL at once), connecting with --primary-conninfo (database postgres unless it names one); an existing inactive physical slot of that name is used as it is'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s q -l quiet -d 'Less log output (repeat for less)'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -100,7 +100,7 @@ pub enum Command {
 
     /// Restore a backup into a new data directory, set up for point-in-time recovery.
     #[command(
-        long_about = "Download and unpack a backup into a new (missing or empty) data directory, verify every checksum, write backup_label and tablespace_map, and configure recovery: restore_command pointing at this walden with the same repository and key, recovery.signal (or standby.signal with --standby), and the recovery target.\n\n`latest` with a --target-time or --target-lsn picks the newest backup that finished before the target. Then start PostgreSQL on the directory (pg_ctl start): it replays WAL from the archive up to the target."
+        long_about = "Download and unpack a backup into a new (missing or empty) data directory, verify every checksum, write backup_label and tablespace_map, and configure recovery: restore_command pointing at this walden with the same repository and key, recovery.signal (or standby.signal with --standby), and the recovery target.\n\n`latest` with a --target-time or --target-lsn picks the newest backup that finished before the target. Then start PostgreSQL on the directory (pg_ctl start): it replays WAL from the archive up to the target.\n\nA streaming replica in one command: --standby --primary-conninfo 'host=primary.example user=replicator' --slot NAME --create-slot. The standby streams from the primary through the slot and falls back to the archive whenever streaming stops; it never promotes by itself."
     )]
     Restore(RestoreArgs),
 
@@ -286,6 +286,23 @@ pub struct RestoreArgs {
     /// Set up a standby (standby.signal) instead of a one-off recovery.
     #[arg(long)]
     pub standby: bool,
+
+    /// With --standby: stream from the server this libpq connection string reaches
+    /// (primary_conninfo), e.g. 'host=primary.example user=replicator'; restore_command stays as
+    /// the fallback. Written as given into postgresql.auto.conf; printed with password= masked.
+    #[arg(long, value_name = "CONNINFO", requires = "standby")]
+    pub primary_conninfo: Option<String>,
+
+    /// With --primary-conninfo: the physical replication slot on the primary that keeps WAL for
+    /// this standby (primary_slot_name).
+    #[arg(long, value_name = "NAME", requires = "primary_conninfo")]
+    pub slot: Option<String>,
+
+    /// Create --slot on the primary after the restore (pg_create_physical_replication_slot,
+    /// reserving WAL at once), connecting with --primary-conninfo (database postgres unless it
+    /// names one); an existing inactive physical slot of that name is used as it is.
+    #[arg(long, requires = "slot")]
+    pub create_slot: bool,
 
     /// Whether the restored cluster archives WAL: off writes archive_mode = off, so a test or
     /// clone never archives into this repository; preserve keeps the backup's archive settings

@@ -131,6 +131,8 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
                 timeline: Some(timeline),
                 standby: false,
                 archive: ArchiveMode::Off,
+                primary_conninfo: None,
+                primary_slot_name: None,
             },
             clock,
             &mut record,

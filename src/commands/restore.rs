@@ -11,6 +11,8 @@ use crate::cli::RestoreArgs;
 use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::error::{Error, Result};
+use crate::pg::conninfo::Conninfo;
+use crate::pg::control::{self, ConnectOptions, ControlError, ControlSession, SlotMade};
 use crate::pg::recovery::{
     self, ArchiveMode, RecoverySettings, RecoveryTarget, TargetAction, TargetTimeline,
 };
@@ -51,10 +53,30 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
                 .map_err(|e: recovery::RecoveryError| Error::usage(e.to_string()))?,
             None => ArchiveMode::default_for(args.standby),
         },
+        primary_conninfo: args
+            .primary_conninfo
+            .as_deref()
+            .map(|text| {
+                Conninfo::parse(text).map_err(|e| Error::usage(format!("--primary-conninfo: {e}")))
+            })
+            .transpose()?,
+        primary_slot_name: args.slot.clone(),
     };
     recovery::validate(&recovery).map_err(|e| Error::usage(e.to_string()))?;
     check_missing_or_empty(&args.pgdata)?;
     let remap = parse_tablespace_map(&args.tablespace_map)?;
+    // The slot is checked now, so that a connection or permission problem
+    // shows before hours of restore, but created only once the data is in
+    // place: a slot left behind by a failed restore would hold WAL on the
+    // primary until its disk fills.
+    let slot = match (&recovery.primary_conninfo, &recovery.primary_slot_name) {
+        (Some(conninfo), Some(name)) if args.create_slot => {
+            let slot = SlotPlan::new(conninfo, name)?;
+            slot.check().await?;
+            Some(slot)
+        }
+        _ => None,
+    };
 
     let chosen = choose_backup(
         store.as_ref(),
@@ -96,6 +118,10 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         args.jobs,
     )
     .await?;
+    let made = match &slot {
+        Some(slot) => Some(slot.create(&args.pgdata).await?),
+        None => None,
+    };
     let secs = started.elapsed().as_secs_f64();
     println!(
         "restored backup {} ({} files, {}) into {} in {secs:.1} s",
@@ -105,6 +131,14 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         args.pgdata.display()
     );
     println!("recovery: {}", describe(&recovery));
+    if let (Some(slot), Some(made)) = (&slot, &made) {
+        println!("{}", slot.describe(made));
+    }
+    if let (Some(name), None) = (&recovery.primary_slot_name, &slot) {
+        println!(
+            "slot: the standby streams through slot {name}, which must exist on the primary: SELECT pg_create_physical_replication_slot('{name}', true) there, or restore with --create-slot"
+        );
+    }
     if recovery.archive == ArchiveMode::Off {
         println!(
             "archiving: off in the restored cluster (archive_mode = off), so it never archives into {}; for a replacement primary restore with --archive-mode preserve",
@@ -112,13 +146,9 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         );
     }
     println!(
-        "next: start PostgreSQL on it, e.g. pg_ctl start -D {} (as the user that owns it); it replays WAL from the archive{}",
+        "next: start PostgreSQL on it, e.g. pg_ctl start -D {} (as the user that owns it); {}",
         args.pgdata.display(),
-        if recovery.target.is_some() && recovery.action.is_none() {
-            " and pauses at the target: check, then SELECT pg_wal_replay_resume() to promote"
-        } else {
-            ""
-        }
+        after_start(&recovery)
     );
     if running_as_root() {
         println!(
@@ -752,8 +782,140 @@ fn tablespace_map_line(oid: u32, dir: &Path) -> Vec<u8> {
     line
 }
 
+/// A physical replication slot to create on the primary for the standby.
+struct SlotPlan {
+    name: String,
+    options: ConnectOptions,
+}
+
+impl SlotPlan {
+    /// The slot's connection: the standby's own conninfo, so the slot is
+    /// made on the server the standby will stream from, by the role it
+    /// will stream as (which has the REPLICATION attribute that creating a
+    /// slot needs), as pg_basebackup -C -R does. walden's --pg-host
+    /// defaults would reach the local socket: on the new replica's host,
+    /// no server or the wrong one.
+    fn new(conninfo: &Conninfo, name: &str) -> Result<SlotPlan> {
+        let options = conninfo.connect_options().map_err(|e| {
+            Error::usage(format!(
+                "--create-slot connects with --primary-conninfo, but {e}; create the slot on the primary yourself (SELECT pg_create_physical_replication_slot('{name}', true)) and leave out --create-slot"
+            ))
+        })?;
+        Ok(SlotPlan {
+            name: name.to_owned(),
+            options: options.with_pg_env(),
+        })
+    }
+
+    async fn connect(&self) -> Result<ControlSession> {
+        ControlSession::connect(&self.options)
+            .await
+            .map_err(|e| match e {
+                ControlError::Unsupported { .. } => Error::usage(e.to_string()),
+                ControlError::Connect { .. } => Error::failed(format!(
+                    "--create-slot: {e} (the slot is made over an ordinary connection to database {}: pg_hba.conf must let the role in there, not only for replication)",
+                    self.options.database.as_deref().unwrap_or("postgres")
+                )),
+                other => Error::failed(format!("--create-slot: {other}")),
+            })
+    }
+
+    /// Before the restore: the primary answers, the role may create slots,
+    /// and an existing slot of that name is one a standby may take.
+    async fn check(&self) -> Result<()> {
+        let session = self.connect().await?;
+        let failed = |e: ControlError| Error::failed(format!("--create-slot: {e}"));
+        if !session.may_create_slots().await.map_err(failed)? {
+            return Err(Error::usage(format!(
+                "--create-slot: {}",
+                session.slot_error(&self.name, &format!(
+                    "role {} may not create replication slots (it needs the REPLICATION attribute, which streaming needs too): ALTER ROLE {} REPLICATION, or connect as a role that has it",
+                    self.options.user.as_deref().unwrap_or("(default)"),
+                    self.options.user.as_deref().unwrap_or("…")
+                ))
+            )));
+        }
+        if let Some(state) = session.replication_slot(&self.name).await.map_err(failed)? {
+            control::check_slot_usable(&self.name, &state).map_err(|problem| {
+                Error::usage(session.slot_error(&self.name, &problem).to_string())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// After the restore: creates the slot (or takes the existing one).
+    async fn create(&self, pgdata: &Path) -> Result<SlotMade> {
+        let session = self.connect().await?;
+        session.ensure_physical_slot(&self.name).await.map_err(|e| {
+            Error::failed(format!(
+                "{e}; the data directory {} is restored and set to use slot {}: create the slot on the primary (SELECT pg_create_physical_replication_slot('{}', true)) before starting it",
+                pgdata.display(),
+                self.name,
+                self.name
+            ))
+        })
+    }
+
+    fn describe(&self, made: &SlotMade) -> String {
+        let server = self.options.describe();
+        match made {
+            SlotMade::Created { restart_lsn } => format!(
+                "slot: created physical replication slot {} on {server}{}",
+                self.name,
+                restart_lsn
+                    .map(|lsn| format!(", keeping WAL from {lsn}"))
+                    .unwrap_or_default()
+            ),
+            SlotMade::Existing(state) => format!(
+                "slot: using the existing inactive physical replication slot {} on {server}{}",
+                self.name,
+                state
+                    .restart_lsn
+                    .map(|lsn| format!(" (keeping WAL from {lsn})"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// What the server does once started: the operator's next step.
+fn after_start(recovery: &RecoverySettings) -> String {
+    if recovery.standby && recovery.target.is_none() {
+        let source = match &recovery.primary_conninfo {
+            Some(conninfo) => format!(
+                "it runs as a standby, streams from {} and reads the archive whenever streaming stops",
+                conninfo.masked()
+            ),
+            None => "it runs as a standby and follows the archive as WAL arrives".to_owned(),
+        };
+        return format!(
+            "{source}; it never promotes by itself (pg_ctl promote when it is to take over)"
+        );
+    }
+    format!(
+        "it replays WAL from the archive{}",
+        if recovery.target.is_some() && recovery.action.is_none() {
+            " and pauses at the target: check, then SELECT pg_wal_replay_resume() to promote"
+        } else {
+            ""
+        }
+    )
+}
+
 fn describe(recovery: &RecoverySettings) -> String {
     let target = match &recovery.target {
+        None if recovery.standby => match &recovery.primary_conninfo {
+            Some(conninfo) => format!(
+                "standby streaming from {}{}, with the archive as fallback",
+                conninfo.masked(),
+                recovery
+                    .primary_slot_name
+                    .as_deref()
+                    .map(|slot| format!(" through slot {slot}"))
+                    .unwrap_or_default()
+            ),
+            None => "standby following the archive".to_string(),
+        },
         None => "replay all archived WAL, then promote".to_string(),
         Some(RecoveryTarget::Immediate) => "stop as soon as consistent".to_string(),
         Some(RecoveryTarget::Time(t)) => format!("up to time {t}"),

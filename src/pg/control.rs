@@ -183,6 +183,12 @@ pub enum ControlError {
     SessionLost { reason: String },
     #[error("backup label: {problem}")]
     Label { problem: String },
+    #[error("replication slot {slot:?} on {server}: {problem}")]
+    Slot {
+        slot: String,
+        server: String,
+        problem: String,
+    },
 }
 
 /// The major version of `version_num` if walden supports it.
@@ -534,6 +540,84 @@ impl ControlSession {
         )
     }
 
+    /// Whether the session's role may create replication slots (the
+    /// REPLICATION attribute, or superuser).
+    pub async fn may_create_slots(&self) -> Result<bool, ControlError> {
+        self.query_value(
+            "checking the role's REPLICATION attribute",
+            "SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+    }
+
+    /// The replication slot called `name`, if there is one.
+    pub async fn replication_slot(&self, name: &str) -> Result<Option<SlotState>, ControlError> {
+        let what = "reading pg_replication_slots";
+        let rows = self
+            .client
+            .query(
+                "SELECT slot_type, active, active_pid, restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1",
+                &[&name],
+            )
+            .await
+            .map_err(|e| self.query_error(what, &e))?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let slot_type: String = column(row, 0, what)?;
+        let restart_lsn: Option<String> = column(row, 3, what)?;
+        Ok(Some(SlotState {
+            physical: slot_type == "physical",
+            active: column(row, 1, what)?,
+            active_pid: column(row, 2, what)?,
+            restart_lsn: restart_lsn.map(|l| parse_lsn(what, &l)).transpose()?,
+        }))
+    }
+
+    /// Creates the physical slot `name`, reserving WAL at once
+    /// (`pg_create_physical_replication_slot(name, true)`), or takes the
+    /// existing one if a standby may use it (`check_slot_usable`).
+    pub async fn ensure_physical_slot(&self, name: &str) -> Result<SlotMade, ControlError> {
+        let what = "pg_create_physical_replication_slot()";
+        let created = self
+            .client
+            .query_one(
+                "SELECT lsn::text FROM pg_create_physical_replication_slot($1, true)",
+                &[&name],
+            )
+            .await;
+        match created {
+            Ok(row) => {
+                let lsn: Option<String> = column(&row, 0, what)?;
+                Ok(SlotMade::Created {
+                    restart_lsn: lsn.map(|l| parse_lsn(what, &l)).transpose()?,
+                })
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_OBJECT) => {
+                let state = self.replication_slot(name).await?.ok_or_else(|| {
+                    self.slot_error(
+                        name,
+                        "was there a moment ago and is gone now; run the command again",
+                    )
+                })?;
+                check_slot_usable(name, &state)
+                    .map_err(|problem| self.slot_error(name, &problem))?;
+                Ok(SlotMade::Existing(state))
+            }
+            Err(e) => Err(self.query_error(what, &e)),
+        }
+    }
+
+    /// A slot problem on this session's server.
+    pub fn slot_error(&self, slot: &str, problem: &str) -> ControlError {
+        ControlError::Slot {
+            slot: slot.to_owned(),
+            server: self.target.clone(),
+            problem: problem.to_owned(),
+        }
+    }
+
     /// A closed connection means the backup is gone, whatever query noticed
     /// it; the reason is the connection's own error when it had one (a query
     /// only sees "connection closed").
@@ -770,6 +854,47 @@ fn time_from(what: &str, micros: i64) -> Result<DateTime<Utc>, ControlError> {
         what: what.to_owned(),
         detail: format!("unexpected server time ({micros} µs since 1970)"),
     })
+}
+
+/// A replication slot as `pg_replication_slots` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotState {
+    pub physical: bool,
+    /// A walsender (a standby, pg_receivewal) is streaming from it now.
+    pub active: bool,
+    pub active_pid: Option<i32>,
+    /// The oldest WAL it keeps; none until WAL was reserved or streamed.
+    pub restart_lsn: Option<Lsn>,
+}
+
+/// What `ensure_physical_slot` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotMade {
+    Created { restart_lsn: Option<Lsn> },
+    Existing(SlotState),
+}
+
+/// Whether a new standby may take the existing slot `name`: a logical
+/// slot cannot feed a physical standby, and an active one already feeds
+/// something else (two standbys on one slot each lose WAL the other
+/// confirmed). The problem, worded for the operator, when it may not.
+pub fn check_slot_usable(name: &str, state: &SlotState) -> Result<(), String> {
+    if !state.physical {
+        return Err(
+            "exists and is a logical slot; a standby needs a physical one: choose another --slot name"
+                .to_owned(),
+        );
+    }
+    if state.active {
+        let pid = state
+            .active_pid
+            .map(|pid| format!(" (walsender PID {pid})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "exists and is in use by another standby or WAL receiver{pid}; a slot feeds one receiver: choose another --slot name, or stop the other one and drop the slot with SELECT pg_drop_replication_slot('{name}')"
+        ));
+    }
+    Ok(())
 }
 
 /// Which server a backup was taken from.
@@ -1669,5 +1794,31 @@ mod server_tests {
         );
         assert!(message.contains("refused"), "{message}");
         assert!(began.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    fn state(physical: bool, active: bool) -> SlotState {
+        SlotState {
+            physical,
+            active,
+            active_pid: active.then_some(4242),
+            restart_lsn: None,
+        }
+    }
+
+    #[test]
+    fn only_an_inactive_physical_slot_is_taken_over() {
+        check_slot_usable("s1", &state(true, false)).unwrap();
+        let logical = check_slot_usable("s1", &state(false, false)).unwrap_err();
+        assert!(logical.contains("logical"), "{logical}");
+        let active = check_slot_usable("s1", &state(true, true)).unwrap_err();
+        assert!(
+            active.contains("in use") && active.contains("4242") && active.contains("'s1'"),
+            "{active}"
+        );
     }
 }

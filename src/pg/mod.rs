@@ -1,6 +1,7 @@
 //! PostgreSQL knowledge: WAL positions and file names, segment page headers, timeline history, the backup control session, recovery settings, and a throwaway local server.
 
 pub mod backup_history;
+pub mod conninfo;
 pub mod control;
 pub mod datadir;
 pub mod history;

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Utc};
 
+use super::conninfo::Conninfo;
 use super::lsn::Lsn;
 use super::wal_name::TimelineId;
 
@@ -62,6 +63,12 @@ pub struct RecoverySettings {
     pub standby: bool,
     /// Whether the restored cluster archives WAL once it runs.
     pub archive: ArchiveMode,
+    /// A standby streams from the server this reaches (`primary_conninfo`),
+    /// and falls back to `restore_command` whenever streaming stops.
+    pub primary_conninfo: Option<Conninfo>,
+    /// The physical replication slot on the primary that keeps the WAL
+    /// this standby has not received yet (`primary_slot_name`).
+    pub primary_slot_name: Option<String>,
 }
 
 /// Whether a restored cluster keeps the backup's archiving settings.
@@ -128,7 +135,8 @@ pub enum RecoveryError {
     },
 }
 
-/// Restore point names are shorter than `MAXFNAMELEN` (64) bytes.
+/// Restore point names are shorter than `MAXFNAMELEN` (64) bytes, slot
+/// names than `NAMEDATALEN` (64).
 const MAX_NAME_BYTES: usize = 63;
 
 /// PostgreSQL accepts zone displacements up to 15:59 hours.
@@ -146,6 +154,8 @@ impl RecoverySettings {
             timeline: None,
             standby: false,
             archive: ArchiveMode::Off,
+            primary_conninfo: None,
+            primary_slot_name: None,
         }
     }
 
@@ -186,6 +196,16 @@ impl RecoverySettings {
         lines.push(setting("recovery_target_action", &action.to_string()));
         let timeline = self.timeline.unwrap_or(TargetTimeline::Latest);
         lines.push(setting("recovery_target_timeline", &timeline.to_string()));
+        // Without a conninfo the backup's own streaming settings (if any)
+        // stay; with one, the slot is written even when empty, so that a
+        // slot name the backup carries is not used with another primary.
+        if let Some(conninfo) = &self.primary_conninfo {
+            lines.push(setting("primary_conninfo", conninfo.as_written()));
+            lines.push(setting(
+                "primary_slot_name",
+                self.primary_slot_name.as_deref().unwrap_or(""),
+            ));
+        }
         let mut text = lines.join("\n");
         text.push('\n');
         text
@@ -279,7 +299,51 @@ pub fn validate(settings: &RecoverySettings) -> Result<(), RecoveryError> {
             "timeline 0 does not exist; timelines start at 1",
         ));
     }
+    if settings.primary_conninfo.is_some() && !settings.standby {
+        return Err(invalid(
+            "primary_conninfo",
+            "only a standby streams from a primary: add --standby",
+        ));
+    }
+    if let Some(slot) = &settings.primary_slot_name {
+        if settings.primary_conninfo.is_none() {
+            return Err(invalid(
+                "primary_slot_name",
+                "a slot is used by streaming from a primary: give --primary-conninfo too",
+            ));
+        }
+        validate_slot_name(slot)?;
+    }
     Ok(())
+}
+
+/// PostgreSQL's rule for replication slot names (ReplicationSlotValidateName):
+/// lower-case letters, digits and underscores, shorter than NAMEDATALEN.
+pub fn validate_slot_name(name: &str) -> Result<(), RecoveryError> {
+    let setting = "primary_slot_name";
+    if name.is_empty() {
+        Err(invalid(setting, "the slot name is empty"))
+    } else if name.len() > MAX_NAME_BYTES {
+        Err(invalid(
+            setting,
+            format!(
+                "{name:?} is {} bytes; slot names are at most {MAX_NAME_BYTES}",
+                name.len()
+            ),
+        ))
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        Err(invalid(
+            setting,
+            format!(
+                "{name:?}: slot names may contain only lower-case letters, digits and underscores"
+            ),
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 fn invalid(setting: &'static str, problem: impl Into<String>) -> RecoveryError {
@@ -846,6 +910,91 @@ recovery_target_timeline = '2'
             .contains("restore_command = 'sh -c ''cp \"/arch/%f\" \"%p\"'''\n"));
     }
 
+    fn streaming(conninfo: &str, slot: Option<&str>) -> RecoverySettings {
+        RecoverySettings {
+            standby: true,
+            archive: ArchiveMode::Preserve,
+            primary_conninfo: Some(Conninfo::parse(conninfo).unwrap()),
+            primary_slot_name: slot.map(str::to_owned),
+            ..RecoverySettings::new(FETCH)
+        }
+    }
+
+    #[test]
+    fn a_streaming_standby_gets_conninfo_and_slot_and_keeps_restore_command() {
+        let restore = streaming("host=/run/pg port=5433 user=replicator", Some("s1"));
+        validate(&restore).unwrap();
+        let text = restore.conf_lines_at(stamp());
+        assert!(
+            text.contains(&format!("restore_command = '{FETCH}'\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains("primary_conninfo = 'host=/run/pg port=5433 user=replicator'\n"),
+            "{text}"
+        );
+        assert!(text.contains("primary_slot_name = 's1'\n"), "{text}");
+        assert_eq!(restore.signal_file(), "standby.signal");
+    }
+
+    #[test]
+    fn conninfo_quotes_are_doubled_for_the_config_file() {
+        // libpq quoting inside, configuration-file quoting outside.
+        let restore = streaming(r"host=primary password='it\'s a \\ pw'", None);
+        let text = restore.conf_lines_at(stamp());
+        assert!(
+            text.contains(r"primary_conninfo = 'host=primary password=''it\\''s a \\\\ pw'''"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_conninfo_without_slot_clears_the_backups_slot_name() {
+        let text = streaming("host=primary", None).conf_lines_at(stamp());
+        assert!(text.contains("primary_slot_name = ''\n"), "{text}");
+        // Without a conninfo the backup's streaming settings are left alone.
+        let archive_only = RecoverySettings {
+            standby: true,
+            ..RecoverySettings::new(FETCH)
+        }
+        .conf_lines_at(stamp());
+        assert!(!archive_only.contains("primary_"), "{archive_only}");
+    }
+
+    #[test]
+    fn streaming_settings_need_a_standby_and_valid_slot_names() {
+        let not_standby = RecoverySettings {
+            standby: false,
+            ..streaming("host=primary", None)
+        };
+        refused(&not_standby, "primary_conninfo", "--standby");
+        let slot_alone = RecoverySettings {
+            standby: true,
+            primary_slot_name: Some("s1".to_owned()),
+            ..RecoverySettings::new(FETCH)
+        };
+        refused(&slot_alone, "primary_slot_name", "--primary-conninfo");
+        for (slot, words) in [
+            ("", "empty"),
+            ("S1", "lower-case"),
+            ("s-1", "lower-case"),
+            ("s 1", "lower-case"),
+            ("sl\u{f6}t", "lower-case"),
+        ] {
+            refused(
+                &streaming("host=primary", Some(slot)),
+                "primary_slot_name",
+                words,
+            );
+        }
+        refused(
+            &streaming("host=primary", Some(&"s".repeat(64))),
+            "primary_slot_name",
+            "at most 63",
+        );
+        validate(&streaming("host=primary", Some(&"s_9".repeat(21)))).unwrap();
+    }
+
     #[test]
     fn inclusive_off_is_written() {
         let restore = RecoverySettings {
@@ -1155,6 +1304,32 @@ mod server_tests {
                 Ok("2")
             );
         }
+    }
+
+    #[test]
+    fn postgres_reads_back_the_streaming_settings() {
+        let Some(bin) = pg_bin_or_skip("postgres_reads_back_the_streaming_settings") else {
+            return;
+        };
+        let scratch = Scratch::initdb(bin);
+        let conninfo =
+            r#"host=/run/pg port=5433 user=rep password='it\'s \\ "x"' application_name=replica_1"#;
+        let restore = RecoverySettings {
+            standby: true,
+            primary_conninfo: Some(crate::pg::conninfo::Conninfo::parse(conninfo).unwrap()),
+            primary_slot_name: Some("s1".to_owned()),
+            ..RecoverySettings::new("walden wal-fetch %f %p")
+        };
+        validate(&restore).unwrap();
+        let text = restore.conf_lines();
+        assert_eq!(
+            show(&scratch, &text, "primary_conninfo").as_deref(),
+            Ok(conninfo)
+        );
+        assert_eq!(
+            show(&scratch, &text, "primary_slot_name").as_deref(),
+            Ok("s1")
+        );
     }
 
     #[test]
