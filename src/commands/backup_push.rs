@@ -122,7 +122,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let segment_size = WalSegmentSize::new(wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
     let stop_segment = SegmentName::from_lsn(start.timeline, stop.lsn, segment_size);
     let waiting = Progress::phase(&format!(
-        "waiting for the archiver to store WAL segment {stop_segment}, the backup's last"
+        "last WAL segment {stop_segment} to reach the repository"
     ));
     wait_until_archived(
         store.as_ref(),
@@ -253,7 +253,15 @@ async fn announce_checkpoint(session: &ControlSession, checkpoint: Checkpoint) -
         ),
         Err(_) => tracing::info!(phase = "checkpoint", checkpoint = "spread", "{message}"),
     }
-    Progress::phase(&message)
+    // The line above says it all; the spinner beside the elapsed time is
+    // cut to the terminal's width, so it keeps what matters.
+    let estimate = settings
+        .as_ref()
+        .map(|s| format!(", up to about {}", human_duration(s.spread_estimate())))
+        .unwrap_or_default();
+    Progress::phase(&format!(
+        "spread checkpoint{estimate}; --checkpoint fast starts now"
+    ))
 }
 
 /// What the operator is told before a spread checkpoint, with the estimate

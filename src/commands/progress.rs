@@ -28,14 +28,16 @@ impl Progress {
     }
 
     /// A spinner for a wait of unknown length (`what` says what for), with
-    /// the time spent so far; hidden unless stderr is a terminal.
+    /// the time spent so far (the message is cut to the terminal's width, so
+    /// that redraws do not wrap); hidden unless stderr is a terminal.
     pub fn phase(what: &str) -> Progress {
         if !std::io::stderr().is_terminal() {
             return Progress(None);
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("valid template"),
+            ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
+                .expect("valid template"),
         );
         bar.set_message(what.to_string());
         bar.enable_steady_tick(std::time::Duration::from_millis(200));
