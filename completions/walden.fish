@@ -161,7 +161,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads [default: unchanged]' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
 best-effort\t'Normal priority, lowest level within it'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel [default: 2]' -r
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint [default: spread]' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target (gentle; the default)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint [default: spread]' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target × checkpoint_timeout (gentle; the default; up to 4.5 min with PostgreSQL\'s defaults, announced with the server\'s estimate)'
 fast\t'Checkpoint at once (faster start, an I/O burst)'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l archive-timeout -d 'Fail when the WAL the backup ends in has not reached the repository after this long: archiving is broken [default: 10m]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l part-size-mib -d 'Target plaintext size of one tar part, in MiB' -r

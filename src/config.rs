@@ -297,7 +297,7 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Checkpoint {
-    /// Spread the start checkpoint over checkpoint_completion_target (gentle; the default).
+    /// Spread the start checkpoint over checkpoint_completion_target × checkpoint_timeout (gentle; the default; up to 4.5 min with PostgreSQL's defaults, announced with the server's estimate).
     Spread,
     /// Checkpoint at once (faster start, an I/O burst).
     Fast,

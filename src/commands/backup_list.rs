@@ -3,10 +3,11 @@
 use serde::Serialize;
 
 use crate::cli::BackupListArgs;
-use crate::commands::progress::human_bytes;
+use crate::commands::progress::{human_bytes, human_seconds};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::repo::catalog::{self, BackupEntry};
+use crate::repo::manifest::Durations;
 
 /// One line of `backup-list --json`. Field names are a stable interface.
 #[derive(Debug, Serialize)]
@@ -15,7 +16,16 @@ struct Listed {
     complete: bool,
     start_time: Option<String>,
     stop_time: Option<String>,
+    /// The whole backup-push (the phases below add up to it); for backups
+    /// written before phases were recorded, stop time − start time, which
+    /// leaves out the start checkpoint.
     duration_seconds: Option<i64>,
+    /// The phases as backup-push reported them, to the millisecond; `None`
+    /// for backups written before they were recorded.
+    total_seconds: Option<f64>,
+    checkpoint_seconds: Option<f64>,
+    copy_seconds: Option<f64>,
+    wal_wait_seconds: Option<f64>,
     timeline: Option<u32>,
     start_lsn: Option<String>,
     stop_lsn: Option<String>,
@@ -30,12 +40,21 @@ struct Listed {
 impl From<&BackupEntry> for Listed {
     fn from(entry: &BackupEntry) -> Self {
         let m = entry.manifest.as_ref();
+        let durations = m.and_then(|m| m.durations);
+        let phase = |ms: fn(&Durations) -> u64| durations.as_ref().map(|d| ms(d) as f64 / 1000.0);
         Listed {
             name: entry.name.clone(),
             complete: m.is_some(),
             start_time: m.map(|m| m.start_time.to_rfc3339()),
             stop_time: m.map(|m| m.stop_time.to_rfc3339()),
-            duration_seconds: m.map(|m| m.duration().num_seconds()),
+            duration_seconds: m.map(|m| match m.durations {
+                Some(d) => ((d.total_ms() + 500) / 1000) as i64,
+                None => m.duration().num_seconds(),
+            }),
+            total_seconds: phase(|d| d.total_ms()),
+            checkpoint_seconds: phase(|d| d.checkpoint_ms),
+            copy_seconds: phase(|d| d.copy_ms),
+            wal_wait_seconds: phase(|d| d.wal_wait_ms),
             timeline: m.map(|m| m.timeline),
             start_lsn: m.map(|m| m.start_lsn.clone()),
             stop_lsn: m.map(|m| m.stop_lsn.clone()),
@@ -69,10 +88,21 @@ pub async fn run(args: &BackupListArgs, settings: &Settings) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:<30} {:<20} {:>7} {:>3} {:<18} {:<18} {:>10} {:>10} {:>3}",
-        "name", "stop time (UTC)", "secs", "tl", "start lsn", "stop lsn", "size", "stored", "pg"
+        "{:<30} {:<20} {:>9} {:>9} {:>9} {:>9} {:>3} {:<18} {:<18} {:>10} {:>10} {:>3}",
+        "name",
+        "stop time (UTC)",
+        "total",
+        "ckpt",
+        "copy",
+        "wal wait",
+        "tl",
+        "start lsn",
+        "stop lsn",
+        "size",
+        "stored",
+        "pg"
     );
-    for l in &listed {
+    for (entry, l) in backups.iter().zip(&listed) {
         if !l.complete {
             println!(
                 "{:<30} incomplete (no manifest: interrupted or in progress), {} stored",
@@ -82,11 +112,24 @@ pub async fn run(args: &BackupListArgs, settings: &Settings) -> Result<()> {
             continue;
         }
         let stop = l.stop_time.as_deref().unwrap_or("-");
+        // Through the same formatting as backup-push's summary, so both
+        // print the same figures.
+        let durations = entry.manifest.as_ref().and_then(|m| m.durations);
+        let phase = |ms: fn(&Durations) -> u64| {
+            durations.map_or("-".to_string(), |d| human_seconds(ms(&d)))
+        };
+        let total = match durations {
+            Some(d) => human_seconds(d.total_ms()),
+            None => format!("{} s", l.duration_seconds.unwrap_or(0)),
+        };
         println!(
-            "{:<30} {:<20} {:>7} {:>3} {:<18} {:<18} {:>10} {:>10} {:>3}",
+            "{:<30} {:<20} {:>9} {:>9} {:>9} {:>9} {:>3} {:<18} {:<18} {:>10} {:>10} {:>3}",
             l.name,
             stop.get(..19).unwrap_or(stop).replace('T', " "),
-            l.duration_seconds.unwrap_or(0),
+            total,
+            phase(|d| d.checkpoint_ms),
+            phase(|d| d.copy_ms),
+            phase(|d| d.wal_wait_ms),
             l.timeline.unwrap_or(0),
             l.start_lsn.as_deref().unwrap_or("-"),
             l.stop_lsn.as_deref().unwrap_or("-"),
@@ -96,4 +139,54 @@ pub async fn run(args: &BackupListArgs, settings: &Settings) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::manifest::Manifest;
+
+    fn entry(durations: Option<Durations>) -> BackupEntry {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/good.json");
+        let mut manifest = Manifest::from_json(&std::fs::read(fixture).unwrap()).unwrap();
+        manifest.durations = durations;
+        BackupEntry {
+            name: manifest.name.clone(),
+            manifest: Some(manifest),
+            objects: 3,
+            stored_bytes: 1234,
+            newest_object: None,
+            invalid_manifest: None,
+        }
+    }
+
+    #[test]
+    fn lists_recorded_phases_and_copes_without_them() {
+        // Written before phases were recorded: stop − start, no phases.
+        let old = Listed::from(&entry(None));
+        assert_eq!(old.duration_seconds, Some(83));
+        assert_eq!(
+            (
+                old.total_seconds,
+                old.checkpoint_seconds,
+                old.copy_seconds,
+                old.wal_wait_seconds
+            ),
+            (None, None, None, None)
+        );
+        let json = serde_json::to_value(&old).unwrap();
+        assert!(json["checkpoint_seconds"].is_null(), "{json}");
+
+        let new = Listed::from(&entry(Some(Durations {
+            checkpoint_ms: 270_100,
+            copy_ms: 9_000,
+            wal_wait_ms: 149,
+        })));
+        assert_eq!(new.duration_seconds, Some(279));
+        assert_eq!(new.total_seconds, Some(279.249));
+        assert_eq!(new.checkpoint_seconds, Some(270.1));
+        assert_eq!(new.copy_seconds, Some(9.0));
+        assert_eq!(new.wal_wait_seconds, Some(0.149));
+        assert_eq!(new.stored_bytes, 1234, "every object of the backup");
+    }
 }

@@ -8,21 +8,23 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::cli::BackupPushArgs;
-use crate::commands::progress::{human_bytes, Progress};
+use crate::commands::progress::{human_bytes, human_duration, human_seconds, Progress};
 use crate::config::{Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
-use crate::pg::control::{ConnectOptions, ControlError, ControlSession, Tablespace};
+use crate::pg::control::{
+    CheckpointSettings, ConnectOptions, ControlError, ControlSession, Tablespace,
+};
 use crate::pg::datadir::{self, Entry, EntryKind};
 use crate::pg::{SegmentName, WalSegmentSize};
 use crate::pipeline::throttle::TokenBucket;
 use crate::pipeline::{Digest, EncodeOptions};
 use crate::repo::identity::{self, RepoIdentity};
-use crate::repo::layout;
 use crate::repo::manifest::{
-    FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
+    Durations, FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
 };
 use crate::repo::tarpart::{self, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
 use crate::repo::wal::{self, WalFile};
+use crate::repo::{catalog, layout};
 use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy, StorageError, StorageResult};
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
@@ -44,15 +46,18 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     .await?;
     let tablespaces = session.tablespaces().await.map_err(failed)?;
 
-    let started = Instant::now();
     let label = format!(
         "walden backup {}",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
     );
+    let waiting = announce_checkpoint(&session, options.checkpoint).await;
+    let checkpoint_started = Instant::now();
     let start = session
         .backup_start(&label, options.checkpoint == Checkpoint::Fast)
         .await
         .map_err(failed)?;
+    waiting.finish();
+    let copy_started = Instant::now();
     let name = layout::backup_name(start.timeline.0, start.lsn.0);
     tracing::info!(backup = %name, start_lsn = %start.lsn, timeline = start.timeline.0, "backup started");
     let started_record = serde_json::json!({
@@ -103,6 +108,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         }
     };
     progress.finish();
+    let copied = Instant::now();
 
     // pg_backup_stop fails if the session dropped during the copy: then
     // the backup fails here, before any manifest is written. It is not asked
@@ -115,6 +121,9 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     })?;
     let segment_size = WalSegmentSize::new(wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
     let stop_segment = SegmentName::from_lsn(start.timeline, stop.lsn, segment_size);
+    let waiting = Progress::phase(&format!(
+        "last WAL segment {stop_segment} to reach the repository"
+    ));
     wait_until_archived(
         store.as_ref(),
         &session,
@@ -124,6 +133,12 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     )
     .await
     .map_err(|e| e.context(format!("backup {name} is incomplete and will not be used")))?;
+    waiting.finish();
+    let durations = Durations {
+        checkpoint_ms: millis(copy_started - checkpoint_started),
+        copy_ms: millis(copied - copy_started),
+        wal_wait_ms: millis(Instant::now() - copied),
+    };
     let manifest = build_manifest(ManifestInput {
         name: &name,
         label: &label,
@@ -135,6 +150,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         encode: &encode,
         tablespaces: &tablespaces,
         parts: uploaded,
+        durations,
     });
     store
         .put(
@@ -146,25 +162,123 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         .await
         .map_err(|e| Error::from(e).context(format!("writing the manifest of {name}")))?;
 
-    let secs = started.elapsed().as_secs_f64();
+    // Stored size as backup-list and prune count it: every object of the
+    // backup, manifest included, as the store lists them.
+    let stored_bytes = match catalog::entry(store.as_ref(), &name).await {
+        Ok(Some(entry)) => Some(entry.stored_bytes),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(backup = %name, error = %e, "backup complete, but listing it to measure its stored size failed");
+            None
+        }
+    };
     tracing::info!(
         backup = %name,
         bytes = manifest.bytes,
-        stored_bytes = manifest.stored_bytes,
+        stored_bytes,
         files = manifest.files.len(),
-        seconds = format!("{secs:.1}"),
+        total_ms = durations.total_ms(),
+        checkpoint_ms = durations.checkpoint_ms,
+        copy_ms = durations.copy_ms,
+        wal_wait_ms = durations.wal_wait_ms,
         "backup complete"
     );
     println!(
-        "backup {name} complete: {} read, {} stored ({:.0}%), {:.1} s, {}/s average (planned {})",
-        human_bytes(manifest.bytes),
-        human_bytes(manifest.stored_bytes),
-        100.0 * manifest.stored_bytes as f64 / manifest.bytes.max(1) as f64,
-        secs,
-        human_bytes((manifest.bytes as f64 / secs.max(0.001)) as u64),
-        human_bytes(total),
+        "{}",
+        summary(&name, manifest.bytes, stored_bytes, &durations, total)
     );
     Ok(())
+}
+
+/// The line an operator reads when the backup is done: sizes, the time of
+/// each phase (they add up to the total), and the copy's own rate, which
+/// is what `--max-rate` limits.
+fn summary(
+    name: &str,
+    bytes: u64,
+    stored_bytes: Option<u64>,
+    durations: &Durations,
+    planned: u64,
+) -> String {
+    let stored = match stored_bytes {
+        Some(stored) => format!(
+            "{} stored ({:.0}%)",
+            human_bytes(stored),
+            100.0 * stored as f64 / bytes.max(1) as f64
+        ),
+        None => "stored size unknown".to_string(),
+    };
+    let rate = match durations.copy_rate(bytes) {
+        Some(rate) => format!("{}/s", human_bytes(rate as u64)),
+        None => "too fast to measure".to_string(),
+    };
+    format!(
+        "backup {name} complete: {} read, {stored}, {} (checkpoint {}, copy {}, WAL wait {}), copy rate {rate} (planned {})",
+        human_bytes(bytes),
+        human_seconds(durations.total_ms()),
+        human_seconds(durations.checkpoint_ms),
+        human_seconds(durations.copy_ms),
+        human_seconds(durations.wal_wait_ms),
+        human_bytes(planned),
+    )
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Says, before it starts, what the start checkpoint will wait for and
+/// about how long; returns the terminal's spinner for it. A spread
+/// checkpoint can keep a backup silent for minutes (4.5 min with
+/// PostgreSQL's defaults), which looks like a hang.
+async fn announce_checkpoint(session: &ControlSession, checkpoint: Checkpoint) -> Progress {
+    if checkpoint == Checkpoint::Fast {
+        tracing::debug!(
+            phase = "checkpoint",
+            checkpoint = "fast",
+            "requesting an immediate checkpoint"
+        );
+        return Progress::phase("waiting for PostgreSQL's immediate checkpoint");
+    }
+    let settings = session.checkpoint_settings().await;
+    let message = spread_checkpoint_notice(settings.as_ref().map_err(ToString::to_string));
+    match &settings {
+        Ok(s) => tracing::info!(
+            phase = "checkpoint",
+            checkpoint = "spread",
+            estimate_s = s.spread_estimate().as_secs(),
+            checkpoint_timeout_s = s.timeout.as_secs(),
+            checkpoint_completion_target = s.completion_target,
+            "{message}"
+        ),
+        Err(_) => tracing::info!(phase = "checkpoint", checkpoint = "spread", "{message}"),
+    }
+    // The line above says it all; the spinner beside the elapsed time is
+    // cut to the terminal's width, so it keeps what matters.
+    let estimate = settings
+        .as_ref()
+        .map(|s| format!(", up to about {}", human_duration(s.spread_estimate())))
+        .unwrap_or_default();
+    Progress::phase(&format!(
+        "spread checkpoint{estimate}; --checkpoint fast starts now"
+    ))
+}
+
+/// What the operator is told before a spread checkpoint, with the estimate
+/// from the server's settings when they could be read.
+fn spread_checkpoint_notice(settings: std::result::Result<&CheckpointSettings, String>) -> String {
+    let how_long = match settings {
+        Ok(s) => format!(
+            "up to about {} (checkpoint_timeout {} × checkpoint_completion_target {})",
+            human_duration(s.spread_estimate()),
+            human_duration(s.timeout),
+            s.completion_target
+        ),
+        Err(e) => format!(
+            "up to checkpoint_timeout × checkpoint_completion_target (could not read them: {e})"
+        ),
+    };
+    format!("waiting for PostgreSQL's spread checkpoint, {how_long}; --checkpoint fast starts now")
 }
 
 async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
@@ -468,6 +582,7 @@ struct ManifestInput<'a> {
     encode: &'a EncodeOptions,
     tablespaces: &'a [Tablespace],
     parts: Vec<UploadedPart>,
+    durations: Durations,
 }
 
 fn build_manifest(input: ManifestInput<'_>) -> Manifest {
@@ -513,6 +628,7 @@ fn build_manifest(input: ManifestInput<'_>) -> Manifest {
         stored_bytes: parts.iter().map(|p| p.stored_bytes).sum(),
         parts,
         files,
+        durations: Some(input.durations),
     }
 }
 
@@ -547,5 +663,68 @@ fn set_io_priority(priority: IoPriority) {
     let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
     if rc != 0 {
         tracing::warn!(error = %std::io::Error::last_os_error(), "could not set the I/O priority; continuing at normal priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_notice_says_how_long_and_the_way_out() {
+        let defaults = CheckpointSettings::from_server(300.0, 0.9).unwrap();
+        assert_eq!(
+            spread_checkpoint_notice(Ok(&defaults)),
+            "waiting for PostgreSQL's spread checkpoint, up to about 4 min 30 s \
+             (checkpoint_timeout 5 min × checkpoint_completion_target 0.9); --checkpoint fast starts now"
+        );
+        let unknown = spread_checkpoint_notice(Err("permission denied".to_string()));
+        assert!(
+            unknown.contains("could not read them: permission denied"),
+            "{unknown}"
+        );
+        assert!(
+            unknown.ends_with("--checkpoint fast starts now"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn summary_splits_the_phases_and_rates_the_copy_alone() {
+        // The report from the issue: a 270 s checkpoint, then 9 s of copy
+        // at --max-rate 20MB/s.
+        let durations = Durations {
+            checkpoint_ms: 270_100,
+            copy_ms: 9_000,
+            wal_wait_ms: 100,
+        };
+        let line = summary(
+            "base_000000010000000002000028",
+            180_000_000,
+            Some(3_042_098),
+            &durations,
+            180_000_000,
+        );
+        assert_eq!(
+            line,
+            "backup base_000000010000000002000028 complete: 171.7 MiB read, 2.9 MiB stored (2%), \
+             279.2 s (checkpoint 270.1 s, copy 9.0 s, WAL wait 0.1 s), copy rate 19.1 MiB/s (planned 171.7 MiB)"
+        );
+        let unmeasured = summary(
+            "b",
+            10,
+            None,
+            &Durations {
+                checkpoint_ms: 1,
+                copy_ms: 0,
+                wal_wait_ms: 1,
+            },
+            10,
+        );
+        assert!(unmeasured.contains("stored size unknown"), "{unmeasured}");
+        assert!(
+            unmeasured.contains("copy rate too fast to measure"),
+            "{unmeasured}"
+        );
     }
 }

@@ -242,6 +242,46 @@ pub struct BackupStop {
     pub time: DateTime<Utc>,
 }
 
+/// The two settings that pace a spread checkpoint, as the server has them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckpointSettings {
+    /// `checkpoint_timeout`.
+    pub timeout: Duration,
+    /// `checkpoint_completion_target`, a fraction of `checkpoint_timeout`.
+    pub completion_target: f64,
+}
+
+impl CheckpointSettings {
+    /// From `pg_settings` (`checkpoint_timeout` in seconds), refusing
+    /// values no server has, so that an estimate is never nonsense.
+    pub fn from_server(timeout_seconds: f64, completion_target: f64) -> Result<Self, String> {
+        if !(1.0..=86_400.0).contains(&timeout_seconds) {
+            return Err(format!(
+                "checkpoint_timeout of {timeout_seconds} s is outside PostgreSQL's range"
+            ));
+        }
+        if !(0.0..=1.0).contains(&completion_target) {
+            return Err(format!(
+                "checkpoint_completion_target of {completion_target} is outside PostgreSQL's range"
+            ));
+        }
+        Ok(CheckpointSettings {
+            timeout: Duration::from_secs_f64(timeout_seconds),
+            completion_target,
+        })
+    }
+
+    /// About the longest a requested spread checkpoint takes: PostgreSQL
+    /// paces its writes to end at `checkpoint_completion_target` of
+    /// `checkpoint_timeout`. It ends sooner with little to write (it pauses
+    /// at most 100 ms per buffer written), or when `max_wal_size` fills;
+    /// later when a checkpoint is already running (the request waits for
+    /// it, then for its own).
+    pub fn spread_estimate(&self) -> Duration {
+        self.timeout.mul_f64(self.completion_target)
+    }
+}
+
 /// A user tablespace: its files live outside the data directory, behind the
 /// symbolic link `pg_tblspc/<oid>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -440,6 +480,34 @@ impl ControlSession {
             label_file,
             tablespace_map: map.filter(|map| !map.is_empty()),
             time: time_from(what, micros)?,
+        })
+    }
+
+    /// `checkpoint_timeout` and `checkpoint_completion_target` (from
+    /// `pg_settings`, which every role may read), to tell the operator how
+    /// long a spread checkpoint may take before it starts.
+    pub async fn checkpoint_settings(&self) -> Result<CheckpointSettings, ControlError> {
+        let what = "reading checkpoint_timeout and checkpoint_completion_target";
+        let row = self
+            .client
+            .query_one(
+                "SELECT (SELECT setting::float8 FROM pg_settings WHERE name = 'checkpoint_timeout' AND unit = 's'), \
+                        (SELECT setting::float8 FROM pg_settings WHERE name = 'checkpoint_completion_target')",
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_error(what, &e))?;
+        let (timeout, target): (Option<f64>, Option<f64>) =
+            (column(&row, 0, what)?, column(&row, 1, what)?);
+        let (Some(timeout), Some(target)) = (timeout, target) else {
+            return Err(ControlError::Query {
+                what: what.to_owned(),
+                detail: "pg_settings does not list them in the expected units".to_owned(),
+            });
+        };
+        CheckpointSettings::from_server(timeout, target).map_err(|detail| ControlError::Query {
+            what: what.to_owned(),
+            detail,
         })
     }
 
@@ -1291,6 +1359,24 @@ mod unit_tests {
     use super::*;
     use std::collections::HashMap;
 
+    #[test]
+    fn spread_checkpoint_estimate_is_timeout_times_target() {
+        let five_minutes = CheckpointSettings::from_server(300.0, 0.9).unwrap();
+        assert_eq!(five_minutes.spread_estimate(), Duration::from_secs(270));
+        let minimum = CheckpointSettings::from_server(30.0, 0.5).unwrap();
+        assert_eq!(minimum.spread_estimate(), Duration::from_secs(15));
+        assert_eq!(
+            CheckpointSettings::from_server(60.0, 0.0)
+                .unwrap()
+                .spread_estimate(),
+            Duration::ZERO
+        );
+        for (timeout, target) in [(0.0, 0.9), (-5.0, 0.9), (300.0, 1.5), (300.0, f64::NAN)] {
+            let err = CheckpointSettings::from_server(timeout, target).unwrap_err();
+            assert!(err.contains("outside PostgreSQL's range"), "{err}");
+        }
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -1636,6 +1722,11 @@ mod server_tests {
             scratch.server.data.canonicalize().unwrap()
         );
         assert_eq!(session.wal_segment_size().await.unwrap(), 16 * 1024 * 1024);
+        // The settings hostile_server configured, read back in seconds.
+        let checkpoint = session.checkpoint_settings().await.unwrap();
+        assert_eq!(checkpoint.timeout, Duration::from_secs(30));
+        assert!((checkpoint.completion_target - 0.1).abs() < 1e-9);
+        assert_eq!(checkpoint.spread_estimate().as_secs(), 3);
 
         let location = scratch.pg_dir("tablespace-one");
         sql(

@@ -17,6 +17,10 @@ pub struct BackupEntry {
     /// `None` for an incomplete backup (interrupted, or still running).
     pub manifest: Option<Manifest>,
     pub objects: usize,
+    /// What the backup occupies in the repository: every object under its
+    /// directory (parts, manifest, start record), as the store lists them.
+    /// The one definition of a backup's stored size, for push's summary,
+    /// backup-list and prune alike.
     pub stored_bytes: u64,
     /// When its newest object was written: how long an incomplete backup
     /// has been silent.
@@ -48,6 +52,25 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<BackupEntry>> {
         );
     }
     from_objects(store, &objects, InvalidManifests::Fail).await
+}
+
+/// One backup, from a listing of its own directory only (cheap right after
+/// writing it); `None` if the repository holds nothing under its name.
+pub async fn entry(store: &dyn ObjectStore, name: &str) -> Result<Option<BackupEntry>> {
+    let prefix = layout::backup_prefix(name);
+    let objects: Vec<ObjectMeta> = store
+        .list(&prefix)
+        .map(|meta| {
+            meta.map_err(|e| Error::from(e).context(format!("listing {prefix} in {}", store.url())))
+        })
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    Ok(from_objects(store, &objects, InvalidManifests::Fail)
+        .await?
+        .into_iter()
+        .find(|entry| entry.name == name))
 }
 
 /// The backups among listed `objects` (other keys are ignored), oldest

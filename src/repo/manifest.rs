@@ -58,6 +58,39 @@ pub struct Manifest {
     pub bytes: u64,
     /// Bytes stored in the repository (the sum of `parts[].stored_bytes`).
     pub stored_bytes: u64,
+    /// How long each phase of `backup-push` took. Absent from manifests
+    /// written before walden recorded it; readers must do without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub durations: Option<Durations>,
+}
+
+/// The phases of a base backup, in milliseconds, one after the other: what
+/// `backup-push` reports when it ends and `backup-list` shows later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durations {
+    /// `pg_backup_start`: PostgreSQL's start checkpoint, spread or fast.
+    pub checkpoint_ms: u64,
+    /// Reading, encoding and storing the files (what `--max-rate` paces).
+    pub copy_ms: u64,
+    /// `pg_backup_stop`, then waiting until the backup's last WAL segment
+    /// is in the repository.
+    pub wal_wait_ms: u64,
+}
+
+impl Durations {
+    /// The whole backup: the phases add up to it by definition.
+    pub fn total_ms(&self) -> u64 {
+        self.checkpoint_ms
+            .saturating_add(self.copy_ms)
+            .saturating_add(self.wal_wait_ms)
+    }
+
+    /// Bytes per second over the copy alone, the figure `--max-rate` limits
+    /// (waits for PostgreSQL would hide it); `None` for a copy too short to
+    /// measure.
+    pub fn copy_rate(&self, bytes: u64) -> Option<f64> {
+        (self.copy_ms > 0).then(|| bytes as f64 * 1000.0 / self.copy_ms as f64)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -763,6 +796,43 @@ mod tests {
         assert_eq!(m.files.last().unwrap().path, "global/pg_control");
         assert_eq!(m.duration(), chrono::Duration::seconds(83));
         assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn durations_are_optional_and_round_trip() {
+        // A manifest written before durations were recorded still reads.
+        let old = good();
+        assert_eq!(old.durations, None);
+        let json: serde_json::Value = serde_json::from_slice(&old.to_json()).unwrap();
+        assert!(json.get("durations").is_none(), "absent, not null");
+
+        let mut new = good();
+        new.durations = Some(Durations {
+            checkpoint_ms: 270_100,
+            copy_ms: 9_000,
+            wal_wait_ms: 120,
+        });
+        let json: serde_json::Value = serde_json::from_slice(&new.to_json()).unwrap();
+        assert_eq!(
+            json["durations"],
+            serde_json::json!({"checkpoint_ms": 270_100, "copy_ms": 9_000, "wal_wait_ms": 120})
+        );
+        assert_eq!(Manifest::from_json(&new.to_json()).unwrap(), new);
+    }
+
+    #[test]
+    fn durations_add_up_and_rate_counts_the_copy_only() {
+        let d = Durations {
+            checkpoint_ms: 270_100,
+            copy_ms: 9_000,
+            wal_wait_ms: 100,
+        };
+        assert_eq!(d.total_ms(), 279_200);
+        // 180 MB copied in 9 s at --max-rate 20MB/s: 20 MB/s, however long
+        // the checkpoint took.
+        assert_eq!(d.copy_rate(180_000_000), Some(20_000_000.0));
+        let instant = Durations { copy_ms: 0, ..d };
+        assert_eq!(instant.copy_rate(1), None);
     }
 
     #[test]

@@ -255,6 +255,7 @@ impl CraftedBackup {
             files,
             bytes: 0,
             stored_bytes: 0,
+            durations: None,
         };
         lie(&mut manifest);
         manifest.bytes = manifest.files.iter().map(|f| f.size).sum();
