@@ -144,11 +144,9 @@ pub async fn run(args: &BackupListArgs, settings: &Settings) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::manifest::Manifest;
 
     fn entry(durations: Option<Durations>) -> BackupEntry {
-        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/good.json");
-        let mut manifest = Manifest::from_json(&std::fs::read(fixture).unwrap()).unwrap();
+        let mut manifest = crate::repo::manifest::good_fixture();
         manifest.durations = durations;
         BackupEntry {
             name: manifest.name.clone(),

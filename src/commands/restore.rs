@@ -1024,8 +1024,7 @@ mod tests {
     }
 
     fn manifest_with_tablespaces(locations: &[(u32, &str)]) -> Manifest {
-        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/good.json");
-        let mut m = Manifest::from_json(&std::fs::read(fixture).unwrap()).unwrap();
+        let mut m = crate::repo::manifest::good_fixture();
         m.tablespaces = locations
             .iter()
             .map(|&(oid, location)| TablespaceEntry {

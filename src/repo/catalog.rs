@@ -241,14 +241,7 @@ mod tests {
     use super::*;
 
     fn manifest(name: &str, stop_lsn: &str, stop_time: &str) -> Manifest {
-        let mut m: Manifest = serde_json::from_slice(
-            &std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/manifests/good.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let mut m = crate::repo::manifest::good_fixture();
         m.name = name.to_string();
         m.stop_lsn = stop_lsn.to_string();
         m.stop_time = stop_time.parse().unwrap();

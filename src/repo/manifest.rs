@@ -752,6 +752,14 @@ pub fn check_no_symlink_ancestors(root: &Path, path: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// `fixtures/manifests/good.json`: a real backup's manifest, for unit tests
+/// that change a field or two.
+#[cfg(test)]
+pub(crate) fn good_fixture() -> Manifest {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/manifests/good.json");
+    Manifest::from_json(&std::fs::read(path).unwrap()).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -250,14 +250,7 @@ mod tests {
     use crate::pg::Lsn;
 
     fn manifest(tli: u32, start: u64, stop_time: &str) -> Manifest {
-        let mut m: Manifest = serde_json::from_slice(
-            &std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/manifests/good.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let mut m = crate::repo::manifest::good_fixture();
         m.name = format!("base_{tli:08X}{start:016X}");
         m.timeline = tli;
         m.start_lsn = Lsn(start).to_string();

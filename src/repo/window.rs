@@ -225,14 +225,7 @@ mod tests {
     }
 
     fn manifest(name: &str, timeline: u32, start: u64, stop: u64, stop_time: &str) -> Manifest {
-        let mut m: Manifest = serde_json::from_slice(
-            &std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/fixtures/manifests/good.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
+        let mut m = crate::repo::manifest::good_fixture();
         m.name = name.to_string();
         m.timeline = timeline;
         m.start_lsn = lsn(start).to_string();
