@@ -54,30 +54,13 @@ fn spread_checkpoint_is_announced_and_push_and_list_agree() {
     site.primary
         .sql("INSERT INTO t SELECT g, 0 FROM generate_series(1000000, 1003999) g");
 
-    let sock = site.primary.socket_dir.display().to_string();
-    let data = site.primary.data.display().to_string();
-    let mut cmd = site.scratch.run_as.command(&site.walden);
-    cmd.current_dir(site.scratch.path());
-    cmd.args(["--log-format", "logfmt", "backup-push"]);
-    site.repo.apply(&mut cmd);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("WALDEN_") || key.starts_with("PG") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = site.command(&site.repo);
     // The default checkpoint: spread.
-    cmd.args([
-        "--pgdata",
-        &data,
-        "--pg-host",
-        &sock,
-        "--pg-user",
-        "postgres",
-        "--max-rate",
-        "50MB/s",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(["--log-format", "logfmt", "backup-push"])
+        .args(site.primary_args())
+        .args(["--max-rate", "50MB/s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     // Each stderr line with when it arrived: the notice must come before
     // the wait, not with the summary at the end.

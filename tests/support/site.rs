@@ -56,15 +56,26 @@ impl Site {
 
     /// walden as the PostgreSQL account, reaching the repository as `repo` says.
     pub fn walden_with(&self, repo: &TestRepo, args: &[&str]) -> Output {
+        self.command(repo).args(args).output().unwrap()
+    }
+
+    /// A walden command as the PostgreSQL account, reaching `repo`, with
+    /// none of the caller's WALDEN_* or PG* variables; arguments to add.
+    pub fn command(&self, repo: &TestRepo) -> std::process::Command {
         let mut cmd = self.scratch.run_as.command(&self.walden);
-        cmd.current_dir(self.scratch.path()).args(args);
+        cmd.current_dir(self.scratch.path());
         repo.apply(&mut cmd);
         for (key, _) in std::env::vars() {
             if key.starts_with("WALDEN_") || key.starts_with("PG") {
                 cmd.env_remove(key);
             }
         }
-        cmd.output().unwrap()
+        cmd
+    }
+
+    /// `--pgdata`, `--pg-host` and `--pg-user` of the primary.
+    pub fn primary_args(&self) -> Vec<String> {
+        cluster_args(&self.primary)
     }
 
     pub fn backup(&self, extra: &[&str]) -> Output {
@@ -77,21 +88,13 @@ impl Site {
 
     /// backup-push of `cluster` (the primary, or a promoted restore) into `repo`.
     pub fn backup_cluster(&self, repo: &TestRepo, cluster: &Cluster, extra: &[&str]) -> Output {
-        let sock = cluster.socket_dir.display().to_string();
-        let data = cluster.data.display().to_string();
-        let mut args = vec![
-            "backup-push",
-            "--pgdata",
-            &data,
-            "--pg-host",
-            &sock,
-            "--pg-user",
-            "postgres",
-            "--checkpoint",
-            "fast",
-        ];
-        args.extend_from_slice(extra);
-        self.walden_with(repo, &args)
+        self.command(repo)
+            .arg("backup-push")
+            .args(cluster_args(cluster))
+            .args(["--checkpoint", "fast"])
+            .args(extra)
+            .output()
+            .unwrap()
     }
 
     /// Inserts batch `n` (ids n*1000 .. n*1000+999) in one transaction and returns its xid.
@@ -118,22 +121,12 @@ impl Site {
         rate: &str,
         stderr: std::process::Stdio,
     ) -> std::process::Child {
-        let sock = self.primary.socket_dir.display().to_string();
-        let data = self.primary.data.display().to_string();
-        let mut cmd = self.scratch.run_as.command(&self.walden);
-        cmd.arg("backup-push");
-        self.repo.apply(&mut cmd);
-        cmd.args([
-            "--pgdata",
-            &data,
-            "--pg-host",
-            &sock,
-            "--pg-user",
-            "postgres",
-        ])
-        .args(["--checkpoint", "fast", "--max-rate", rate])
-        .stdout(std::process::Stdio::null())
-        .stderr(stderr);
+        let mut cmd = self.command(&self.repo);
+        cmd.arg("backup-push")
+            .args(self.primary_args())
+            .args(["--checkpoint", "fast", "--max-rate", rate])
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr);
         cmd.spawn().unwrap()
     }
 
@@ -166,6 +159,19 @@ impl Site {
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
         batches(&cluster)
     }
+}
+
+/// `--pgdata`, `--pg-host` and `--pg-user` of `cluster`.
+pub fn cluster_args(cluster: &Cluster) -> Vec<String> {
+    [
+        "--pgdata".to_string(),
+        cluster.data.display().to_string(),
+        "--pg-host".to_string(),
+        cluster.socket_dir.display().to_string(),
+        "--pg-user".to_string(),
+        "postgres".to_string(),
+    ]
+    .to_vec()
 }
 
 /// The batches present, e.g. "1,2": what a PITR test asserts exactly.
