@@ -116,14 +116,7 @@ fn gather(inventory: &Inventory, repo: String) -> Info {
         })
         .collect();
     let problems = inventory
-        .history_problems
-        .iter()
-        .cloned()
-        .chain(
-            inventory
-                .invalid_manifests()
-                .map(|(_, why)| why.to_string()),
-        )
+        .unreadable()
         .chain(inventory.forks().iter().map(|f| f.describe()))
         .collect();
     Info {

@@ -154,16 +154,7 @@ async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) ->
             .rev()
             .find(|d| d.success)
             .and_then(|d| d.finished),
-        problems: inventory
-            .history_problems
-            .iter()
-            .cloned()
-            .chain(
-                inventory
-                    .invalid_manifests()
-                    .map(|(_, why)| why.to_string()),
-            )
-            .collect(),
+        problems: inventory.unreadable().collect(),
     })
 }
 

@@ -128,6 +128,15 @@ impl Inventory {
             .unwrap_or_default()
     }
 
+    /// What the listing could not make sense of, worded for the operator:
+    /// unreadable history files, then manifests that do not parse.
+    pub fn unreadable(&self) -> impl Iterator<Item = String> + '_ {
+        self.history_problems
+            .iter()
+            .cloned()
+            .chain(self.invalid_manifests().map(|(_, why)| why.to_string()))
+    }
+
     /// Backups whose manifest is there but cannot be used, with why.
     pub fn invalid_manifests(&self) -> impl Iterator<Item = (&str, &str)> {
         self.backups
