@@ -594,9 +594,10 @@ fn prune_racing_the_archiver_and_a_backup_deletes_nothing_new() {
     site.batch(2);
     assert_ok(&site.backup(&[]), "second backup");
     site.archive_everything();
+    let before = backup_names(&site);
 
     // A slow backup and a stream of archived segments while prune runs over and over.
-    let slow = site.spawn_slow_backup("20MB/s", std::process::Stdio::null());
+    let slow = site.spawn_slow_backup("20MB/s", std::process::Stdio::piped());
     let mut pruned = 0;
     for n in 3..=8 {
         site.batch(n);
@@ -606,11 +607,21 @@ fn prune_racing_the_archiver_and_a_backup_deletes_nothing_new() {
         pruned += 1;
     }
     let status = slow.wait_with_output().unwrap();
-    assert!(status.status.success(), "the racing backup completed");
+    assert!(
+        status.status.success(),
+        "the racing backup completed: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
     site.archive_everything();
     assert_eq!(pruned, 6);
+    // On a loaded machine the racing backup may finish before the last
+    // prune, which then rightly keeps only it: what must hold is that the
+    // backup prune raced with was never touched.
     let names = backup_names(&site);
-    assert!(names.len() >= 2, "the racing backup survived: {names:?}");
+    assert!(
+        names.iter().any(|name| !before.contains(name)),
+        "the racing backup survived: {names:?} (before it: {before:?})"
+    );
     assert_ok(&site.walden(&["verify"]), "verify after the race");
     assert_ok(
         &drill(&site, "latest", &expect_batches("1,2,3,4,5,6,7,8")),
