@@ -67,7 +67,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
-    /// Less log output (repeat for less).
+    /// Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
 

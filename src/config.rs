@@ -291,6 +291,8 @@ pub struct Settings {
     wal_push_file: WalPushSettingsArgs,
     /// The `[wal-fetch]` table.
     wal_fetch_file: WalFetchSettingsArgs,
+    /// `-q`: success summaries are not printed (see `Settings::quiet`).
+    quiet: bool,
 }
 
 /// The start checkpoint of a base backup.
@@ -503,6 +505,7 @@ impl Settings {
                 status_file: file.status,
                 wal_push_file: file.wal_push,
                 wal_fetch_file: file.wal_fetch,
+                quiet: false,
             },
             None => Settings::without_file(cli),
         })
@@ -709,6 +712,21 @@ impl Settings {
 
     pub fn log_level(&self) -> LogLevel {
         self.args.log_level.unwrap_or_default()
+    }
+
+    /// These settings for a run with `-q` (`quiet` > 0) or without.
+    pub fn with_quiet(self, quiet: u8) -> Settings {
+        Settings {
+            quiet: quiet > 0,
+            ..self
+        }
+    }
+
+    /// `-q`: print nothing on success, so that cron mails only failures.
+    /// Commands skip their success summaries; what goes wrong still reaches
+    /// stderr (warnings and errors) or stdout (a non-OK verdict, problems).
+    pub fn quiet(&self) -> bool {
+        self.quiet
     }
 
     /// The flags that reproduce the repository and decryption settings, for

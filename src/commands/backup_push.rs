@@ -155,6 +155,9 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         seconds = format!("{secs:.1}"),
         "backup complete"
     );
+    if settings.quiet() {
+        return Ok(());
+    }
     println!(
         "backup {name} complete: {} read, {} stored ({:.0}%), {:.1} s, {}/s average (planned {})",
         human_bytes(manifest.bytes),

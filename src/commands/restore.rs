@@ -85,7 +85,9 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         args.tablespaces_in_place,
         running_as_root(),
     )?;
-    announce(&manifest, &roots);
+    if !settings.quiet() {
+        announce(&manifest, &roots);
+    }
     let files = unpack(
         store.clone(),
         manifest.clone(),
@@ -96,6 +98,9 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         args.jobs,
     )
     .await?;
+    if settings.quiet() {
+        return Ok(());
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "restored backup {} ({} files, {}) into {} in {secs:.1} s",

@@ -83,7 +83,7 @@ pub async fn run(args: &StatusArgs, settings: &Settings) -> Result<()> {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::failed(format!("encoding the report: {e}")))?;
         println!("{text}");
-    } else {
+    } else if !(severity == Severity::Ok && settings.quiet()) {
         print_human(&figures, severity, &reasons);
     }
     match severity {
