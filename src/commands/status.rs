@@ -436,8 +436,10 @@ fn write_metrics(
             ),
             labelled(
                 "walden_last_drill_success",
-                "1 if the last restore drill succeeded (0: failed or never).",
-                drill.map_or(0.0, |d| f64::from(u8::from(d.success))),
+                "1 if the last restore drill succeeded, 0 if it failed; NaN before the first drill.",
+                // NaN, not 0, when no drill has run: `== 0` must mean a drill
+                // failed, or a fresh install pages someone as if a restore had.
+                drill.map_or(f64::NAN, |d| f64::from(u8::from(d.success))),
             ),
             labelled(
                 "walden_last_successful_drill_timestamp_seconds",
@@ -561,6 +563,53 @@ mod tests {
         f.last_successful_drill_time = Some(now() - chrono::Duration::days(1));
         assert_eq!(assess(&f, &t, now()).0, Severity::Ok);
         let _ = Age(Duration::ZERO);
+    }
+
+    /// The value of `name` in a textfile `write_metrics` wrote.
+    fn metric(text: &str, name: &str) -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn drill_success_is_nan_before_the_first_drill_and_0_only_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("walden.prom");
+        let written = |f: &Figures| {
+            write_metrics(&path, "/r", Some(f), Severity::Ok).unwrap();
+            std::fs::read_to_string(&path).unwrap()
+        };
+        let never = written(&healthy());
+        assert!(
+            metric(&never, "walden_last_drill_success").is_nan(),
+            "{never}"
+        );
+        assert_eq!(metric(&never, "walden_last_drill_timestamp_seconds"), 0.0);
+
+        let mut f = healthy();
+        let drill = |success| DrillRecord {
+            format: 1,
+            backup: "base_000000010000000002000028".into(),
+            started: now(),
+            finished: now(),
+            success,
+            rto_seconds: None,
+            rpo_seconds: None,
+            last_replayed_commit: None,
+            replayed_to_lsn: None,
+            bytes_restored: 0,
+            check: String::new(),
+            error: None,
+            host: String::new(),
+            walden_version: String::new(),
+        };
+        f.last_drill = Some(drill(false));
+        assert_eq!(metric(&written(&f), "walden_last_drill_success"), 0.0);
+        f.last_drill = Some(drill(true));
+        assert_eq!(metric(&written(&f), "walden_last_drill_success"), 1.0);
     }
 
     #[test]
