@@ -118,7 +118,7 @@ pub enum Command {
 
     /// Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics.
     #[command(
-        long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error (UNKNOWN). The first line of stdout is the one-line verdict.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
+        long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error or a --prometheus file that cannot be written (UNKNOWN, unless the verdict is critical). The first line of stdout is the one-line verdict, always printed before anything else can fail.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
     )]
     Status(StatusArgs),
 

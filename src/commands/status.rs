@@ -61,18 +61,16 @@ pub async fn run(args: &StatusArgs, settings: &Settings) -> Result<()> {
     let figures = match gather(store.as_ref(), settings).await {
         Ok(figures) => figures,
         Err(e) => {
-            // Monitoring must hear about an unreadable repository too.
-            if let Some(path) = &args.prometheus {
-                write_metrics(path, &url, None, Severity::Critical)?;
-            }
+            // The verdict first, always; then monitoring must hear about an
+            // unreadable repository too.
             println!("WALDEN CRITICAL: cannot read the repository {url}: {e}");
+            if let Some(path) = &args.prometheus {
+                report_metrics_failure(write_metrics(path, &url, None, Severity::Critical));
+            }
             return Err(Error::new(Kind::Critical, e.source));
         }
     };
     let (severity, reasons) = assess(&figures, &thresholds, figures.checked_at);
-    if let Some(path) = &args.prometheus {
-        write_metrics(path, &url, Some(&figures), severity)?;
-    }
     let word = severity_word(severity);
     if args.json {
         let report = Report {
@@ -85,6 +83,16 @@ pub async fn run(args: &StatusArgs, settings: &Settings) -> Result<()> {
         println!("{text}");
     } else if !(severity == Severity::Ok && settings.quiet()) {
         print_human(&figures, severity, &reasons);
+    }
+    // After the verdict: a metrics file that cannot be written must not hide
+    // what status found. It is UNKNOWN (3) unless the verdict is worse.
+    if let Some(path) = &args.prometheus {
+        let written = write_metrics(path, &url, Some(&figures), severity);
+        if severity != Severity::Critical {
+            written?;
+        } else {
+            report_metrics_failure(written);
+        }
     }
     match severity {
         Severity::Ok => Ok(()),
@@ -346,6 +354,14 @@ fn print_human(figures: &Figures, severity: Severity, reasons: &[String]) {
     }
 }
 
+/// Logs a metrics file that could not be written, when the verdict (already
+/// printed, and the exit code) is critical anyway.
+fn report_metrics_failure(written: Result<()>) {
+    if let Err(e) = written {
+        tracing::error!("{e}");
+    }
+}
+
 /// Writes the node_exporter textfile. `figures` is `None` when the
 /// repository could not be read.
 fn write_metrics(
@@ -458,7 +474,8 @@ fn write_metrics(
             ),
         ]);
     }
-    metrics::write_textfile(path, &metrics::render(&list)).map_err(|e| Error::failed(e.to_string()))
+    metrics::write_textfile(path, &metrics::render(&list))
+        .map_err(|e| Error::usage(format!("the verdict above is not in the metrics file: {e}")))
 }
 
 #[cfg(test)]
