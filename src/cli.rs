@@ -168,8 +168,11 @@ pub struct WalFetchArgs {
     pub prefetch_worker: Option<u32>,
 }
 
-/// How to reach the cluster's control session (libpq-style; PG* variables apply).
-#[derive(Debug, Clone, Args)]
+/// How to reach the cluster's control session (libpq-style; PG* variables
+/// apply). Also top-level keys of the configuration file (`pg-host = …`),
+/// below the flags and above PG* variables.
+#[derive(Debug, Clone, Default, Args, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[command(next_help_heading = "Connection")]
 pub struct PgConnectArgs {
     /// Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql].
@@ -187,6 +190,18 @@ pub struct PgConnectArgs {
     /// Database to connect to [env: PGDATABASE; default: the user name].
     #[arg(long, value_name = "DB")]
     pub pg_database: Option<String>,
+}
+
+impl PgConnectArgs {
+    /// Fills every unset field of `self` from `lower` (lower precedence).
+    pub fn or(self, lower: PgConnectArgs) -> PgConnectArgs {
+        PgConnectArgs {
+            pg_host: self.pg_host.or(lower.pg_host),
+            pg_port: self.pg_port.or(lower.pg_port),
+            pg_user: self.pg_user.or(lower.pg_user),
+            pg_database: self.pg_database.or(lower.pg_database),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::ages::{Age, AgeThreshold};
+use crate::cli::PgConnectArgs;
 use crate::error::{Error, Result};
 use crate::pipeline::throttle::Rate;
 use crate::pipeline::{Codec, Compression, EncodeOptions, Identities, Recipients, Stages};
@@ -293,6 +294,8 @@ pub struct Settings {
     wal_fetch_file: WalFetchSettingsArgs,
     /// `-q`: success summaries are not printed (see `Settings::quiet`).
     quiet: bool,
+    /// The connection keys at the top of the file (`pg-host`, …).
+    connect_file: PgConnectArgs,
 }
 
 /// The start checkpoint of a base backup.
@@ -460,6 +463,26 @@ pub struct BackupSettings {
     pub archive_timeout: Duration,
 }
 
+/// `Settings::connect` with the environment given, for tests.
+fn connect_over_file(
+    cli: &PgConnectArgs,
+    file: &PgConnectArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> PgConnectArgs {
+    // Empty counts as unset, as in pg::control.
+    let unset_in_env = |name: &str| env(name).is_none_or(|v| v.is_empty());
+    let below_env = PgConnectArgs {
+        pg_host: file.pg_host.clone().filter(|_| unset_in_env("PGHOST")),
+        pg_port: file.pg_port.filter(|_| unset_in_env("PGPORT")),
+        pg_user: file.pg_user.clone().filter(|_| unset_in_env("PGUSER")),
+        pg_database: file
+            .pg_database
+            .clone()
+            .filter(|_| unset_in_env("PGDATABASE")),
+    };
+    cli.clone().or(below_env)
+}
+
 /// `path` made absolute against the working directory, for commands run elsewhere.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
@@ -506,6 +529,7 @@ impl Settings {
                 wal_push_file: file.wal_push,
                 wal_fetch_file: file.wal_fetch,
                 quiet: false,
+                connect_file: file.connect,
             },
             None => Settings::without_file(cli),
         })
@@ -536,6 +560,14 @@ impl Settings {
                 .or(file.archive_timeout)
                 .map_or(DEFAULT_ARCHIVE_TIMEOUT, |a| a.0),
         }
+    }
+
+    /// How to reach the server, flag > environment > file like every other
+    /// option: the file's `pg-host`, `pg-port`, `pg-user` and `pg-database`
+    /// fill in only what neither a flag nor libpq's PGHOST, PGPORT, PGUSER or
+    /// PGDATABASE sets (the control session reads those itself).
+    pub fn connect(&self, cli: &PgConnectArgs) -> PgConnectArgs {
+        connect_over_file(cli, &self.connect_file, |name| std::env::var(name).ok())
     }
 
     /// `wal-push` settings: flags and environment over the `[wal-push]` table.
@@ -739,6 +771,7 @@ impl Settings {
 /// The configuration file, split into its tables.
 struct FileSettings {
     global: SettingsArgs,
+    connect: PgConnectArgs,
     backup: BackupSettingsArgs,
     prune: PruneSettingsArgs,
     status: StatusSettingsArgs,
@@ -746,8 +779,8 @@ struct FileSettings {
     wal_fetch: WalFetchSettingsArgs,
 }
 
-/// The configuration file: global settings at the top level, and a table
-/// per command with settings of its own (`[backup-push]`, `[prune]`,
+/// The configuration file: global settings (and the connection keys) at the
+/// top level, and a table per command with settings of its own (`[backup-push]`, `[prune]`,
 /// `[status]`, `[wal-push]`, `[wal-fetch]`).
 fn read_toml(path: &Path) -> Result<FileSettings> {
     let invalid = |e: &dyn std::fmt::Display| {
@@ -780,11 +813,23 @@ fn read_toml(path: &Path) -> Result<FileSettings> {
     let status = section(&mut table, "status", &invalid)?;
     let wal_push = section(&mut table, "wal-push", &invalid)?;
     let wal_fetch = section(&mut table, "wal-fetch", &invalid)?;
+    // The connection keys sit at the top level beside the global settings
+    // but belong to another struct (the one the --pg-* flags fill).
+    let mut connect_keys = toml::Table::new();
+    for key in ["pg-host", "pg-port", "pg-user", "pg-database"] {
+        if let Some(value) = table.remove(key) {
+            connect_keys.insert(key.to_string(), value);
+        }
+    }
+    let connect = toml::Value::Table(connect_keys)
+        .try_into()
+        .map_err(|e| invalid(&e))?;
     let global = toml::Value::Table(table)
         .try_into()
         .map_err(|e| invalid(&e))?;
     Ok(FileSettings {
         global,
+        connect,
         backup,
         prune,
         status,
@@ -982,6 +1027,43 @@ mod tests {
         )
         .unwrap();
         assert!(kms_without_sse.store_options().is_err());
+    }
+
+    #[test]
+    fn connection_keys_in_the_file_sit_below_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "repo = \"/r\"\npg-host = \"/run/postgresql\"\npg-port = 5433\npg-user = \"postgres\"\npg-database = \"app\"\n",
+        );
+        let s = Settings::resolve(cli(&[]), Some(&file), Path::new("/x")).unwrap();
+        let from_file = s.connect(&PgConnectArgs::default());
+        assert_eq!(from_file.pg_host.as_deref(), Some("/run/postgresql"));
+        assert_eq!(from_file.pg_port, Some(5433));
+        assert_eq!(from_file.pg_user.as_deref(), Some("postgres"));
+        assert_eq!(from_file.pg_database.as_deref(), Some("app"));
+        let flags = PgConnectArgs {
+            pg_port: Some(6000),
+            ..Default::default()
+        };
+        let no_env = |_: &str| None;
+        let merged = connect_over_file(&flags, &s.connect_file, no_env);
+        assert_eq!(merged.pg_port, Some(6000));
+        assert_eq!(merged.pg_user.as_deref(), Some("postgres"));
+        assert_eq!(
+            connect_over_file(&flags, &PgConnectArgs::default(), no_env).pg_user,
+            None
+        );
+        // flag > environment > file: PGUSER set leaves the user to libpq.
+        let env = |name: &str| (name == "PGUSER").then(|| "app_owner".to_string());
+        let merged = connect_over_file(&PgConnectArgs::default(), &s.connect_file, env);
+        assert_eq!(merged.pg_user, None, "PGUSER applies, not the file");
+        assert_eq!(merged.pg_host.as_deref(), Some("/run/postgresql"));
+
+        let bad = write(dir.path(), "pg-port = \"many\"\n");
+        let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("pg-port"), "{err}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::cli::BackupPushArgs;
+use crate::cli::{BackupPushArgs, PgConnectArgs};
 use crate::commands::progress::{human_bytes, Progress};
 use crate::config::{Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
@@ -32,7 +32,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     if let Some(priority) = options.io_priority {
         set_io_priority(priority);
     }
-    let session = connect(args).await?;
+    let session = connect(&settings.connect(&args.connect)).await?;
     let major = session.major();
     let pgdata = check_pgdata(&args.pgdata, &session).await?;
     let system_identifier = session.system_identifier().await.map_err(failed)?;
@@ -170,12 +170,12 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
+async fn connect(connect: &PgConnectArgs) -> Result<ControlSession> {
     let options = ConnectOptions {
-        host: args.connect.pg_host.clone(),
-        port: args.connect.pg_port,
-        user: args.connect.pg_user.clone(),
-        database: args.connect.pg_database.clone(),
+        host: connect.pg_host.clone(),
+        port: connect.pg_port,
+        user: connect.pg_user.clone(),
+        database: connect.pg_database.clone(),
         password: None,
     }
     .with_pg_env();
