@@ -324,7 +324,7 @@ pub enum IoPriority {
 #[command(next_help_heading = "Throttling and parallelism")]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSettingsArgs {
-    /// Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited].
+    /// Limit disk reads of the data directory: bytes per second with unit and /s, e.g. 50MB/s or 200MiB/s [default: unlimited].
     #[arg(long, env = "WALDEN_MAX_RATE", value_name = "RATE")]
     #[serde(default, deserialize_with = "from_str_opt")]
     pub max_rate: Option<Rate>,
