@@ -21,6 +21,13 @@ wal-push never exits above 125, so PostgreSQL keeps the archiver running and ret
 Configuration: every option is a flag, a WALDEN_* environment variable and a key in
 the TOML file (--config, default /etc/walden/walden.toml); flag > environment > file.";
 
+/// Below `-h`, which leaves out the options most runs take from the
+/// configuration file.
+const SHORT_HELP_FOOTER: &str = "\
+More options (compression, encryption, logging, S3 and GCS storage)
+and the exit codes: walden --help
+Each command's options: walden <COMMAND> -h; its manual: man walden-<COMMAND>";
+
 /// walden keeps PostgreSQL clusters recoverable.
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +35,7 @@ the TOML file (--config, default /etc/walden/walden.toml); flag > environment > 
     version,
     about = "Keeps PostgreSQL clusters recoverable: WAL archiving to object storage with compression and encryption",
     long_about = "Keeps PostgreSQL clusters recoverable.\n\nArchive WAL from PostgreSQL with\n  archive_command = 'walden wal-push --repo /var/lib/walden %p'\nand restore it during recovery with\n  restore_command = 'walden wal-fetch --repo /var/lib/walden %f %p'",
+    after_help = SHORT_HELP_FOOTER,
     after_long_help = EXIT_STATUS,
     propagate_version = true,
     mut_args = hide_env_value,

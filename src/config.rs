@@ -65,12 +65,19 @@ pub struct SettingsArgs {
     pub repo: Option<String>,
 
     /// Compression for new objects [default: zstd]. Reading picks the codec from the object's name, whatever this says.
-    #[arg(long, global = true, env = "WALDEN_COMPRESSION", value_name = "CODEC")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_COMPRESSION",
+        value_name = "CODEC",
+        hide_short_help = true,
+        help_heading = "Compression and encryption"
+    )]
     pub compression: Option<CompressionName>,
 
     /// zstd level for new objects, 1..=19 [default: 3].
     #[arg(long, global = true, env = "WALDEN_COMPRESSION_LEVEL", value_name = "N",
-          value_parser = clap::value_parser!(i32).range(1..=19))]
+          value_parser = clap::value_parser!(i32).range(1..=19), hide_short_help = true, help_heading = "Compression and encryption")]
     pub compression_level: Option<i32>,
 
     /// Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment.
@@ -79,7 +86,9 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_ENCRYPT_RECIPIENT",
         value_name = "AGE1KEY",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_short_help = true,
+        help_heading = "Compression and encryption"
     )]
     #[serde(default)]
     pub encrypt_recipient: Vec<String>,
@@ -89,7 +98,9 @@ pub struct SettingsArgs {
         long,
         global = true,
         env = "WALDEN_ENCRYPT_RECIPIENTS_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = "Compression and encryption"
     )]
     pub encrypt_recipients_file: Option<PathBuf>,
 
@@ -98,21 +109,36 @@ pub struct SettingsArgs {
         long,
         global = true,
         env = "WALDEN_DECRYPT_IDENTITY",
-        value_name = "FILE"
+        value_name = "FILE",
+        help_heading = "Compression and encryption"
     )]
     pub decrypt_identity: Option<PathBuf>,
 
     /// Log format on stderr [default: text].
-    #[arg(long, global = true, env = "WALDEN_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_LOG_FORMAT",
+        value_name = "FORMAT",
+        hide_short_help = true,
+        help_heading = "Logging"
+    )]
     pub log_format: Option<LogFormat>,
 
     /// Log level [default: info]; -v and -q move it up and down.
-    #[arg(long, global = true, env = "WALDEN_LOG_LEVEL", value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_LOG_LEVEL",
+        value_name = "LEVEL",
+        hide_short_help = true,
+        help_heading = "Logging"
+    )]
     pub log_level: Option<LogLevel>,
 
     /// A storage request that makes no progress for this long fails (and is retried) [default: 60].
     #[arg(long, global = true, env = "WALDEN_IO_TIMEOUT", value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Object storage")]
+          value_parser = clap::value_parser!(u64).range(1..=3600), hide_short_help = true, help_heading = "Object storage (S3 and GCS)")]
     pub io_timeout: Option<u64>,
 
     /// S3-compatible service to use instead of AWS, e.g. https://minio.example:9000.
@@ -121,7 +147,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_ENDPOINT",
         value_name = "URL",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_endpoint: Option<String>,
 
@@ -131,13 +158,14 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_REGION",
         value_name = "REGION",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_region: Option<String>,
 
     /// Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it).
     #[arg(long, global = true, env = "WALDEN_S3_PATH_STYLE", value_name = "BOOL",
-          num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "Object storage")]
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", hide_short_help = true, help_heading = "S3 storage")]
     pub s3_path_style: Option<bool>,
 
     /// Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from.
@@ -146,7 +174,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_PROFILE",
         value_name = "NAME",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_profile: Option<String>,
 
@@ -156,7 +185,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_CHECKSUMS",
         value_name = "WHEN",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_checksums: Option<S3Checksums>,
 
@@ -166,7 +196,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_STORAGE_CLASS",
         value_name = "CLASS",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_storage_class: Option<String>,
 
@@ -176,7 +207,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_SSE",
         value_name = "MODE",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_sse: Option<S3Sse>,
 
@@ -186,7 +218,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_SSE_KMS_KEY_ID",
         value_name = "KEY",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_sse_kms_key_id: Option<String>,
 
@@ -196,7 +229,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_GCS_ENDPOINT",
         value_name = "URL",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "GCS storage"
     )]
     pub gcs_endpoint: Option<String>,
 
@@ -206,7 +240,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_GCS_GRPC_ENDPOINT",
         value_name = "URL",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "GCS storage"
     )]
     pub gcs_grpc_endpoint: Option<String>,
 
@@ -216,7 +251,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_GCS_CREDENTIALS_FILE",
         value_name = "FILE",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "GCS storage"
     )]
     pub gcs_credentials_file: Option<PathBuf>,
 }
