@@ -57,7 +57,7 @@ complete -c walden -n "__fish_walden_needs_command" -l gcs-endpoint -d 'GCS JSON
 complete -c walden -n "__fish_walden_needs_command" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_needs_command" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_needs_command" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_needs_command" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_needs_command" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_needs_command" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_needs_command" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'
@@ -110,7 +110,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-push" -l gcs-endpoint 
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand wal-push" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l prefetch -d 'Segments to fetch ahead, in the background, into the spool: PostgreSQL\'s next calls are then served from local disk, verified [default: 0: no prefetch]' -r
@@ -149,7 +149,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l gcs-endpoint
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pgdata -d 'The cluster\'s data directory (must be the one the server reports)' -r -F
@@ -157,7 +157,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-host -d
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit disk reads of the data directory: bytes per second with unit and /s, e.g. 50MB/s or 200MiB/s [default: unlimited]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads [default: unchanged]' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
 best-effort\t'Normal priority, lowest level within it'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel [default: 2]' -r
@@ -198,7 +198,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-endpoi
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -236,7 +236,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-list" -l gcs-creden
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l json -d 'Print JSON (stable field names, for scripts)'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l all -d 'Also list incomplete backups (no manifest: interrupted or in progress)'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand backup-list" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l pgdata -d 'Data directory to create; must be missing or empty' -r -F
@@ -290,7 +290,7 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l target-exclusi
 complete -c walden -n "__fish_walden_using_subcommand restore" -l standby -d 'Set up a standby (standby.signal) instead of a one-off recovery'
 complete -c walden -n "__fish_walden_using_subcommand restore" -l create-slot -d 'Create --slot on the primary after the restore (pg_create_physical_replication_slot, reserving WAL at once), connecting with --primary-conninfo (database postgres unless it names one); an existing inactive physical slot of that name is used as it is'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand restore" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand restore" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand restore" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand prune" -l retain-full -d 'Keep the N newest complete backups' -r
@@ -332,7 +332,7 @@ complete -c walden -n "__fish_walden_using_subcommand prune" -l gcs-credentials-
 complete -c walden -n "__fish_walden_using_subcommand prune" -l apply -d 'Delete what the plan says; without it, prune only prints the plan'
 complete -c walden -n "__fish_walden_using_subcommand prune" -l json -d 'Print the plan as JSON (stable field names, for scripts)'
 complete -c walden -n "__fish_walden_using_subcommand prune" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand prune" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand prune" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand prune" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand prune" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand verify" -l jobs -d 'Objects read in parallel' -r
@@ -372,7 +372,7 @@ complete -c walden -n "__fish_walden_using_subcommand verify" -l wal -d 'Also re
 complete -c walden -n "__fish_walden_using_subcommand verify" -l quick -d 'Check only what the listing and manifests show (sizes, WAL continuity, orphans); read no parts'
 complete -c walden -n "__fish_walden_using_subcommand verify" -l json -d 'Print the report as JSON'
 complete -c walden -n "__fish_walden_using_subcommand verify" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand verify" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand verify" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand status" -l max-backup-age -d 'Age of the newest complete backup [default: 26h,52h]' -r
@@ -413,7 +413,7 @@ complete -c walden -n "__fish_walden_using_subcommand status" -l gcs-grpc-endpoi
 complete -c walden -n "__fish_walden_using_subcommand status" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand status" -l json -d 'Print the report as JSON'
 complete -c walden -n "__fish_walden_using_subcommand status" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand status" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand status" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand status" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand drill" -l check-sql -d 'Query that must succeed on the restored cluster (run with psql in the postgres database)' -r
@@ -459,7 +459,7 @@ complete -c walden -n "__fish_walden_using_subcommand drill" -l amcheck -d 'Also
 complete -c walden -n "__fish_walden_using_subcommand drill" -l keep-failed -d 'Keep the restored directory when the drill fails, for inspection'
 complete -c walden -n "__fish_walden_using_subcommand drill" -l json -d 'Print the result as JSON'
 complete -c walden -n "__fish_walden_using_subcommand drill" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand drill" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand drill" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand drill" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand drill" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand check" -l pg-host -d 'Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql]' -r
@@ -503,7 +503,7 @@ complete -c walden -n "__fish_walden_using_subcommand check" -l init -d 'Record 
 complete -c walden -n "__fish_walden_using_subcommand check" -l read-only -d 'Only list and read the repository; write nothing (for hosts that only restore)'
 complete -c walden -n "__fish_walden_using_subcommand check" -l json -d 'Print the checks as a JSON array (stable field names, for scripts)'
 complete -c walden -n "__fish_walden_using_subcommand check" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand check" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand check" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand check" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand info" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -540,7 +540,7 @@ complete -c walden -n "__fish_walden_using_subcommand info" -l gcs-grpc-endpoint
 complete -c walden -n "__fish_walden_using_subcommand info" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand info" -l json -d 'Print JSON (stable field names, for scripts)'
 complete -c walden -n "__fish_walden_using_subcommand info" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand info" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand info" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand info" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand info" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand demo" -l dir -d 'Directory for the demo\'s clusters and repository [default: a new temporary directory]' -r -F
@@ -579,7 +579,7 @@ complete -c walden -n "__fish_walden_using_subcommand demo" -l gcs-grpc-endpoint
 complete -c walden -n "__fish_walden_using_subcommand demo" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l keep -d 'Keep the directory afterwards instead of removing it'
 complete -c walden -n "__fish_walden_using_subcommand demo" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand demo" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand demo" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand demo" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand demo" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand man" -l out-dir -d 'Directory to write walden.1 and one page per command into' -r -F
@@ -616,7 +616,7 @@ complete -c walden -n "__fish_walden_using_subcommand man" -l gcs-endpoint -d 'G
 complete -c walden -n "__fish_walden_using_subcommand man" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand man" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand man" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand man" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand man" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand man" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand completions" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
@@ -652,7 +652,7 @@ complete -c walden -n "__fish_walden_using_subcommand completions" -l gcs-endpoi
 complete -c walden -n "__fish_walden_using_subcommand completions" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand completions" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand completions" -s v -l verbose -d 'More log output (repeat for more)'
-complete -c walden -n "__fish_walden_using_subcommand completions" -s q -l quiet -d 'Less log output (repeat for less)'
+complete -c walden -n "__fish_walden_using_subcommand completions" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c walden -n "__fish_walden_using_subcommand help; and not __fish_seen_subcommand_from wal-push wal-fetch backup-push backup-list restore prune verify status drill check info demo man completions help" -f -a "wal-push" -d 'Archive one completed WAL file; PostgreSQL\'s archive_command (`walden wal-push %p`)'

@@ -21,6 +21,13 @@ wal-push never exits above 125, so PostgreSQL keeps the archiver running and ret
 Configuration: every option is a flag, a WALDEN_* environment variable and a key in
 the TOML file (--config, default /etc/walden/walden.toml); flag > environment > file.";
 
+/// Below `-h`, which leaves out the options most runs take from the
+/// configuration file.
+const SHORT_HELP_FOOTER: &str = "\
+More options (compression, encryption, logging, S3 and GCS storage)
+and the exit codes: walden --help
+Each command's options: walden <COMMAND> -h; its manual: man walden-<COMMAND>";
+
 /// walden keeps PostgreSQL clusters recoverable.
 #[derive(Debug, Parser)]
 #[command(
@@ -28,6 +35,7 @@ the TOML file (--config, default /etc/walden/walden.toml); flag > environment > 
     version,
     about = "Keeps PostgreSQL clusters recoverable: WAL archiving to object storage with compression and encryption",
     long_about = "Keeps PostgreSQL clusters recoverable.\n\nArchive WAL from PostgreSQL with\n  archive_command = 'walden wal-push --repo /var/lib/walden %p'\nand restore it during recovery with\n  restore_command = 'walden wal-fetch --repo /var/lib/walden %f %p'",
+    after_help = SHORT_HELP_FOOTER,
     after_long_help = EXIT_STATUS,
     propagate_version = true,
     mut_args = hide_env_value,
@@ -67,7 +75,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
 
-    /// Less log output (repeat for less).
+    /// Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only.
     #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "verbose")]
     pub quiet: u8,
 
@@ -118,7 +126,7 @@ pub enum Command {
 
     /// Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics.
     #[command(
-        long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error (UNKNOWN). The first line of stdout is the one-line verdict.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
+        long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error or a --prometheus file that cannot be written (UNKNOWN, unless the verdict is critical). The first line of stdout is the one-line verdict, always printed before anything else can fail.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
     )]
     Status(StatusArgs),
 
@@ -178,8 +186,11 @@ pub struct WalFetchArgs {
     pub prefetch_worker: Option<u32>,
 }
 
-/// How to reach the cluster's control session (libpq-style; PG* variables apply).
-#[derive(Debug, Clone, Args)]
+/// How to reach the cluster's control session (libpq-style; PG* variables
+/// apply). Also top-level keys of the configuration file (`pg-host = …`),
+/// below the flags and above PG* variables.
+#[derive(Debug, Clone, Default, Args, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 #[command(next_help_heading = "Connection")]
 pub struct PgConnectArgs {
     /// Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql].
@@ -197,6 +208,39 @@ pub struct PgConnectArgs {
     /// Database to connect to [env: PGDATABASE; default: the user name].
     #[arg(long, value_name = "DB")]
     pub pg_database: Option<String>,
+}
+
+impl PgConnectArgs {
+    /// The control connection these options describe; what they leave
+    /// unset comes from libpq's PGHOST, PGPORT, PGUSER and PGDATABASE.
+    pub fn options(&self) -> crate::pg::control::ConnectOptions {
+        crate::pg::control::ConnectOptions {
+            host: self.pg_host.clone(),
+            port: self.pg_port,
+            user: self.pg_user.clone(),
+            database: self.pg_database.clone(),
+            password: None,
+        }
+        .with_pg_env()
+    }
+
+    /// Whether any option is set.
+    pub fn any(&self) -> bool {
+        self.pg_host.is_some()
+            || self.pg_port.is_some()
+            || self.pg_user.is_some()
+            || self.pg_database.is_some()
+    }
+
+    /// Fills every unset field of `self` from `lower` (lower precedence).
+    pub fn or(self, lower: PgConnectArgs) -> PgConnectArgs {
+        PgConnectArgs {
+            pg_host: self.pg_host.or(lower.pg_host),
+            pg_port: self.pg_port.or(lower.pg_port),
+            pg_user: self.pg_user.or(lower.pg_user),
+            pg_database: self.pg_database.or(lower.pg_database),
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use crate::ages::{Age, AgeThreshold};
+use crate::cli::PgConnectArgs;
 use crate::error::{Error, Result};
 use crate::pipeline::throttle::Rate;
 use crate::pipeline::{Codec, Compression, EncodeOptions, Identities, Recipients, Stages};
@@ -64,12 +65,19 @@ pub struct SettingsArgs {
     pub repo: Option<String>,
 
     /// Compression for new objects [default: zstd]. Reading picks the codec from the object's name, whatever this says.
-    #[arg(long, global = true, env = "WALDEN_COMPRESSION", value_name = "CODEC")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_COMPRESSION",
+        value_name = "CODEC",
+        hide_short_help = true,
+        help_heading = "Compression and encryption"
+    )]
     pub compression: Option<CompressionName>,
 
     /// zstd level for new objects, 1..=19 [default: 3].
     #[arg(long, global = true, env = "WALDEN_COMPRESSION_LEVEL", value_name = "N",
-          value_parser = clap::value_parser!(i32).range(1..=19))]
+          value_parser = clap::value_parser!(i32).range(1..=19), hide_short_help = true, help_heading = "Compression and encryption")]
     pub compression_level: Option<i32>,
 
     /// Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment.
@@ -78,7 +86,9 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_ENCRYPT_RECIPIENT",
         value_name = "AGE1KEY",
-        value_delimiter = ','
+        value_delimiter = ',',
+        hide_short_help = true,
+        help_heading = "Compression and encryption"
     )]
     #[serde(default)]
     pub encrypt_recipient: Vec<String>,
@@ -88,7 +98,9 @@ pub struct SettingsArgs {
         long,
         global = true,
         env = "WALDEN_ENCRYPT_RECIPIENTS_FILE",
-        value_name = "FILE"
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = "Compression and encryption"
     )]
     pub encrypt_recipients_file: Option<PathBuf>,
 
@@ -97,21 +109,36 @@ pub struct SettingsArgs {
         long,
         global = true,
         env = "WALDEN_DECRYPT_IDENTITY",
-        value_name = "FILE"
+        value_name = "FILE",
+        help_heading = "Compression and encryption"
     )]
     pub decrypt_identity: Option<PathBuf>,
 
     /// Log format on stderr [default: text].
-    #[arg(long, global = true, env = "WALDEN_LOG_FORMAT", value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_LOG_FORMAT",
+        value_name = "FORMAT",
+        hide_short_help = true,
+        help_heading = "Logging"
+    )]
     pub log_format: Option<LogFormat>,
 
     /// Log level [default: info]; -v and -q move it up and down.
-    #[arg(long, global = true, env = "WALDEN_LOG_LEVEL", value_name = "LEVEL")]
+    #[arg(
+        long,
+        global = true,
+        env = "WALDEN_LOG_LEVEL",
+        value_name = "LEVEL",
+        hide_short_help = true,
+        help_heading = "Logging"
+    )]
     pub log_level: Option<LogLevel>,
 
     /// A storage request that makes no progress for this long fails (and is retried) [default: 60].
     #[arg(long, global = true, env = "WALDEN_IO_TIMEOUT", value_name = "SECONDS",
-          value_parser = clap::value_parser!(u64).range(1..=3600), help_heading = "Object storage")]
+          value_parser = clap::value_parser!(u64).range(1..=3600), hide_short_help = true, help_heading = "Object storage (S3 and GCS)")]
     pub io_timeout: Option<u64>,
 
     /// S3-compatible service to use instead of AWS, e.g. https://minio.example:9000.
@@ -120,7 +147,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_ENDPOINT",
         value_name = "URL",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_endpoint: Option<String>,
 
@@ -130,13 +158,14 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_REGION",
         value_name = "REGION",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_region: Option<String>,
 
     /// Address the bucket as ENDPOINT/BUCKET instead of BUCKET.ENDPOINT (most S3-compatible servers need it).
     #[arg(long, global = true, env = "WALDEN_S3_PATH_STYLE", value_name = "BOOL",
-          num_args = 0..=1, require_equals = true, default_missing_value = "true", help_heading = "Object storage")]
+          num_args = 0..=1, require_equals = true, default_missing_value = "true", hide_short_help = true, help_heading = "S3 storage")]
     pub s3_path_style: Option<bool>,
 
     /// Profile in ~/.aws/config and ~/.aws/credentials to take credentials and region from.
@@ -145,7 +174,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_PROFILE",
         value_name = "NAME",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_profile: Option<String>,
 
@@ -155,7 +185,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_CHECKSUMS",
         value_name = "WHEN",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_checksums: Option<S3Checksums>,
 
@@ -165,7 +196,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_STORAGE_CLASS",
         value_name = "CLASS",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_storage_class: Option<String>,
 
@@ -175,7 +207,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_SSE",
         value_name = "MODE",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_sse: Option<S3Sse>,
 
@@ -185,7 +218,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_S3_SSE_KMS_KEY_ID",
         value_name = "KEY",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "S3 storage"
     )]
     pub s3_sse_kms_key_id: Option<String>,
 
@@ -195,7 +229,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_GCS_ENDPOINT",
         value_name = "URL",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "GCS storage"
     )]
     pub gcs_endpoint: Option<String>,
 
@@ -205,7 +240,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_GCS_GRPC_ENDPOINT",
         value_name = "URL",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "GCS storage"
     )]
     pub gcs_grpc_endpoint: Option<String>,
 
@@ -215,7 +251,8 @@ pub struct SettingsArgs {
         global = true,
         env = "WALDEN_GCS_CREDENTIALS_FILE",
         value_name = "FILE",
-        help_heading = "Object storage"
+        hide_short_help = true,
+        help_heading = "GCS storage"
     )]
     pub gcs_credentials_file: Option<PathBuf>,
 }
@@ -291,6 +328,10 @@ pub struct Settings {
     wal_push_file: WalPushSettingsArgs,
     /// The `[wal-fetch]` table.
     wal_fetch_file: WalFetchSettingsArgs,
+    /// `-q`: success summaries are not printed (see `Settings::quiet`).
+    quiet: bool,
+    /// The connection keys at the top of the file (`pg-host`, …).
+    connect_file: PgConnectArgs,
 }
 
 /// The start checkpoint of a base backup.
@@ -319,7 +360,7 @@ pub enum IoPriority {
 #[command(next_help_heading = "Throttling and parallelism")]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSettingsArgs {
-    /// Limit disk reads of the data directory, e.g. 50MB/s or 200MiB/s [default: unlimited].
+    /// Limit disk reads of the data directory: bytes per second with unit and /s, e.g. 50MB/s or 200MiB/s [default: unlimited].
     #[arg(long, env = "WALDEN_MAX_RATE", value_name = "RATE")]
     #[serde(default, deserialize_with = "from_str_opt")]
     pub max_rate: Option<Rate>,
@@ -458,6 +499,26 @@ pub struct BackupSettings {
     pub archive_timeout: Duration,
 }
 
+/// `Settings::connect` with the environment given, for tests.
+fn connect_over_file(
+    cli: &PgConnectArgs,
+    file: &PgConnectArgs,
+    env: impl Fn(&str) -> Option<String>,
+) -> PgConnectArgs {
+    // Empty counts as unset, as in pg::control.
+    let unset_in_env = |name: &str| env(name).is_none_or(|v| v.is_empty());
+    let below_env = PgConnectArgs {
+        pg_host: file.pg_host.clone().filter(|_| unset_in_env("PGHOST")),
+        pg_port: file.pg_port.filter(|_| unset_in_env("PGPORT")),
+        pg_user: file.pg_user.clone().filter(|_| unset_in_env("PGUSER")),
+        pg_database: file
+            .pg_database
+            .clone()
+            .filter(|_| unset_in_env("PGDATABASE")),
+    };
+    cli.clone().or(below_env)
+}
+
 /// `path` made absolute against the working directory, for commands run elsewhere.
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
@@ -503,6 +564,8 @@ impl Settings {
                 status_file: file.status,
                 wal_push_file: file.wal_push,
                 wal_fetch_file: file.wal_fetch,
+                quiet: false,
+                connect_file: file.connect,
             },
             None => Settings::without_file(cli),
         })
@@ -533,6 +596,14 @@ impl Settings {
                 .or(file.archive_timeout)
                 .map_or(DEFAULT_ARCHIVE_TIMEOUT, |a| a.0),
         }
+    }
+
+    /// How to reach the server, flag > environment > file like every other
+    /// option: the file's `pg-host`, `pg-port`, `pg-user` and `pg-database`
+    /// fill in only what neither a flag nor libpq's PGHOST, PGPORT, PGUSER or
+    /// PGDATABASE sets (the control session reads those itself).
+    pub fn connect(&self, cli: &PgConnectArgs) -> PgConnectArgs {
+        connect_over_file(cli, &self.connect_file, |name| std::env::var(name).ok())
     }
 
     /// `wal-push` settings: flags and environment over the `[wal-push]` table.
@@ -711,6 +782,21 @@ impl Settings {
         self.args.log_level.unwrap_or_default()
     }
 
+    /// These settings for a run with `-q` (`quiet` > 0) or without.
+    pub fn with_quiet(self, quiet: u8) -> Settings {
+        Settings {
+            quiet: quiet > 0,
+            ..self
+        }
+    }
+
+    /// `-q`: print nothing on success, so that cron mails only failures.
+    /// Commands skip their success summaries; what goes wrong still reaches
+    /// stderr (warnings and errors) or stdout (a non-OK verdict, problems).
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// The flags that reproduce the repository and decryption settings, for
     /// commands walden writes for PostgreSQL to run later (restore_command).
     pub fn raw(&self) -> &SettingsArgs {
@@ -721,6 +807,7 @@ impl Settings {
 /// The configuration file, split into its tables.
 struct FileSettings {
     global: SettingsArgs,
+    connect: PgConnectArgs,
     backup: BackupSettingsArgs,
     prune: PruneSettingsArgs,
     status: StatusSettingsArgs,
@@ -728,8 +815,8 @@ struct FileSettings {
     wal_fetch: WalFetchSettingsArgs,
 }
 
-/// The configuration file: global settings at the top level, and a table
-/// per command with settings of its own (`[backup-push]`, `[prune]`,
+/// The configuration file: global settings (and the connection keys) at the
+/// top level, and a table per command with settings of its own (`[backup-push]`, `[prune]`,
 /// `[status]`, `[wal-push]`, `[wal-fetch]`).
 fn read_toml(path: &Path) -> Result<FileSettings> {
     let invalid = |e: &dyn std::fmt::Display| {
@@ -762,11 +849,23 @@ fn read_toml(path: &Path) -> Result<FileSettings> {
     let status = section(&mut table, "status", &invalid)?;
     let wal_push = section(&mut table, "wal-push", &invalid)?;
     let wal_fetch = section(&mut table, "wal-fetch", &invalid)?;
+    // The connection keys sit at the top level beside the global settings
+    // but belong to another struct (the one the --pg-* flags fill).
+    let mut connect_keys = toml::Table::new();
+    for key in ["pg-host", "pg-port", "pg-user", "pg-database"] {
+        if let Some(value) = table.remove(key) {
+            connect_keys.insert(key.to_string(), value);
+        }
+    }
+    let connect = toml::Value::Table(connect_keys)
+        .try_into()
+        .map_err(|e| invalid(&e))?;
     let global = toml::Value::Table(table)
         .try_into()
         .map_err(|e| invalid(&e))?;
     Ok(FileSettings {
         global,
+        connect,
         backup,
         prune,
         status,
@@ -964,6 +1063,43 @@ mod tests {
         )
         .unwrap();
         assert!(kms_without_sse.store_options().is_err());
+    }
+
+    #[test]
+    fn connection_keys_in_the_file_sit_below_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "repo = \"/r\"\npg-host = \"/run/postgresql\"\npg-port = 5433\npg-user = \"postgres\"\npg-database = \"app\"\n",
+        );
+        let s = Settings::resolve(cli(&[]), Some(&file), Path::new("/x")).unwrap();
+        let from_file = s.connect(&PgConnectArgs::default());
+        assert_eq!(from_file.pg_host.as_deref(), Some("/run/postgresql"));
+        assert_eq!(from_file.pg_port, Some(5433));
+        assert_eq!(from_file.pg_user.as_deref(), Some("postgres"));
+        assert_eq!(from_file.pg_database.as_deref(), Some("app"));
+        let flags = PgConnectArgs {
+            pg_port: Some(6000),
+            ..Default::default()
+        };
+        let no_env = |_: &str| None;
+        let merged = connect_over_file(&flags, &s.connect_file, no_env);
+        assert_eq!(merged.pg_port, Some(6000));
+        assert_eq!(merged.pg_user.as_deref(), Some("postgres"));
+        assert_eq!(
+            connect_over_file(&flags, &PgConnectArgs::default(), no_env).pg_user,
+            None
+        );
+        // flag > environment > file: PGUSER set leaves the user to libpq.
+        let env = |name: &str| (name == "PGUSER").then(|| "app_owner".to_string());
+        let merged = connect_over_file(&PgConnectArgs::default(), &s.connect_file, env);
+        assert_eq!(merged.pg_user, None, "PGUSER applies, not the file");
+        assert_eq!(merged.pg_host.as_deref(), Some("/run/postgresql"));
+
+        let bad = write(dir.path(), "pg-port = \"many\"\n");
+        let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("pg-port"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!
 //! `status` follows the Nagios plugin convention instead: 0 OK, 1 warning,
 //! 2 critical (including a repository it cannot read: unknown backups are
-//! not safe backups), 3 unknown (a usage error).
+//! not safe backups), 3 unknown (a usage error, or a metrics file it could
+//! not write).
 
 use std::fmt;
 

@@ -57,6 +57,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
         global.verbose,
         global.quiet,
     );
+    let settings = settings.with_quiet(global.quiet);
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,9 +72,13 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> u8 {
     match runtime.block_on(commands::run(cli.command, &settings)) {
         Ok(()) => error::EXIT_OK,
         Err(err) => {
-            // "Not in the archive" is how every recovery ends: not an error.
+            // "Not in the archive" is how every recovery ends, and a standby
+            // asks every few seconds: not an error, and not worth a line in
+            // PostgreSQL's log each time (-v shows it). PostgreSQL itself logs
+            // what the operator needs: "archive recovery complete", "started
+            // streaming WAL", or a recovery target not reached.
             if role == Role::WalFetch && err.kind == Kind::NotFound {
-                tracing::info!("{err}");
+                tracing::debug!("{err}");
             } else if err.kind == Kind::Warning {
                 tracing::warn!("{err}");
             } else {

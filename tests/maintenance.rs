@@ -321,7 +321,10 @@ fn verify_and_status(kind: RepoKind) {
     assert_eq!(scraped["walden_backup_count"], 1.0);
     assert_eq!(scraped["walden_status"], 0.0);
     assert_eq!(scraped["walden_wal_gaps"], 0.0);
-    assert_eq!(scraped["walden_last_drill_success"], 0.0, "never drilled");
+    assert!(
+        scraped["walden_last_drill_success"].is_nan(),
+        "never drilled: NaN, so that `== 0` means a failed drill"
+    );
     assert!(scraped["walden_repo_bytes"] > 1_000_000.0);
     let now = chrono::Utc::now().timestamp() as f64;
     assert!((now - scraped["walden_last_backup_timestamp_seconds"]).abs() < 600.0);

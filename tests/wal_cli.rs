@@ -337,21 +337,28 @@ fn duplicates_identical_succeed_different_are_refused_without_overwrite() {
 }
 
 #[test]
-fn absent_files_exit_1_at_info_level() {
+fn absent_files_exit_1_silently_and_say_why_at_debug_level() {
     let s = setup();
     // "Absent" needs a repository that is there (see tests/repository_gone.rs).
     let (name, data) = fixture_segment(None);
     assert_eq!(code(&s.push(&s.wal_file(&name, &data), &[])), 0);
     for name in ["000000010000000000000042", "00000002.history"] {
+        // A standby asks every 5 s: at the default level, not one line in
+        // PostgreSQL's log.
         let out = s.fetch(name, &["--log-format", "logfmt"]);
+        assert_eq!(code(&out), 1, "{name}: {}", stderr(&out));
+        assert!(out.stderr.is_empty(), "{name}: {}", stderr(&out));
+        assert_quiet_stdout(&out);
+        assert!(!s.pgdata.join("pg_wal/RECOVERYXLOG").exists());
+        // -v (or log-level = "debug") says why.
+        let out = s.fetch(name, &["--log-format", "logfmt", "-v"]);
         assert_eq!(code(&out), 1, "{name}: {}", stderr(&out));
         let msg = stderr(&out);
         assert!(
-            msg.contains("level=info") && msg.contains("not in the archive"),
+            msg.contains("level=debug") && msg.contains("not in the archive"),
             "{msg}"
         );
         assert!(!msg.contains("level=error"), "{msg}");
-        assert!(!s.pgdata.join("pg_wal/RECOVERYXLOG").exists());
     }
 }
 

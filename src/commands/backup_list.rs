@@ -70,6 +70,7 @@ impl From<&BackupEntry> for Listed {
 
 pub async fn run(args: &BackupListArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
+    crate::repo::identity::require(store.as_ref()).await?;
     let backups: Vec<BackupEntry> = catalog::list(store.as_ref())
         .await?
         .into_iter()

@@ -7,13 +7,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
-use crate::cli::BackupPushArgs;
+use crate::cli::{BackupPushArgs, PgConnectArgs};
 use crate::commands::progress::{human_bytes, human_duration, human_seconds, Progress};
 use crate::config::{Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
-use crate::pg::control::{
-    CheckpointSettings, ConnectOptions, ControlError, ControlSession, Tablespace,
-};
+use crate::pg::control::{CheckpointSettings, ControlError, ControlSession, Tablespace};
 use crate::pg::datadir::{self, Entry, EntryKind};
 use crate::pg::{SegmentName, WalSegmentSize};
 use crate::pipeline::throttle::TokenBucket;
@@ -34,7 +32,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     if let Some(priority) = options.io_priority {
         set_io_priority(priority);
     }
-    let session = connect(args).await?;
+    let session = connect(&settings.connect(&args.connect)).await?;
     let major = session.major();
     let pgdata = check_pgdata(&args.pgdata, &session).await?;
     let system_identifier = session.system_identifier().await.map_err(failed)?;
@@ -183,6 +181,9 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         wal_wait_ms = durations.wal_wait_ms,
         "backup complete"
     );
+    if settings.quiet() {
+        return Ok(());
+    }
     println!(
         "{}",
         summary(&name, manifest.bytes, stored_bytes, &durations, total)
@@ -281,16 +282,8 @@ fn spread_checkpoint_notice(settings: std::result::Result<&CheckpointSettings, S
     format!("waiting for PostgreSQL's spread checkpoint, {how_long}; --checkpoint fast starts now")
 }
 
-async fn connect(args: &BackupPushArgs) -> Result<ControlSession> {
-    let options = ConnectOptions {
-        host: args.connect.pg_host.clone(),
-        port: args.connect.pg_port,
-        user: args.connect.pg_user.clone(),
-        database: args.connect.pg_database.clone(),
-        password: None,
-    }
-    .with_pg_env();
-    ControlSession::connect(&options)
+async fn connect(connect: &PgConnectArgs) -> Result<ControlSession> {
+    ControlSession::connect(&connect.options())
         .await
         .map_err(|e| match e {
             // A server walden cannot back up is a configuration error,

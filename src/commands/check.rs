@@ -12,10 +12,10 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, PgConnectArgs};
 use crate::config::Settings;
 use crate::error::{Error, Kind, Result};
-use crate::pg::{ConnectOptions, ControlError, ControlSession};
+use crate::pg::{ControlError, ControlSession};
 use crate::pipeline::{self, EncodeOptions, Identities};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::layout;
@@ -102,13 +102,14 @@ pub async fn run(args: &CheckArgs, settings: &Settings) -> Result<()> {
     lines.push(line);
     lines.push(check_keys(store, reachable, &encode, &identities, settings).await);
 
-    if !wants_server(args) {
-        let why = "no server connection: pass --pg-host (and --pg-port, --pg-user, --pg-database) to check the cluster's identity and archive_command";
+    let pg = settings.connect(&args.connect);
+    if !wants_server(&pg) {
+        let why = "no server connection: pass --pg-host (and --pg-port, --pg-user, --pg-database, or their keys in the configuration file) to check the cluster's identity and archive_command";
         for name in ["server", "identity", "archive"] {
             lines.push(Line::skip(name, why));
         }
     } else {
-        match connect(args).await {
+        match connect(&pg).await {
             Err(line) => {
                 lines.push(line);
                 for name in ["identity", "archive"] {
@@ -400,34 +401,24 @@ async fn decrypt_archived(
     Ok(Some(key))
 }
 
-/// Server options given on the command line or in the environment libpq reads.
-fn wants_server(args: &CheckArgs) -> bool {
-    let c = &args.connect;
-    c.pg_host.is_some()
-        || c.pg_port.is_some()
-        || c.pg_user.is_some()
-        || c.pg_database.is_some()
-        || std::env::var_os("PGHOST").is_some_and(|v| !v.is_empty())
+/// Server options given as flags, in the configuration file or in the
+/// environment libpq reads.
+fn wants_server(connect: &PgConnectArgs) -> bool {
+    connect.any() || std::env::var_os("PGHOST").is_some_and(|v| !v.is_empty())
 }
 
-async fn connect(args: &CheckArgs) -> std::result::Result<ControlSession, Line> {
-    let options = ConnectOptions {
-        host: args.connect.pg_host.clone(),
-        port: args.connect.pg_port,
-        user: args.connect.pg_user.clone(),
-        database: args.connect.pg_database.clone(),
-        password: None,
-    }
-    .with_pg_env();
-    ControlSession::connect(&options).await.map_err(|e| {
-        let fix = match e {
+async fn connect(connect: &PgConnectArgs) -> std::result::Result<ControlSession, Line> {
+    ControlSession::connect(&connect.options())
+        .await
+        .map_err(|e| {
+            let fix = match e {
             ControlError::Unsupported { .. } => "walden supports PostgreSQL 13 to 18",
             _ => {
                 "check --pg-host, --pg-port, --pg-user and --pg-database, and that the server runs"
             }
         };
-        Line::fail("server", e.to_string(), fix)
-    })
+            Line::fail("server", e.to_string(), fix)
+        })
 }
 
 /// What the server says about itself.

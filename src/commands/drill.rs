@@ -86,7 +86,7 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
     let restore_command = restore::restore_command(settings)?;
 
     let say = |line: String| {
-        if args.json {
+        if args.json || settings.quiet() {
             tracing::info!("{line}");
         } else {
             println!("{line}");
@@ -171,7 +171,7 @@ pub async fn run(args: &DrillArgs, settings: &Settings) -> Result<()> {
     }
     match result {
         Ok(()) => {
-            if !args.json {
+            if !args.json && !settings.quiet() {
                 println!(
                     "drill: OK: backup {} restored {} and replayed to {}; RTO {:.1} s, RPO {}",
                     record.backup,

@@ -60,13 +60,18 @@ pub async fn run(args: &PruneArgs, settings: &Settings) -> Result<()> {
         let text = serde_json::to_string_pretty(&plan)
             .map_err(|e| Error::failed(format!("encoding the plan: {e}")))?;
         println!("{text}");
-    } else {
+    } else if !(args.apply && settings.quiet()) {
+        // A dry run's plan is what was asked for; after --apply it is a summary.
         print_plan(&plan, args.apply);
     }
     if !args.apply {
         return Ok(());
     }
-    apply(store.as_ref(), &inventory, &plan).await
+    let deleted = apply(store.as_ref(), &inventory, &plan).await?;
+    if !settings.quiet() {
+        println!("{deleted}");
+    }
+    Ok(())
 }
 
 fn policy(settings: &Settings, args: &PruneArgs) -> Result<Policy> {
@@ -170,7 +175,8 @@ fn print_plan(plan: &Plan, apply: bool) {
 /// Backups first (each: manifest, then the rest), then WAL oldest first:
 /// interrupted anywhere, the repository holds complete backups, incomplete
 /// ones that a later prune removes, and WAL without holes.
-async fn apply(store: &dyn ObjectStore, inventory: &Inventory, plan: &Plan) -> Result<()> {
+/// Returns the summary line.
+async fn apply(store: &dyn ObjectStore, inventory: &Inventory, plan: &Plan) -> Result<String> {
     let mut deleted_backups = 0;
     for name in &plan.delete_backups {
         let listed: Vec<_> = inventory
@@ -203,11 +209,10 @@ async fn apply(store: &dyn ObjectStore, inventory: &Inventory, plan: &Plan) -> R
         delete_all(store, keys.iter().map(String::as_str)).await?;
         tracing::info!(deleted = chunk * 1000 + keys.len(), total, "deleting WAL");
     }
-    println!(
+    Ok(format!(
         "deleted {deleted_backups} backups and {total} WAL files, freed {}",
         human_bytes(plan.freed_bytes)
-    );
-    Ok(())
+    ))
 }
 
 /// Whether an incomplete backup gained objects (or its manifest) after the

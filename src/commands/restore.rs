@@ -107,7 +107,9 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         args.tablespaces_in_place,
         running_as_root(),
     )?;
-    announce(&manifest, &roots);
+    if !settings.quiet() {
+        announce(&manifest, &roots);
+    }
     let files = unpack(
         store.clone(),
         manifest.clone(),
@@ -122,6 +124,9 @@ pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
         Some(slot) => Some(slot.create(&args.pgdata).await?),
         None => None,
     };
+    if settings.quiet() {
+        return Ok(());
+    }
     let secs = started.elapsed().as_secs_f64();
     println!(
         "restored backup {} ({} files, {}) into {} in {secs:.1} s",

@@ -61,18 +61,16 @@ pub async fn run(args: &StatusArgs, settings: &Settings) -> Result<()> {
     let figures = match gather(store.as_ref(), settings).await {
         Ok(figures) => figures,
         Err(e) => {
-            // Monitoring must hear about an unreadable repository too.
-            if let Some(path) = &args.prometheus {
-                write_metrics(path, &url, None, Severity::Critical)?;
-            }
+            // The verdict first, always; then monitoring must hear about an
+            // unreadable repository too.
             println!("WALDEN CRITICAL: cannot read the repository {url}: {e}");
+            if let Some(path) = &args.prometheus {
+                report_metrics_failure(write_metrics(path, &url, None, Severity::Critical));
+            }
             return Err(Error::new(Kind::Critical, e.source));
         }
     };
     let (severity, reasons) = assess(&figures, &thresholds, figures.checked_at);
-    if let Some(path) = &args.prometheus {
-        write_metrics(path, &url, Some(&figures), severity)?;
-    }
     let word = severity_word(severity);
     if args.json {
         let report = Report {
@@ -83,8 +81,18 @@ pub async fn run(args: &StatusArgs, settings: &Settings) -> Result<()> {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::failed(format!("encoding the report: {e}")))?;
         println!("{text}");
-    } else {
+    } else if !(severity == Severity::Ok && settings.quiet()) {
         print_human(&figures, severity, &reasons);
+    }
+    // After the verdict: a metrics file that cannot be written must not hide
+    // what status found. It is UNKNOWN (3) unless the verdict is worse.
+    if let Some(path) = &args.prometheus {
+        let written = write_metrics(path, &url, Some(&figures), severity);
+        if severity != Severity::Critical {
+            written?;
+        } else {
+            report_metrics_failure(written);
+        }
     }
     match severity {
         Severity::Ok => Ok(()),
@@ -337,6 +345,14 @@ fn print_human(figures: &Figures, severity: Severity, reasons: &[String]) {
     }
 }
 
+/// Logs a metrics file that could not be written, when the verdict (already
+/// printed, and the exit code) is critical anyway.
+fn report_metrics_failure(written: Result<()>) {
+    if let Err(e) = written {
+        tracing::error!("{e}");
+    }
+}
+
 /// Writes the node_exporter textfile. `figures` is `None` when the
 /// repository could not be read.
 fn write_metrics(
@@ -427,8 +443,10 @@ fn write_metrics(
             ),
             labelled(
                 "walden_last_drill_success",
-                "1 if the last restore drill succeeded (0: failed or never).",
-                drill.map_or(0.0, |d| f64::from(u8::from(d.success))),
+                "1 if the last restore drill succeeded, 0 if it failed; NaN before the first drill.",
+                // NaN, not 0, when no drill has run: `== 0` must mean a drill
+                // failed, or a fresh install pages someone as if a restore had.
+                drill.map_or(f64::NAN, |d| f64::from(u8::from(d.success))),
             ),
             labelled(
                 "walden_last_successful_drill_timestamp_seconds",
@@ -447,7 +465,8 @@ fn write_metrics(
             ),
         ]);
     }
-    metrics::write_textfile(path, &metrics::render(&list)).map_err(|e| Error::failed(e.to_string()))
+    metrics::write_textfile(path, &metrics::render(&list))
+        .map_err(|e| Error::usage(format!("the verdict above is not in the metrics file: {e}")))
 }
 
 #[cfg(test)]
@@ -552,6 +571,53 @@ mod tests {
         f.last_successful_drill_time = Some(now() - chrono::Duration::days(1));
         assert_eq!(assess(&f, &t, now()).0, Severity::Ok);
         let _ = Age(Duration::ZERO);
+    }
+
+    /// The value of `name` in a textfile `write_metrics` wrote.
+    fn metric(text: &str, name: &str) -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn drill_success_is_nan_before_the_first_drill_and_0_only_after_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("walden.prom");
+        let written = |f: &Figures| {
+            write_metrics(&path, "/r", Some(f), Severity::Ok).unwrap();
+            std::fs::read_to_string(&path).unwrap()
+        };
+        let never = written(&healthy());
+        assert!(
+            metric(&never, "walden_last_drill_success").is_nan(),
+            "{never}"
+        );
+        assert_eq!(metric(&never, "walden_last_drill_timestamp_seconds"), 0.0);
+
+        let mut f = healthy();
+        let drill = |success| DrillRecord {
+            format: 1,
+            backup: "base_000000010000000002000028".into(),
+            started: now(),
+            finished: now(),
+            success,
+            rto_seconds: None,
+            rpo_seconds: None,
+            last_replayed_commit: None,
+            replayed_to_lsn: None,
+            bytes_restored: 0,
+            check: String::new(),
+            error: None,
+            host: String::new(),
+            walden_version: String::new(),
+        };
+        f.last_drill = Some(drill(false));
+        assert_eq!(metric(&written(&f), "walden_last_drill_success"), 0.0);
+        f.last_drill = Some(drill(true));
+        assert_eq!(metric(&written(&f), "walden_last_drill_success"), 1.0);
     }
 
     #[test]

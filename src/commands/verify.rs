@@ -166,7 +166,7 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::failed(format!("encoding the report: {e}")))?;
         println!("{text}");
-    } else {
+    } else if !(report.ok && settings.quiet()) {
         print_report(&report, &inventory);
     }
     if report.ok {

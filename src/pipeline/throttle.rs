@@ -32,11 +32,13 @@ impl Rate {
 /// Why a string is not a rate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RateParseError {
-    #[error("empty rate: expected a number of bytes per second with an optional unit, like 50MB/s, 50MiB/s, 800kB/s or 1048576")]
+    #[error("empty rate: expected {FORMS}")]
     Empty,
-    #[error("{input:?} is not a rate: expected a number of bytes per second with an optional unit, like 50MB/s, 1.5GB/s, 50MiB/s, 800kB/s, 100M or 1048576")]
+    #[error("{input:?} is not a rate: expected {FORMS}")]
     Malformed { input: String },
-    #[error("{input:?} has an unknown unit {unit:?}: use B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), optionally followed by /s")]
+    #[error("{input:?} is not a rate per second: expected {FORMS}. Without /s, 50MB reads like a size, and a bare number like another tool's unit (pg_basebackup --max-rate counts kB/s)")]
+    NotPerSecond { input: String },
+    #[error("{input:?} has an unknown unit {unit:?}: use B, kB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), followed by /s")]
     UnknownUnit { input: String, unit: String },
     #[error("{input:?} is negative: a rate must be greater than zero")]
     Negative { input: String },
@@ -47,6 +49,10 @@ pub enum RateParseError {
     #[error("{input:?} has too many digits (at most {MAX_DIGITS})")]
     TooManyDigits { input: String },
 }
+
+/// The accepted spellings, for error messages.
+const FORMS: &str =
+    "bytes per second with a unit and /s, like 50MB/s, 1.5GB/s, 50MiB/s, 800kB/s or 1048576B/s";
 
 /// Unit multipliers, matched case-insensitively. A bare letter is decimal,
 /// like its `B` spelling (`100M` is `100MB/s`).
@@ -73,7 +79,9 @@ const MAX_DIGITS: usize = 30;
 impl FromStr for Rate {
     type Err = RateParseError;
 
-    /// `50MB/s`, `50MiB/s`, `1.5GB/s`, `800kB/s`, `100M`, `1048576`. The
+    /// `50MB/s`, `50MiB/s`, `1.5GB/s`, `800kB/s`, `100M/s`, `1048576B/s`:
+    /// `/s` is required, so that a size (`50MB`) or another tool's unit (a
+    /// bare number: pg_basebackup counts kB/s) is refused, not guessed. The
     /// arithmetic is exact decimal (no floating point), rounded to the
     /// nearest byte.
     fn from_str(input: &str) -> Result<Self, Self::Err> {
@@ -84,7 +92,12 @@ impl FromStr for Rate {
         // ASCII lowercasing keeps byte offsets, so `s[..body_len]` is the
         // operator's own spelling of what is parsed.
         let lower = s.to_ascii_lowercase();
-        let body_len = lower.strip_suffix("/s").unwrap_or(&lower).trim_end().len();
+        let Some(per_second) = lower.strip_suffix("/s") else {
+            return Err(RateParseError::NotPerSecond {
+                input: input.to_owned(),
+            });
+        };
+        let body_len = per_second.trim_end().len();
         let body = &lower[..body_len];
         if body.starts_with('-') {
             return Err(RateParseError::Negative {
@@ -302,27 +315,26 @@ mod tests {
             ("50 MB/s", 50_000_000),
             ("50MB/S", 50_000_000),
             ("50MiB/s", 50 << 20),
-            ("50mib", 50 << 20),
+            ("50mib/s", 50 << 20),
             ("1.5GB/s", 1_500_000_000),
             ("1.5GiB/s", 3 << 29),
             ("800kB/s", 800_000),
             ("800KB/s", 800_000),
-            ("800k", 800_000),
+            ("800k/s", 800_000),
             ("64KiB/s", 65_536),
-            ("100M", 100_000_000),
-            ("2G", 2_000_000_000),
+            ("100M/s", 100_000_000),
+            ("2G/s", 2_000_000_000),
             ("1TB/s", 1_000_000_000_000),
             ("1TiB/s", 1 << 40),
-            ("1048576", 1_048_576),
             ("1048576/s", 1_048_576),
             ("1048576B/s", 1_048_576),
-            ("  7B  ", 7),
+            ("  7B/s  ", 7),
             ("0.5kB/s", 500),
             (".5MB/s", 500_000),
-            ("2.", 2),
+            ("2./s", 2),
             ("0.0015kB/s", 2),
             ("0.1MB/s", 100_000),
-            ("18446744073709551615", u64::MAX),
+            ("18446744073709551615B/s", u64::MAX),
         ];
         for &(input, expected) in cases {
             assert_eq!(rate(input), Ok(expected), "{input}");
@@ -334,26 +346,30 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             ("", "empty rate"),
             ("   ", "empty rate"),
-            ("0", "is zero"),
+            ("0/s", "is zero"),
             ("0MB/s", "is zero"),
             ("0.0000001kB/s", "is zero"),
             ("-5MB/s", "is negative"),
             ("- 5MB/s", "is negative"),
-            ("fast", "is not a rate"),
+            ("fast/s", "is not a rate"),
+            ("fast", "is not a rate per second"),
+            ("50MB", "is not a rate per second: expected bytes per second with a unit and /s, like 50MB/s"),
+            ("100M", "is not a rate per second"),
+            ("1048576", "pg_basebackup --max-rate counts kB/s"),
             ("50XB/s", "unknown unit \"XB\""),
-            ("50 parsecs", "unknown unit \"parsecs\""),
+            ("50 parsecs/s", "unknown unit \"parsecs\""),
             ("MB/s", "is not a rate"),
-            ("1.2.3MB", "is not a rate"),
-            (".", "is not a rate"),
-            ("5e6", "unknown unit \"e6\""),
-            ("+5MB", "is not a rate"),
-            ("5MB/h", "unknown unit \"MB/h\""),
-            ("inf", "is not a rate"),
-            ("50 MB / s", "unknown unit \"MB / s\""),
-            ("18446744073709551616", "is too large"),
+            ("1.2.3MB/s", "is not a rate"),
+            ("./s", "is not a rate"),
+            ("5e6/s", "unknown unit \"e6\""),
+            ("+5MB/s", "is not a rate"),
+            ("5MB/h", "is not a rate per second"),
+            ("inf/s", "is not a rate"),
+            ("50 MB / s", "is not a rate per second"),
+            ("18446744073709551616B/s", "is too large"),
             ("99999999999999999999TiB/s", "is too large"),
             (
-                "1.000000000000000000000000000000000000000001",
+                "1.000000000000000000000000000000000000000001/s",
                 "too many digits",
             ),
         ];

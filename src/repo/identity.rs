@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
-use crate::repo::layout::IDENTITY_KEY;
+use crate::repo::layout::{BACKUPS_PREFIX, IDENTITY_KEY, WAL_PREFIX};
 use crate::storage::{Metadata, ObjectStore, PutMode, StorageError};
 
 /// The on-store format version this walden writes and understands.
@@ -61,6 +61,40 @@ pub async fn load(store: &dyn ObjectStore) -> Result<Option<RepoIdentity>> {
         ));
     }
     Ok(Some(identity))
+}
+
+/// How every command that reads a repository recognises one: by its
+/// identity record, which the first wal-push writes. Without the record but
+/// with backups or WAL the repository is damaged, not absent: it is read
+/// (with a warning) so that what it holds can still be listed and restored.
+/// With neither, it is a configuration error naming the URL, never "no
+/// backups": a mistyped --repo, a missing bucket or prefix and an unmounted
+/// directory all look like that.
+pub async fn require(store: &dyn ObjectStore) -> Result<Option<RepoIdentity>> {
+    if let Some(identity) = load(store).await? {
+        return Ok(Some(identity));
+    }
+    for prefix in [BACKUPS_PREFIX, WAL_PREFIX] {
+        match futures::StreamExt::next(&mut store.list(prefix)).await {
+            None | Some(Err(StorageError::NotFound { .. })) => {}
+            Some(Ok(_)) => {
+                tracing::warn!(
+                    "repository {} has backups or WAL but no {IDENTITY_KEY} (the record the first wal-push writes): it is damaged; reading it anyway",
+                    store.url()
+                );
+                return Ok(None);
+            }
+            Some(Err(e)) => {
+                return Err(Error::from(e).context(format!("listing {prefix} in {}", store.url())))
+            }
+        }
+    }
+    Err(Error::usage(format!(
+        "no walden repository at {}: there is no {IDENTITY_KEY} (the record the first wal-push writes), no backup and no WAL. \
+         Check --repo (a mistyped path, bucket or prefix? an unmounted directory?); a new repository is created by archiving into it \
+         (archive_command = 'walden wal-push --repo URL %p')",
+        store.url()
+    )))
 }
 
 /// Returns the repository's identity, recording `candidate` if the repository
@@ -136,6 +170,38 @@ mod tests {
             .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("42") && msg.contains('7'), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_repository_is_recognised_by_its_identity_or_what_it_holds() {
+        let store = MemoryStore::new();
+        let err = require(&store).await.unwrap_err();
+        assert_eq!(err.kind, Kind::Usage);
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&store.url()) && msg.contains(IDENTITY_KEY),
+            "{msg}"
+        );
+
+        // Damaged (identity lost) but holding backups: still readable.
+        let none = Metadata::new();
+        let backup = "backups/base_000000010000000002000028/manifest.json";
+        store
+            .put(
+                backup,
+                Bytes::from_static(b"{}"),
+                PutMode::CreateOnly,
+                &none,
+            )
+            .await
+            .unwrap();
+        assert_eq!(require(&store).await.unwrap(), None);
+
+        let store = MemoryStore::new();
+        ensure(&store, RepoIdentity::new(42, 15, 16 << 20))
+            .await
+            .unwrap();
+        assert!(require(&store).await.unwrap().is_some());
     }
 
     #[tokio::test]

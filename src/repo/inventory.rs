@@ -62,7 +62,7 @@ impl Inventory {
     /// with `identities` when they are encrypted).
     pub async fn take(store: &dyn ObjectStore, identities: &Identities) -> Result<Inventory> {
         let taken_at = Utc::now();
-        let identity = identity::load(store).await?;
+        let identity = identity::require(store).await?;
         let mut backup_objects = Vec::new();
         let mut wal = Vec::new();
         let mut drills = Vec::new();
