@@ -325,7 +325,7 @@ fn info_on_an_empty_or_missing_repository_is_an_error() {
         let out = run(walden().args(["info", "--repo", repo.to_str().unwrap()]));
         assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
         assert!(
-            stderr(&out).contains("is empty or does not exist"),
+            stderr(&out).contains("no walden repository at"),
             "{}",
             stderr(&out)
         );

@@ -7,7 +7,7 @@ use crate::ages;
 use crate::cli::InfoArgs;
 use crate::commands::progress::human_bytes;
 use crate::config::Settings;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::pg::WalFileName;
 use crate::repo::catalog::Finished;
 use crate::repo::inventory::Inventory;
@@ -53,13 +53,9 @@ struct Backup {
 
 pub async fn run(args: &InfoArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
+    // Inventory::take refuses a missing or empty repository (exit 2), as
+    // every reading command does.
     let inventory = Inventory::take(store.as_ref(), &settings.identities()?).await?;
-    if inventory.total_objects == 0 {
-        return Err(Error::usage(format!(
-            "repository {} is empty or does not exist: check --repo (wal-push and backup-push fill a repository; info only reads one)",
-            store.url()
-        )));
-    }
     let info = gather(&inventory, store.url());
     if args.json {
         println!(
