@@ -2,55 +2,35 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use support::fake_pgdata::FakePgdata;
 use support::*;
 
 /// The segment PostgreSQL asks for that was never archived.
 const ABSENT: &str = "000000010000000000000002";
 
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
+/// A fake data directory whose repository holds one archived segment, so
+/// that its walden.json exists.
+struct Setup(FakePgdata);
 
-/// A fake data directory (as PostgreSQL's working directory) and a local
-/// repository holding one archived segment, so that its walden.json exists.
-struct Setup {
-    _scratch: Scratch,
-    repo: PathBuf,
-    pgdata: PathBuf,
+impl std::ops::Deref for Setup {
+    type Target = FakePgdata;
+    fn deref(&self) -> &FakePgdata {
+        &self.0
+    }
 }
 
 fn setup() -> Setup {
-    let scratch = Scratch::new();
-    let repo = scratch.path().join("repo");
-    let pgdata = scratch.path().join("pgdata");
-    std::fs::create_dir_all(pgdata.join("pg_wal")).unwrap();
-    let (name, data) = fixture_segment(None);
-    std::fs::write(pgdata.join("pg_wal").join(&name), &data).unwrap();
-    let out = run(walden()
-        .current_dir(&pgdata)
-        .args(["wal-push", "--repo"])
-        .arg(&repo)
-        .arg(format!("pg_wal/{name}")));
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    Setup {
-        _scratch: scratch,
-        repo,
-        pgdata,
-    }
+    Setup(FakePgdata::with_one_segment())
 }
 
 impl Setup {
     /// `walden wal-fetch <name> pg_wal/RECOVERYXLOG --repo <repo>`, as restore_command.
     fn fetch_from(&self, repo: &Path, name: &str) -> Output {
-        let out = run(walden()
-            .current_dir(&self.pgdata)
-            .args(["wal-fetch", "--repo"])
-            .arg(repo)
-            .args([name, "pg_wal/RECOVERYXLOG"]));
+        let out = run(&mut self.fetch_command_from(repo, name));
         assert!(
             !self.pgdata.join("pg_wal/RECOVERYXLOG").exists(),
             "nothing is handed to PostgreSQL"

@@ -4,6 +4,7 @@ mod support;
 
 use std::process::Output;
 
+use support::fake_pgdata::FakePgdata;
 use support::site::*;
 use support::*;
 
@@ -16,22 +17,12 @@ const UNWRITABLE: &str = "/nonexistent-dir/walden.prom";
 #[test]
 fn a_critical_verdict_is_printed_before_the_metrics_error() {
     // A repository with one archived segment and no backup: critical.
-    let scratch = Scratch::new();
-    let repo = scratch.path().join("repo");
-    let pgdata = scratch.path().join("pgdata");
-    std::fs::create_dir_all(pgdata.join("pg_wal")).unwrap();
-    let (name, data) = fixture_segment(None);
-    std::fs::write(pgdata.join("pg_wal").join(&name), &data).unwrap();
-    let out = run(walden()
-        .current_dir(&pgdata)
-        .args(["wal-push", "--repo"])
-        .arg(&repo)
-        .arg(format!("pg_wal/{name}")));
-    assert!(out.status.success(), "{}", stderr(&out));
+    let fake = FakePgdata::with_one_segment();
+    let repo = fake.repo.as_path();
 
     let out = run(walden()
         .args(["status", "--prometheus", UNWRITABLE, "--repo"])
-        .arg(&repo));
+        .arg(repo));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stdout(&out).starts_with("WALDEN CRITICAL"),
@@ -43,7 +34,7 @@ fn a_critical_verdict_is_printed_before_the_metrics_error() {
     // Same for a repository that cannot be read at all.
     let out = run(walden()
         .args(["status", "--prometheus", UNWRITABLE, "--repo"])
-        .arg(scratch.path().join("nothing-here")));
+        .arg(fake.scratch.path().join("nothing-here")));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stdout(&out).starts_with("WALDEN CRITICAL"),

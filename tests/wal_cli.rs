@@ -6,86 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use support::fake_pgdata::FakePgdata;
 use support::*;
-
-struct Setup {
-    scratch: Scratch,
-    repo: PathBuf,
-    pgdata: PathBuf,
-}
-
-fn setup() -> Setup {
-    let scratch = Scratch::new();
-    let repo = scratch.path().join("repo");
-    let pgdata = scratch.path().join("pgdata");
-    std::fs::create_dir_all(pgdata.join("pg_wal")).unwrap();
-    Setup {
-        scratch,
-        repo,
-        pgdata,
-    }
-}
-
-impl Setup {
-    /// Writes `data` as pg_wal/`name` in the fake data directory.
-    fn wal_file(&self, name: &str, data: &[u8]) -> String {
-        std::fs::write(self.pgdata.join("pg_wal").join(name), data).unwrap();
-        format!("pg_wal/{name}")
-    }
-
-    /// `walden wal-push <rel>` from the data directory, like archive_command.
-    fn push(&self, rel: &str, extra: &[&str]) -> Output {
-        run(walden()
-            .current_dir(&self.pgdata)
-            .arg("wal-push")
-            .arg("--repo")
-            .arg(&self.repo)
-            .args(extra)
-            .arg(rel))
-    }
-
-    /// `walden wal-fetch <name> pg_wal/RECOVERYXLOG` from the data directory.
-    fn fetch(&self, name: &str, extra: &[&str]) -> Output {
-        run(walden()
-            .current_dir(&self.pgdata)
-            .arg("wal-fetch")
-            .arg("--repo")
-            .arg(&self.repo)
-            .args(extra)
-            .arg(name)
-            .arg("pg_wal/RECOVERYXLOG"))
-    }
-
-    fn fetched(&self) -> Vec<u8> {
-        std::fs::read(self.pgdata.join("pg_wal/RECOVERYXLOG")).unwrap()
-    }
-
-    /// Every file in the repository with its content, to prove it unchanged.
-    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut files = Vec::new();
-        walk(&self.repo, &mut files);
-        files.sort();
-        files
-    }
-}
-
-fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, out);
-        } else {
-            out.push((path.clone(), std::fs::read(&path).unwrap()));
-        }
-    }
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
 
 fn assert_quiet_stdout(out: &Output) {
     assert!(
@@ -97,7 +19,7 @@ fn assert_quiet_stdout(out: &Output) {
 
 #[test]
 fn push_then_fetch_round_trips_and_logs_to_stderr_only() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let rel = s.wal_file(&name, &data);
     let out = s.push(&rel, &["--log-format", "json"]);
@@ -131,7 +53,7 @@ fn push_then_fetch_round_trips_and_logs_to_stderr_only() {
 
 #[test]
 fn history_backup_and_partial_files_are_archived() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let history = "1\t0/3000000\tno recovery target specified\n";
     for (file, bytes) in [
@@ -168,7 +90,7 @@ fn wal_fixture(name: &str) -> Vec<u8> {
 /// nothing reaches the repository.
 #[test]
 fn malformed_history_and_backup_files_are_refused_and_nothing_is_written() {
-    let s = setup();
+    let s = FakePgdata::new();
     let real_backup = wal_fixture("000000010000000000000003.00000028.backup");
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -220,7 +142,7 @@ fn malformed_history_and_backup_files_are_refused_and_nothing_is_written() {
 
 #[test]
 fn names_that_are_not_wal_are_refused_and_nothing_is_written() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (_, data) = fixture_segment(None);
     for bad in [
         "postgresql.conf",
@@ -247,7 +169,7 @@ fn names_that_are_not_wal_are_refused_and_nothing_is_written() {
 
 #[test]
 fn missing_file_is_an_ordinary_failure() {
-    let s = setup();
+    let s = FakePgdata::new();
     let out = s.push("pg_wal/000000010000000000000009", &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
@@ -263,7 +185,7 @@ fn missing_file_is_an_ordinary_failure() {
 
 #[test]
 fn a_file_that_is_not_a_segment_under_a_segment_name_is_refused() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let out = s.push(&s.wal_file(&name, &vec![0u8; 16 << 20]), &[]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
@@ -280,7 +202,7 @@ fn a_file_that_is_not_a_segment_under_a_segment_name_is_refused() {
 
 #[test]
 fn segment_from_another_cluster_is_refused_naming_both_ids() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, ours) = fixture_segment(Some(7_000_000_000_000_000_001));
     assert_eq!(code(&s.push(&s.wal_file(&name, &ours), &[])), 0);
     let before = s.snapshot();
@@ -305,7 +227,7 @@ fn segment_from_another_cluster_is_refused_naming_both_ids() {
 
 #[test]
 fn duplicates_identical_succeed_different_are_refused_without_overwrite() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let rel = s.wal_file(&name, &data);
     assert_eq!(code(&s.push(&rel, &[])), 0);
@@ -338,7 +260,7 @@ fn duplicates_identical_succeed_different_are_refused_without_overwrite() {
 
 #[test]
 fn absent_files_exit_1_silently_and_say_why_at_debug_level() {
-    let s = setup();
+    let s = FakePgdata::new();
     // "Absent" needs a repository that is there (see tests/repository_gone.rs).
     let (name, data) = fixture_segment(None);
     assert_eq!(code(&s.push(&s.wal_file(&name, &data), &[])), 0);
@@ -364,7 +286,7 @@ fn absent_files_exit_1_silently_and_say_why_at_debug_level() {
 
 #[test]
 fn unknown_scheme_is_a_usage_error_for_push_and_fatal_for_fetch() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let rel = s.wal_file(&name, &data);
     let out = run(walden()
@@ -410,7 +332,7 @@ fn rand_suffix() -> u64 {
 
 #[test]
 fn encrypted_segments_need_the_right_identity_else_fetch_is_fatal() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (recipient, key) = age_key(s.scratch.path());
     let (_, wrong_key) = age_key(s.scratch.path());
     let (name, data) = fixture_segment(None);
@@ -450,7 +372,7 @@ fn encrypted_segments_need_the_right_identity_else_fetch_is_fatal() {
 #[test]
 fn corrupt_and_truncated_objects_are_fatal_for_fetch() {
     for compression in ["zstd", "snappy", "none"] {
-        let s = setup();
+        let s = FakePgdata::new();
         let (name, data) = fixture_segment(None);
         assert_eq!(
             code(&s.push(&s.wal_file(&name, &data), &["--compression", compression])),
@@ -484,7 +406,7 @@ fn corrupt_and_truncated_objects_are_fatal_for_fetch() {
 
 #[test]
 fn unwritable_repository_fails_cleanly_and_never_above_125() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     // A repository path below a regular file cannot be created, even by root.
     let blocker = s.scratch.path().join("not-a-dir");
@@ -541,7 +463,7 @@ fn unsafe_is_root() -> bool {
 
 #[test]
 fn flag_beats_environment_beats_config_file() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let rel = s.wal_file(&name, &data);
     let from_file = s.scratch.path().join("repo-file");
@@ -601,7 +523,7 @@ fn flag_beats_environment_beats_config_file() {
 /// the final name, and a rerun succeeds.
 #[test]
 fn killed_push_leaves_nothing_partial_and_rerun_succeeds() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
     let rel = s.wal_file(&name, &data);
     let object = s.repo.join(format!("wal/00000001/{name}.zst"));
@@ -656,7 +578,7 @@ fn archived_segments_restore_with_stock_age_and_zstd() {
         eprintln!("\n*** SKIPPED archived_segments_restore_with_stock_age_and_zstd: {missing:?} not installed ***\n");
         return;
     }
-    let s = setup();
+    let s = FakePgdata::new();
     let (recipient, key) = age_key(s.scratch.path());
     let (name, data) = fixture_segment(None);
     let out = s.push(

@@ -5,55 +5,12 @@ mod support;
 use std::ffi::CString;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 
 use sha2::Digest;
+use support::fake_pgdata::FakePgdata;
 use support::*;
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
-
-struct Setup {
-    _scratch: Scratch,
-    repo: PathBuf,
-    pgdata: PathBuf,
-}
-
-fn setup() -> Setup {
-    let scratch = Scratch::new();
-    let repo = scratch.path().join("repo");
-    let pgdata = scratch.path().join("pgdata");
-    std::fs::create_dir_all(pgdata.join("pg_wal")).unwrap();
-    Setup {
-        _scratch: scratch,
-        repo,
-        pgdata,
-    }
-}
-
-impl Setup {
-    fn push(&self, name: &str, data: &[u8], extra: &[&str]) {
-        std::fs::write(self.pgdata.join("pg_wal").join(name), data).unwrap();
-        let out = run(walden()
-            .current_dir(&self.pgdata)
-            .args(["wal-push", "--repo"])
-            .arg(&self.repo)
-            .args(extra)
-            .arg(format!("pg_wal/{name}")));
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-    }
-
-    fn fetch_command(&self, name: &str) -> std::process::Command {
-        let mut cmd = walden();
-        cmd.current_dir(&self.pgdata)
-            .args(["wal-fetch", "--repo"])
-            .arg(&self.repo)
-            .args([name, "pg_wal/RECOVERYXLOG"]);
-        cmd
-    }
-}
 
 fn path_c(path: &Path) -> CString {
     CString::new(path.as_os_str().as_bytes()).unwrap()
@@ -82,9 +39,9 @@ fn set_xattr(path: &Path, value: &str) {
 
 #[test]
 fn an_object_without_its_checksum_is_fatal_and_verify_reports_it() {
-    let s = setup();
+    let s = FakePgdata::new();
     let (name, data) = fixture_segment(None);
-    s.push(&name, &data, &["--compression", "none"]);
+    s.push_ok(&name, &data, &["--compression", "none"]);
     let object = s.repo.join(format!("wal/00000001/{name}"));
     strip_xattr(&object);
     // Corrupt it where a header check cannot see: only a checksum would.
@@ -141,10 +98,10 @@ fn bomb_plaintext() -> impl Read {
 
 #[test]
 fn a_decompression_bomb_is_refused_in_bounded_memory() {
-    let s = setup();
+    let s = FakePgdata::new();
     // A real repository; then its segment is replaced behind walden's back.
     let (name, data) = fixture_segment(None);
-    s.push(&name, &data, &[]);
+    s.push_ok(&name, &data, &[]);
     let mut sha = sha2::Sha256::new();
     let mut plain = bomb_plaintext();
     let mut buf = vec![0u8; 1 << 20];

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use walden::pg::server::{PgBin, RunAs, Server};
 
+pub mod fake_pgdata;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod servers;
@@ -32,6 +33,11 @@ pub fn walden() -> Command {
 /// Runs a walden command, returning its output.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("walden runs")
+}
+
+/// The exit code of a process that exited (not killed by a signal).
+pub fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
 }
 
 pub fn stderr(out: &Output) -> String {
