@@ -91,7 +91,7 @@ pub enum Command {
     )]
     WalPush(WalPushArgs),
 
-    /// Restore one WAL file from the archive; PostgreSQL's restore_command (`walden wal-fetch %f %p`).
+    /// Fetch one WAL file; PostgreSQL's restore_command (`walden wal-fetch %f %p`).
     #[command(
         long_about = "Restore one WAL file (segment or .history) from the archive to DEST, atomically, verifying its checksum.\n\nUse as PostgreSQL's restore_command:\n  restore_command = 'walden wal-fetch --repo URL %f %p'\nExits 1 when the file is not in the archive (normal at the end of recovery) and 255 on any other failure, so that PostgreSQL stops recovery instead of promoting with data missing.\n\nPrefetch (--prefetch N): a call for a segment also starts a background process that fetches the next N segments of its timeline, verified against their archived checksums, into the spool (--spool-dir, by default .walden-spool beside the data directory). Later calls take them from there after checking each one's CRC-32C, so a spool file damaged by a crash is deleted and fetched again, never used. Entries of other timelines or behind the recovery are removed."
     )]
@@ -112,49 +112,49 @@ pub enum Command {
     )]
     Restore(RestoreArgs),
 
-    /// Delete backups and WAL that the retention policy no longer needs (a dry run unless --apply).
+    /// Delete what the retention policy no longer needs (a dry run unless --apply).
     #[command(
         long_about = "Plan which backups and WAL files the retention policy keeps, and why; with --apply, delete the rest.\n\nWithout --apply nothing is deleted: the plan is printed (or written as JSON with --json). Kept: the backups chosen by --retain-full and --retain-days (both: what either keeps), the newest backup before the --wal-retain-days window, and always the newest complete backup. WAL is kept from the start of the oldest kept backup on each timeline to the newest archived segment, on its timeline and every timeline that branched from it later (followed through .history files), so every kept backup can be restored to any point after it. History files are never deleted. Incomplete backups (no manifest) silent for longer than --incomplete-grace are deleted.\n\nDeletion order keeps the repository valid if prune is interrupted: a backup's manifest goes first (the backup becomes incomplete, never half-restorable), then its parts; WAL oldest first, so what is kept never has a hole. A wal-push or backup-push running at the same time is safe: only objects in the plan's listing are deleted, and those are below every kept backup's WAL."
     )]
     Prune(PruneArgs),
 
-    /// Re-read the repository and check every checksum, manifest and the WAL chain of each backup.
+    /// Re-read the repository: every checksum, manifest and each backup's WAL chain.
     #[command(
         long_about = "Re-read objects and check them: every part of each complete backup is downloaded, decrypted, decompressed and compared with the manifest's SHA-256 and size; with --wal, every archived WAL file is read and compared with the checksum recorded when it was archived. Always checked from the listing: that WAL is continuous from each backup's start segment to the newest archived segment on its timeline and the timelines that branched from it, that each backup's parts exist with the recorded sizes, incomplete backups, and objects walden did not write (orphans).\n\nExits 0 when everything is fine and 1 on any problem, each named with the object it concerns."
     )]
     Verify(VerifyArgs),
 
-    /// Is the archive healthy? Backup and WAL ages, gaps, size, last drill; Nagios exit codes and Prometheus metrics.
+    /// Is the archive healthy? Nagios exit codes and Prometheus metrics.
     #[command(
         long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error or a --prometheus file that cannot be written (UNKNOWN, unless the verdict is critical). The first line of stdout is the one-line verdict, always printed before anything else can fail.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
     )]
     Status(StatusArgs),
 
-    /// Prove the newest backup restores: restore it to a temporary directory, start PostgreSQL, replay the archive, run a check.
+    /// Prove the newest backup restores: restore, start PostgreSQL, replay, run a check.
     #[command(
         long_about = "Restore a backup (the newest by default) into a temporary directory, start PostgreSQL on it on a private socket and port, replay WAL to the end of the archive, promote, run a check (SELECT 1 by default, --check-sql for your own, --amcheck to run pg_amcheck on every database), stop the server and remove the directory.\n\nReports the RTO (from the start of the drill until the cluster was ready), the RPO (time between the newest replayed commit and now), and the bytes restored, and records the result in the repository under drills/ so that status can alert on a failing or stale drill. Exits 1 when the drill fails, printing the tail of the server log.\n\nRun it where PostgreSQL's server binaries of the backup's major version (13 to 18) are installed: --pg-bin DIR, else /usr/lib/postgresql/<major>/bin, else pg_config's if it reports that major; any other version is refused before anything is restored. As root it runs the server as the postgres user."
     )]
     Drill(DrillArgs),
 
-    /// Check the setup end to end: configuration, repository, keys, the cluster's identity, and a WAL segment through archive_command.
+    /// Check the setup end to end: repository, keys, identity, archive_command.
     #[command(
         long_about = "Check the setup end to end, one line per check with PASS, FAIL (and what to do) or SKIP (and why):\n\n  config      the settings resolve: repository URL, compression, age keys\n  repository  the store answers a listing, and a probe object under check/ is written, read back and deleted (--read-only: listing and reads only, for hosts that only restore)\n  keys        a probe is encrypted to the recipients and, with --decrypt-identity, decrypted back; an archived encrypted WAL file is decrypted with the identity\n  server      the cluster answers on --pg-host/--pg-port/--pg-user/--pg-database\n  identity    the cluster's system identifier, major version and segment size match the repository's record (walden.json); a new repository has none until the first wal-push records it, or --init records it now\n  archive     a restore point and pg_switch_wal() make PostgreSQL archive a segment through archive_command; it must reach this repository within --timeout, else pg_stat_archiver's last failure is shown\n\nWithout connection options the server checks are skipped. Run it as the account that runs archive_command (usually postgres), with the same settings. Exits 0 when every check passed or was skipped, 1 when one failed, 2 on a configuration error."
     )]
     Check(CheckArgs),
 
-    /// The recoverable window per timeline (oldest restorable point to newest archived WAL, with gaps) and each backup's age, type and size.
+    /// The recoverable window per timeline, and each backup's age, type and size.
     #[command(
         long_about = "Show what can be restored: for each timeline, the recoverable window from the oldest restorable point (where the oldest backup whose WAL is continuous to the newest segment becomes consistent) to the end of the newest archived segment it can reach, and the WAL gaps that cut earlier backups off; then each complete backup with its age, type, size and timeline.\n\nAn empty or missing repository is an error (exit 2): usually a mistyped --repo."
     )]
     Info(InfoArgs),
 
-    /// Tour on a throwaway cluster: archive WAL, take a base backup, write more rows, restore to a point in time.
+    /// Tour on a throwaway cluster: archive, back up, write, restore to a point in time.
     Demo(DemoArgs),
 
-    /// Write the man pages (walden.1 and one per command) into a directory; scripts/install.sh installs them.
+    /// Write the man pages into a directory (scripts/install.sh installs them).
     Man(ManArgs),
 
-    /// Print a shell completion script, e.g. `walden completions bash > /etc/bash_completion.d/walden`.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
 }
 

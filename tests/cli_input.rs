@@ -146,6 +146,8 @@ fn man_page_examples_parse_with_this_command_line() {
         let examples = walden::commands::man::examples(&name);
         assert!(!examples.is_empty(), "walden {name}: no examples");
         for (_, command) in examples {
+            // What the shell parses, without an output redirection.
+            let command = command.split(" > ").next().unwrap();
             let line = command
                 .replace("%p", "pg_wal/000000010000000000000001")
                 .replace("%f", "000000010000000000000001");
