@@ -28,8 +28,8 @@ pub const SUPPORTED_MAJORS: RangeInclusive<u32> = 13..=18;
 
 /// Where libpq looks for a server when nothing says otherwise (Debian's
 /// socket directory).
-const DEFAULT_HOST: &str = "/var/run/postgresql";
-const DEFAULT_PORT: u16 = 5432;
+pub(crate) const DEFAULT_HOST: &str = "/var/run/postgresql";
+pub(crate) const DEFAULT_PORT: u16 = 5432;
 
 /// Longest label `pg_backup_start` takes (`MAXPGPATH`).
 const MAX_LABEL_BYTES: usize = 1024;
@@ -141,7 +141,7 @@ fn parse_port(text: &str) -> Option<u16> {
 }
 
 /// libpq's rule: a host starting with '/' is a Unix socket directory.
-fn is_socket_dir(host: &str) -> bool {
+pub(crate) fn is_socket_dir(host: &str) -> bool {
     host.starts_with('/')
 }
 

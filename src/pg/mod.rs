@@ -1,6 +1,7 @@
 //! PostgreSQL knowledge: WAL positions and file names, segment page headers, timeline history, the backup control session, recovery settings, and a throwaway local server.
 
 pub mod backup_history;
+pub mod base_backup;
 pub mod conninfo;
 pub mod control;
 pub mod datadir;
@@ -8,6 +9,7 @@ pub mod history;
 pub mod lsn;
 pub mod page_header;
 pub mod recovery;
+pub mod replication;
 pub mod server;
 pub mod wal_name;
 

@@ -10,6 +10,7 @@ pub mod layout;
 pub mod manifest;
 pub mod retention;
 pub mod selection;
+pub mod tar_recut;
 pub mod tarpart;
 pub mod wal;
 pub mod window;

@@ -64,33 +64,17 @@ pub fn write_part<W: Write>(
     bucket: Option<Arc<TokenBucket>>,
     on_bytes: &OnBytes,
 ) -> Result<(W, Digest, Vec<WrittenEntry>)> {
-    let encoder = Encoder::on_all_cores(sink, encode)?;
-    let mut tar = tar::Builder::new(encoder);
-    tar.follow_symlinks(false);
-    let mut written = Vec::with_capacity(entries.len());
+    let mut part = PartWriter::new(sink, encode, entries.len())?;
     for entry in entries {
         let fail =
             |e: io::Error| Error::failed(format!("backing up {}: {e}", entry.source.display()));
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(entry.mode & 0o7777);
-        header.set_mtime(entry.mtime.max(0) as u64);
-        header.set_uid(0);
-        header.set_gid(0);
-        let sha256 = match &entry.kind {
-            PartEntryKind::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_size(0);
-                tar.append_data(&mut header, &entry.rel_path, io::empty())
-                    .map_err(fail)?;
-                None
-            }
-            PartEntryKind::Symlink(target) => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_size(0);
-                tar.append_link(&mut header, &entry.rel_path, target)
-                    .map_err(fail)?;
-                None
-            }
+        match &entry.kind {
+            PartEntryKind::Dir => part
+                .append_dir(&entry.rel_path, entry.mode, entry.mtime)
+                .map_err(fail)?,
+            PartEntryKind::Symlink(target) => part
+                .append_symlink(&entry.rel_path, target, entry.mode, entry.mtime)
+                .map_err(fail)?,
             PartEntryKind::File => {
                 let file = match File::open(&entry.source) {
                     Ok(file) => file,
@@ -100,30 +84,138 @@ pub fn write_part<W: Write>(
                     }
                     Err(e) => return Err(fail(e)),
                 };
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(entry.size);
-                let mut body =
-                    ExactSize::new(ThrottledReader::new(file, bucket.clone()), entry.size);
-                tar.append_data(&mut header, &entry.rel_path, &mut body)
+                let body = ThrottledReader::new(file, bucket.clone());
+                part.append_file(&entry.rel_path, entry.mode, entry.mtime, entry.size, body)
                     .map_err(fail)?;
                 on_bytes(entry.size);
-                Some(body.sha256_hex())
             }
-        };
-        written.push(WrittenEntry {
-            rel_path: entry.rel_path.clone(),
-            kind: entry.kind.clone(),
-            size: if sha256.is_some() { entry.size } else { 0 },
-            mode: entry.mode & 0o7777,
-            mtime: entry.mtime,
+        }
+    }
+    part.finish()
+}
+
+/// One part being written: tar entries through the encoder into a sink,
+/// each file hashed as it goes. Used for a data directory read from disk
+/// and for a tar stream received from the server alike.
+pub struct PartWriter<W: Write> {
+    tar: tar::Builder<Encoder<W>>,
+    written: Vec<WrittenEntry>,
+    plain_bytes: u64,
+}
+
+impl<W: Write> PartWriter<W> {
+    pub fn new(sink: W, encode: &EncodeOptions, expected_entries: usize) -> Result<Self> {
+        let encoder = Encoder::on_all_cores(sink, encode)?;
+        let mut tar = tar::Builder::new(encoder);
+        tar.follow_symlinks(false);
+        Ok(PartWriter {
+            tar,
+            written: Vec::with_capacity(expected_entries),
+            plain_bytes: 0,
+        })
+    }
+
+    /// File bytes written so far (tar headers not counted).
+    pub fn file_bytes(&self) -> u64 {
+        self.plain_bytes
+    }
+
+    /// Entries written so far.
+    pub fn entries(&self) -> usize {
+        self.written.len()
+    }
+
+    pub fn append_dir(&mut self, rel_path: &str, mode: u32, mtime: i64) -> io::Result<()> {
+        let mut header = header(mode, mtime);
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        self.tar.append_data(&mut header, rel_path, io::empty())?;
+        self.record(rel_path, PartEntryKind::Dir, 0, mode, mtime, None);
+        Ok(())
+    }
+
+    pub fn append_symlink(
+        &mut self,
+        rel_path: &str,
+        target: &Path,
+        mode: u32,
+        mtime: i64,
+    ) -> io::Result<()> {
+        let mut header = header(mode, mtime);
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        self.tar.append_link(&mut header, rel_path, target)?;
+        let kind = PartEntryKind::Symlink(target.to_path_buf());
+        self.record(rel_path, kind, 0, mode, mtime, None);
+        Ok(())
+    }
+
+    /// Writes a file of exactly `size` bytes from `body`: cut if it
+    /// yields more, zero-padded if it yields less.
+    pub fn append_file(
+        &mut self,
+        rel_path: &str,
+        mode: u32,
+        mtime: i64,
+        size: u64,
+        body: impl Read,
+    ) -> io::Result<()> {
+        let mut header = header(mode, mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(size);
+        let mut body = ExactSize::new(body, size);
+        self.tar.append_data(&mut header, rel_path, &mut body)?;
+        let sha256 = body.sha256_hex();
+        self.plain_bytes += size;
+        self.record(
+            rel_path,
+            PartEntryKind::File,
+            size,
+            mode,
+            mtime,
+            Some(sha256),
+        );
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        rel_path: &str,
+        kind: PartEntryKind,
+        size: u64,
+        mode: u32,
+        mtime: i64,
+        sha256: Option<String>,
+    ) {
+        self.written.push(WrittenEntry {
+            rel_path: rel_path.to_owned(),
+            kind,
+            size,
+            mode: mode & 0o7777,
+            mtime,
             sha256,
         });
     }
-    let encoder = tar
-        .into_inner()
-        .map_err(|e| Error::failed(format!("finishing a backup part: {e}")))?;
-    let (sink, digest) = encoder.finish()?;
-    Ok((sink, digest, written))
+
+    /// Ends the tar and the encoding: the sink, the digest of the tar
+    /// plaintext and what was written.
+    pub fn finish(self) -> Result<(W, Digest, Vec<WrittenEntry>)> {
+        let encoder = self
+            .tar
+            .into_inner()
+            .map_err(|e| Error::failed(format!("finishing a backup part: {e}")))?;
+        let (sink, digest) = encoder.finish()?;
+        Ok((sink, digest, self.written))
+    }
+}
+
+fn header(mode: u32, mtime: i64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(mode & 0o7777);
+    header.set_mtime(mtime.max(0) as u64);
+    header.set_uid(0);
+    header.set_gid(0);
+    header
 }
 
 /// Reads exactly `len` bytes from `inner`: cut if it grew, zero-padded if it
