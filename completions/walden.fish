@@ -152,7 +152,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s v -l verbose
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s V -l version -d 'Print version'
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pgdata -d 'The cluster\'s data directory (must be the one the server reports)' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pgdata -d 'The cluster\'s data directory, read from disk (must be the one the server reports); without it and PGDATA, the backup comes over the network (replication protocol, as pg_basebackup)' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-host -d 'Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r

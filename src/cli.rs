@@ -245,9 +245,9 @@ impl PgConnectArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupPushArgs {
-    /// The cluster's data directory (must be the one the server reports).
+    /// The cluster's data directory, read from disk (must be the one the server reports); without it and PGDATA, the backup comes over the network (replication protocol, as pg_basebackup).
     #[arg(long, env = "PGDATA", value_name = "DIR")]
-    pub pgdata: PathBuf,
+    pub pgdata: Option<PathBuf>,
 
     #[command(flatten)]
     pub connect: PgConnectArgs,

@@ -95,13 +95,48 @@ pub fn backup_name(timeline: u32, start_lsn: u64) -> String {
     format!("base_{timeline:08X}{start_lsn:016X}")
 }
 
-/// Whether `name` is a name `backup_name` makes (refuses paths and junk).
+/// The most backups that may share a start position (see `backup_name_variant`).
+pub const MAX_BACKUPS_PER_START: u32 = 99;
+
+/// The `n`th name of a backup starting where another already did: `base_…`
+/// for 0, then `base_…_2`, `base_…_3`. Only a standby repeats a start: its
+/// backup starts at its last restartpoint, which is the primary's last
+/// checkpoint again while the primary writes nothing. The suffix keeps
+/// names sorting by time.
+pub fn backup_name_variant(timeline: u32, start_lsn: u64, n: u32) -> String {
+    let base = backup_name(timeline, start_lsn);
+    if n == 0 {
+        base
+    } else {
+        format!("{base}_{}", n + 1)
+    }
+}
+
+/// Whether `name` is a name `backup_name_variant` makes (refuses paths and junk).
 pub fn is_backup_name(name: &str) -> bool {
-    name.len() == 5 + 24
-        && name.starts_with("base_")
-        && name[5..]
+    let (base, suffix) = match name.get(29..) {
+        Some("") | None => (name, None),
+        Some(rest) => (
+            &name[..29],
+            rest.strip_prefix('_').map(Some).unwrap_or(Some("")),
+        ),
+    };
+    let suffix_ok = match suffix {
+        None => true,
+        Some(n) => {
+            !n.is_empty()
+                && !n.starts_with('0')
+                && n.len() <= 2
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n != "1"
+        }
+    };
+    base.len() == 5 + 24
+        && base.starts_with("base_")
+        && base[5..]
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+        && suffix_ok
 }
 
 /// `backups/<name>/`.
@@ -200,6 +235,12 @@ mod tests {
         assert_eq!(name, "base_000000010000000002000028");
         assert!(is_backup_name(&name));
         assert!(!is_backup_name("base_../../etc"));
+        assert_eq!(backup_name_variant(1, 0x2000028, 0), name);
+        assert_eq!(backup_name_variant(1, 0x2000028, 1), format!("{name}_2"));
+        assert!(is_backup_name(&backup_name_variant(1, 0x2000028, 98)));
+        for bad in ["_", "_1", "_0", "_02", "_100", "_x", "x2", "_2/"] {
+            assert!(!is_backup_name(&format!("{name}{bad}")), "{bad}");
+        }
         assert!(
             backup_name(1, 0xFF) < backup_name(1, 0x100)
                 && backup_name(1, u64::MAX) < backup_name(2, 0)

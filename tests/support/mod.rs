@@ -11,6 +11,7 @@ use walden::pg::server::{PgBin, RunAs, Server};
 pub mod fake_pgdata;
 pub mod fault_proxy;
 pub mod hostile;
+pub mod network;
 pub mod servers;
 pub mod site;
 

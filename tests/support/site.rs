@@ -168,6 +168,8 @@ pub fn cluster_args(cluster: &Cluster) -> Vec<String> {
         cluster.data.display().to_string(),
         "--pg-host".to_string(),
         cluster.socket_dir.display().to_string(),
+        "--pg-port".to_string(),
+        cluster.port.to_string(),
         "--pg-user".to_string(),
         "postgres".to_string(),
     ]

@@ -1,29 +1,31 @@
 //! `backup-push`: a throttled, non-exclusive base backup of a running cluster into the repository.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 
-use crate::cli::{BackupPushArgs, PgConnectArgs};
+use crate::cli::BackupPushArgs;
 use crate::commands::progress::{human_bytes, human_duration, human_seconds, Progress};
-use crate::config::{Checkpoint, IoPriority, Settings};
+use crate::config::{BackupSettings, Checkpoint, IoPriority, Settings};
 use crate::error::{Error, Result};
-use crate::pg::control::{CheckpointSettings, ControlError, ControlSession, Tablespace};
-use crate::pg::datadir::{self, Entry, EntryKind};
+use crate::pg::control::{
+    BackupStart, BackupStop, CheckpointSettings, ConnectOptions, ControlError, ControlSession,
+    Tablespace,
+};
 use crate::pg::{SegmentName, WalSegmentSize};
-use crate::pipeline::throttle::TokenBucket;
-use crate::pipeline::{Digest, EncodeOptions};
+use crate::pipeline::EncodeOptions;
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::manifest::{
     Durations, FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
 };
-use crate::repo::tarpart::{self, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
+use crate::repo::tarpart::{PartEntryKind, WrittenEntry};
 use crate::repo::wal::{self, WalFile};
 use crate::repo::{catalog, layout};
-use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy, StorageError, StorageResult};
+use crate::storage::{Metadata, ObjectStore, PutMode, StorageError};
+
+mod local;
+mod network;
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
@@ -32,122 +34,69 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     if let Some(priority) = options.io_priority {
         set_io_priority(priority);
     }
-    let session = connect(&settings.connect(&args.connect)).await?;
-    let major = session.major();
-    let pgdata = check_pgdata(&args.pgdata, &session).await?;
-    let system_identifier = session.system_identifier().await.map_err(failed)?;
-    let wal_segment_size = session.wal_segment_size().await.map_err(failed)?;
-    identity::ensure(
-        store.as_ref(),
-        RepoIdentity::new(system_identifier, major, wal_segment_size),
-    )
-    .await?;
-    let tablespaces = session.tablespaces().await.map_err(failed)?;
-
-    let label = format!(
-        "walden backup {}",
-        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-    );
-    let waiting = announce_checkpoint(&session, options.checkpoint).await;
-    let checkpoint_started = Instant::now();
-    let start = session
-        .backup_start(&label, options.checkpoint == Checkpoint::Fast)
-        .await
-        .map_err(failed)?;
-    waiting.finish();
-    let copy_started = Instant::now();
-    let name = layout::backup_name(start.timeline.0, start.lsn.0);
-    tracing::info!(backup = %name, start_lsn = %start.lsn, timeline = start.timeline.0, "backup started");
-    let started_record = serde_json::json!({
-        "name": name,
-        "label": label,
-        "start_lsn": start.lsn.to_string(),
-        "timeline": start.timeline.0,
-        "start_time": start.time.to_rfc3339(),
-    });
-    store
-        .put(
-            &layout::backup_started_key(&name),
-            Bytes::from(started_record.to_string()),
-            PutMode::CreateOnly,
-            &Metadata::new(),
-        )
-        .await
-        .map_err(|e| Error::from(e).context(format!("recording the start of backup {name}")))?;
-
-    let parts = plan_parts(&pgdata, &tablespaces, major, args.part_size_mib << 20)?;
-    let total: u64 = parts.iter().flat_map(|p| &p.entries).map(|e| e.size).sum();
-    let bucket = options.max_rate.map(TokenBucket::new);
-    let progress = Progress::bytes(total, &format!("backing up {name}"));
-    let on_bytes = progress.counter();
-    let uploads = futures::stream::iter(parts.into_iter().enumerate())
-        .map(|(index, plan)| {
-            upload_part(
-                store.clone(),
-                &name,
-                index,
-                plan,
-                &encode,
-                bucket.clone(),
-                on_bytes.clone(),
-            )
-        })
-        .buffered(options.jobs as usize)
-        .try_collect::<Vec<UploadedPart>>();
-    // If the session drops, PostgreSQL has already aborted the backup:
-    // stop copying at once instead of finding out at pg_backup_stop.
-    let uploaded = tokio::select! {
-        uploaded = uploads => uploaded?,
-        () = session_lost(&session) => {
-            return Err(Error::failed(format!(
-                "the control session to PostgreSQL was lost during the copy, so the server aborted the backup; \
-                 backup {name} is incomplete and will not be used"
-            )));
-        }
+    let plan = Plan {
+        store: store.clone(),
+        encode: encode.clone(),
+        options,
+        connect: settings.connect(&args.connect).options(),
+        part_size: args.part_size_mib << 20,
+        label: format!(
+            "walden backup {}",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        ),
     };
-    progress.finish();
+    // Like pg_basebackup: without a data directory the backup comes over
+    // the network, through the replication protocol.
+    let taken = match &args.pgdata {
+        Some(pgdata) => local::take(&plan, pgdata).await?,
+        None => network::take(&plan).await?,
+    };
+    let Taken {
+        name,
+        start,
+        stop,
+        server,
+        tablespaces,
+        parts,
+        checkpoint_ms,
+        copy_ms,
+        planned,
+        archiver,
+    } = taken;
     let copied = Instant::now();
 
-    // pg_backup_stop fails if the session dropped during the copy: then
-    // the backup fails here, before any manifest is written. It is not asked
-    // to wait for archiving: PostgreSQL would poll once a second, and
-    // forever if archiving is broken. walden watches the repository itself.
-    let stop = session.backup_stop(false).await.map_err(|e| {
-        Error::failed(format!(
-            "{e}; backup {name} is incomplete and will not be used"
-        ))
-    })?;
-    let segment_size = WalSegmentSize::new(wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
+    let segment_size =
+        WalSegmentSize::new(server.wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
     let stop_segment = SegmentName::from_lsn(start.timeline, stop.lsn, segment_size);
     let waiting = Progress::phase(&format!(
         "last WAL segment {stop_segment} to reach the repository"
     ));
     wait_until_archived(
         store.as_ref(),
-        &session,
+        archiver.as_ref(),
         &stop_segment,
         encode.stages(),
-        options.archive_timeout,
+        plan.options.archive_timeout,
     )
     .await
     .map_err(|e| e.context(format!("backup {name} is incomplete and will not be used")))?;
     waiting.finish();
     let durations = Durations {
-        checkpoint_ms: millis(copy_started - checkpoint_started),
-        copy_ms: millis(copied - copy_started),
+        checkpoint_ms,
+        copy_ms,
         wal_wait_ms: millis(Instant::now() - copied),
     };
     let manifest = build_manifest(ManifestInput {
         name: &name,
-        label: &label,
+        label: &plan.label,
         start: &start,
         stop: &stop,
-        major,
-        system_identifier,
-        wal_segment_size,
+        major: server.major,
+        system_identifier: server.system_identifier,
+        wal_segment_size: server.wal_segment_size,
         encode: &encode,
         tablespaces: &tablespaces,
-        parts: uploaded,
+        parts,
         durations,
     });
     store
@@ -186,9 +135,112 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     }
     println!(
         "{}",
-        summary(&name, manifest.bytes, stored_bytes, &durations, total)
+        summary(&name, manifest.bytes, stored_bytes, &durations, planned)
     );
     Ok(())
+}
+
+/// What both ways of taking a backup start from.
+pub(super) struct Plan {
+    pub store: Arc<dyn ObjectStore>,
+    pub encode: EncodeOptions,
+    pub options: BackupSettings,
+    pub connect: ConnectOptions,
+    /// Target plaintext bytes of one part.
+    pub part_size: u64,
+    pub label: String,
+}
+
+/// The server a backup is taken from.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ServerFacts {
+    pub major: u32,
+    pub system_identifier: u64,
+    pub wal_segment_size: u32,
+}
+
+impl ServerFacts {
+    /// The repository must belong to this cluster (or be new).
+    pub async fn ensure_repository(&self, store: &dyn ObjectStore) -> Result<()> {
+        identity::ensure(
+            store,
+            RepoIdentity::new(self.system_identifier, self.major, self.wal_segment_size),
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// A backup whose files are all stored: what is left is waiting for its
+/// WAL and writing the manifest.
+pub(super) struct Taken {
+    pub name: String,
+    pub start: BackupStart,
+    pub stop: BackupStop,
+    pub server: ServerFacts,
+    pub tablespaces: Vec<Tablespace>,
+    pub parts: Vec<UploadedPart>,
+    pub checkpoint_ms: u64,
+    pub copy_ms: u64,
+    /// The bytes the copy expected to read.
+    pub planned: u64,
+    /// A session that can say what the archiver is doing, when there is one.
+    pub archiver: Option<ControlSession>,
+}
+
+/// Names the backup that started at `start` and records that it has
+/// started, so that `backup-list --all` shows it while it runs and after it
+/// fails. The name is the start position's, with a suffix when a backup
+/// already started there (a standby's, see `layout::backup_name_variant`).
+pub(super) async fn record_start(
+    store: &dyn ObjectStore,
+    label: &str,
+    start: &BackupStart,
+) -> Result<String> {
+    for n in 0..layout::MAX_BACKUPS_PER_START {
+        let name = layout::backup_name_variant(start.timeline.0, start.lsn.0, n);
+        let started_record = serde_json::json!({
+            "name": name,
+            "label": label,
+            "start_lsn": start.lsn.to_string(),
+            "timeline": start.timeline.0,
+            "start_time": start.time.to_rfc3339(),
+        });
+        let recorded = store
+            .put(
+                &layout::backup_started_key(&name),
+                Bytes::from(started_record.to_string()),
+                PutMode::CreateOnly,
+                &Metadata::new(),
+            )
+            .await;
+        match recorded {
+            Ok(_) => {
+                tracing::info!(backup = %name, start_lsn = %start.lsn, timeline = start.timeline.0, "backup started");
+                return Ok(name);
+            }
+            Err(StorageError::AlreadyExists { .. }) => {
+                tracing::info!(backup = %name, start_lsn = %start.lsn, "a backup already started at this position (a standby's restartpoint repeats the primary's last checkpoint); naming this one apart");
+            }
+            Err(e) => {
+                return Err(Error::from(e).context(format!("recording the start of backup {name}")))
+            }
+        }
+    }
+    Err(Error::failed(format!(
+        "{} backups already started at {}: take the backup from the primary, or let it checkpoint first",
+        layout::MAX_BACKUPS_PER_START,
+        start.lsn
+    )))
+}
+
+/// A server walden cannot back up is a configuration error, found before
+/// anything is written.
+pub(super) fn unsupported_or_failed(e: ControlError) -> Error {
+    match e {
+        ControlError::Unsupported { .. } => Error::usage(e.to_string()),
+        other => failed(other),
+    }
 }
 
 /// The line an operator reads when the backup is done: sizes, the time of
@@ -224,7 +276,7 @@ fn summary(
     )
 }
 
-fn millis(duration: std::time::Duration) -> u64 {
+pub(super) fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -232,7 +284,10 @@ fn millis(duration: std::time::Duration) -> u64 {
 /// about how long; returns the terminal's spinner for it. A spread
 /// checkpoint can keep a backup silent for minutes (4.5 min with
 /// PostgreSQL's defaults), which looks like a hang.
-async fn announce_checkpoint(session: &ControlSession, checkpoint: Checkpoint) -> Progress {
+pub(super) fn announce_checkpoint(
+    checkpoint: Checkpoint,
+    settings: impl FnOnce() -> std::result::Result<CheckpointSettings, String>,
+) -> Progress {
     if checkpoint == Checkpoint::Fast {
         tracing::debug!(
             phase = "checkpoint",
@@ -241,8 +296,8 @@ async fn announce_checkpoint(session: &ControlSession, checkpoint: Checkpoint) -
         );
         return Progress::phase("waiting for PostgreSQL's immediate checkpoint");
     }
-    let settings = session.checkpoint_settings().await;
-    let message = spread_checkpoint_notice(settings.as_ref().map_err(ToString::to_string));
+    let settings = settings();
+    let message = spread_checkpoint_notice(settings.as_ref().map_err(Clone::clone));
     match &settings {
         Ok(s) => tracing::info!(
             phase = "checkpoint",
@@ -282,24 +337,13 @@ fn spread_checkpoint_notice(settings: std::result::Result<&CheckpointSettings, S
     format!("waiting for PostgreSQL's spread checkpoint, {how_long}; --checkpoint fast starts now")
 }
 
-async fn connect(connect: &PgConnectArgs) -> Result<ControlSession> {
-    ControlSession::connect(&connect.options())
-        .await
-        .map_err(|e| match e {
-            // A server walden cannot back up is a configuration error,
-            // found before anything is written.
-            ControlError::Unsupported { .. } => Error::usage(e.to_string()),
-            other => failed(other),
-        })
-}
-
 /// Waits until `segment` (the last one a restore of this backup needs) is
 /// in the repository, polling quickly at first; fails after `timeout` with
 /// what PostgreSQL's archiver reports, since then archiving is broken and
 /// the backup could never be restored.
 async fn wait_until_archived(
     store: &dyn ObjectStore,
-    session: &ControlSession,
+    session: Option<&ControlSession>,
     segment: &SegmentName,
     preferred: crate::pipeline::Stages,
     timeout: std::time::Duration,
@@ -319,10 +363,15 @@ async fn wait_until_archived(
         }
         let waited = waiting.elapsed();
         if waited >= timeout {
-            let archiver = session
-                .archiver_status()
-                .await
-                .unwrap_or_else(|e| e.to_string());
+            // Over the replication protocol there is no SQL session to
+            // ask: the archiver runs on the primary anyway.
+            let archiver = match session {
+                Some(session) => session
+                    .archiver_status()
+                    .await
+                    .unwrap_or_else(|e| e.to_string()),
+                None => "see pg_stat_archiver on the primary".to_owned(),
+            };
             return Err(Error::failed(format!(
                 "WAL segment {name}, which the backup needs, did not reach {} within {:?} (--archive-timeout): check that archive_mode is on and archive_command runs walden wal-push with this repository (pg_stat_archiver: {archiver})",
                 store.url(),
@@ -338,230 +387,13 @@ async fn wait_until_archived(
     }
 }
 
-/// Resolves once the control session stops answering (checked every few seconds).
-async fn session_lost(session: &ControlSession) {
-    loop {
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-        if !session.is_alive().await {
-            return;
-        }
-    }
-}
-
-fn failed(e: impl std::fmt::Display) -> Error {
+pub(super) fn failed(e: impl std::fmt::Display) -> Error {
     Error::failed(e.to_string())
 }
 
-/// The directory given must be the one the server runs on: backing up
-/// another directory would look fine and restore nothing useful.
-async fn check_pgdata(given: &Path, session: &ControlSession) -> Result<PathBuf> {
-    let given_real = given
-        .canonicalize()
-        .map_err(|e| Error::usage(format!("--pgdata {}: {e}", given.display())))?;
-    let server = session.data_directory().await.map_err(failed)?;
-    let server_real = server.canonicalize().unwrap_or(server.clone());
-    if given_real != server_real {
-        return Err(Error::usage(format!(
-            "--pgdata {} is not the data directory of the server walden connected to ({}): check --pgdata and the connection options",
-            given.display(),
-            server.display()
-        )));
-    }
-    Ok(given_real)
-}
-
-/// One part to write: which group (main data directory or a tablespace)
-/// and its entries.
-#[derive(Clone)]
-struct PartPlan {
-    tablespace_oid: Option<u32>,
-    index_in_group: usize,
-    entries: Vec<PartEntry>,
-}
-
-/// Splits the data directory and each tablespace into parts of about
-/// `part_size` plaintext bytes (a file larger than that gets a part alone).
-fn plan_parts(
-    pgdata: &Path,
-    tablespaces: &[Tablespace],
-    major: u32,
-    part_size: u64,
-) -> Result<Vec<PartPlan>> {
-    let walk_failed =
-        |dir: &Path, e: std::io::Error| Error::failed(format!("reading {}: {e}", dir.display()));
-    let mut plans = Vec::new();
-    let base = datadir::walk(pgdata).map_err(|e| walk_failed(pgdata, e))?;
-    split(None, pgdata, base, part_size, &mut plans);
-    for tablespace in tablespaces {
-        let entries = datadir::find_tablespace_version_dir(&tablespace.location, major)
-            .and_then(|version_dir| datadir::walk_tablespace(&tablespace.location, &version_dir))
-            .map_err(|e| walk_failed(&tablespace.location, e))?;
-        split(
-            Some(tablespace.oid),
-            &tablespace.location,
-            entries,
-            part_size,
-            &mut plans,
-        );
-    }
-    Ok(plans)
-}
-
-fn split(
-    oid: Option<u32>,
-    root: &Path,
-    entries: Vec<Entry>,
-    part_size: u64,
-    plans: &mut Vec<PartPlan>,
-) {
-    let mut current: Vec<PartEntry> = Vec::new();
-    let mut current_size = 0u64;
-    let mut index = 1;
-    for entry in entries {
-        let size = entry.size;
-        if current_size > 0 && current_size + size > part_size {
-            plans.push(PartPlan {
-                tablespace_oid: oid,
-                index_in_group: index,
-                entries: std::mem::take(&mut current),
-            });
-            index += 1;
-            current_size = 0;
-        }
-        current_size += size;
-        current.push(part_entry(root, entry));
-    }
-    if !current.is_empty() || index == 1 {
-        plans.push(PartPlan {
-            tablespace_oid: oid,
-            index_in_group: index,
-            entries: current,
-        });
-    }
-}
-
-fn part_entry(root: &Path, entry: Entry) -> PartEntry {
-    let rel_path = entry.rel_path.to_string_lossy().into_owned();
-    PartEntry {
-        source: root.join(&entry.rel_path),
-        rel_path,
-        kind: match entry.kind {
-            EntryKind::File => PartEntryKind::File,
-            EntryKind::Dir => PartEntryKind::Dir,
-            EntryKind::Symlink(target) => PartEntryKind::Symlink(target),
-        },
-        size: entry.size,
-        mode: entry.mode,
-        mtime: entry.mtime,
-    }
-}
-
-struct UploadedPart {
-    part: Part,
-    entries: Vec<WrittenEntry>,
-}
-
-/// Uploads one part, re-reading it from disk when the upload fails in a
-/// way worth retrying (a stream cannot be replayed, so the store can't).
-async fn upload_part(
-    store: Arc<dyn ObjectStore>,
-    name: &str,
-    index: usize,
-    plan: PartPlan,
-    encode: &EncodeOptions,
-    bucket: Option<Arc<TokenBucket>>,
-    on_bytes: OnBytes,
-) -> Result<UploadedPart> {
-    let relative =
-        layout::backup_part_relative(plan.tablespace_oid, plan.index_in_group, encode.stages());
-    let key = layout::backup_object_key(name, &relative);
-    let mut attempts = 0;
-    let uploaded = RetryPolicy::default()
-        .run(&key, || {
-            attempts += 1;
-            // This backup owns its prefix: a retry may replace what an
-            // attempt that only seemed to fail left behind.
-            let mode = if attempts == 1 {
-                PutMode::CreateOnly
-            } else {
-                PutMode::Overwrite
-            };
-            upload_part_once(
-                store.clone(),
-                &key,
-                &relative,
-                &plan,
-                encode,
-                mode,
-                bucket.clone(),
-                on_bytes.clone(),
-            )
-        })
-        .await
-        .map_err(|e| Error::from(e).context(format!("backup part {relative}")))?;
-    let (digest, stored_bytes, written) = uploaded;
-    tracing::info!(part = %relative, index, bytes = digest.bytes, stored_bytes, files = written.len(), "part stored");
-    Ok(UploadedPart {
-        part: Part {
-            key: relative,
-            tablespace_oid: plan.tablespace_oid,
-            stored_bytes,
-            plain_bytes: digest.bytes,
-            sha256: digest.sha256_hex(),
-        },
-        entries: written,
-    })
-}
-
-/// Streams one part: tar + encode on a blocking thread, into `put_stream`.
-/// Failures reading the data directory are `Permanent`: not worth retrying.
-#[allow(clippy::too_many_arguments)]
-async fn upload_part_once(
-    store: Arc<dyn ObjectStore>,
-    key: &str,
-    relative: &str,
-    plan: &PartPlan,
-    encode: &EncodeOptions,
-    mode: PutMode,
-    bucket: Option<Arc<TokenBucket>>,
-    on_bytes: OnBytes,
-) -> StorageResult<(Digest, u64, Vec<WrittenEntry>)> {
-    let (reader, writer) = tokio::io::duplex(1 << 20);
-    let sink =
-        std::io::BufWriter::with_capacity(1 << 20, tokio_util::io::SyncIoBridge::new(writer));
-    let encode = encode.clone();
-    let entries = plan.entries.clone();
-    let producer = tokio::task::spawn_blocking(move || {
-        let (sink, digest, written) =
-            tarpart::write_part(sink, &entries, &encode, bucket, &on_bytes)?;
-        // Dropping the writer ends the stream the store is reading.
-        let mut bridge = sink
-            .into_inner()
-            .map_err(|e| Error::failed(format!("flushing a backup part: {}", e.error())))?;
-        bridge
-            .shutdown()
-            .map_err(|e| Error::failed(format!("ending a backup part: {e}")))?;
-        Ok::<_, Error>((digest, written))
-    });
-    let stored = store
-        .put_stream(key, Box::pin(reader), mode, &Metadata::new())
-        .await;
-    let local_failure = |message: String| StorageError::Permanent {
-        key: key.to_string(),
-        message,
-    };
-    let produced = producer
-        .await
-        .map_err(|e| local_failure(format!("the copy thread of {relative} failed: {e}")))?;
-    match (produced, stored) {
-        (Ok((digest, written)), Ok(stored_bytes)) => Ok((digest, stored_bytes, written)),
-        // A failed upload breaks the stream the producer writes to: then
-        // the store's error is the cause.
-        (_, Err(stored)) if stored.is_transient() => Err(stored),
-        // Otherwise the producer's error explains a broken stream better.
-        (Err(produced), _) => Err(local_failure(format!("{produced:#}"))),
-        (Ok(_), Err(stored)) => Err(stored),
-    }
+pub(super) struct UploadedPart {
+    pub part: Part,
+    pub entries: Vec<WrittenEntry>,
 }
 
 struct ManifestInput<'a> {
