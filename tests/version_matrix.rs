@@ -12,7 +12,9 @@
 //! the archive while the primary writes; a failover that promotes it to
 //! timeline 2 and archives more WAL there; a restore of the timeline-1
 //! backup that follows the switch to timeline 2; `verify --wal`; `status`;
-//! `drill` with that major's server programs.
+//! `drill` with that major's server programs. A second backup is taken over
+//! the network (the replication protocol, whose `BASE_BACKUP` syntax and
+//! answer changed in 15) and is the `latest` that every later step restores.
 
 mod support;
 
@@ -33,7 +35,8 @@ fn scenario(major: u32, checksums: bool) {
         (false, true) => &["--no-data-checksums"],
         (false, false) => &[],
     };
-    let site = Site::on(bin.clone(), RepoKind::Local, &test, initdb).expect("a local repository");
+    let mut site =
+        Site::on(bin.clone(), RepoKind::Local, &test, initdb).expect("a local repository");
     let step = |what: &str| eprintln!("{test}: {what}");
     let version: u32 = site.primary.sql("SHOW server_version_num").parse().unwrap();
     assert_eq!(version / 10_000, major, "{test}: the server is {version}");
@@ -48,6 +51,18 @@ fn scenario(major: u32, checksums: bool) {
     let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(listed[0]["pg_version"], major, "{test}: {listed}");
     assert_eq!(listed[0]["timeline"], 1, "{test}: {listed}");
+
+    step("backup-push over the network");
+    network::create_repl_user(&site.primary, "scram-sha-256");
+    network::serve_over_tcp(&mut site.primary, "scram-sha-256");
+    let out = network::network_backup(&site, &site.repo, &site.primary, &[])
+        .output()
+        .unwrap();
+    assert_ok(&out, &format!("{test}: backup-push over the network"));
+    let list = site.walden(&["backup-list", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{test}: {listed}");
+    assert_eq!(listed[1]["pg_version"], major, "{test}: {listed}");
 
     step("point-in-time restore");
     site.batch(2);
