@@ -157,7 +157,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-host -d
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit disk reads of the data directory: bytes per second with unit and /s, e.g. 50MB/s or 200MiB/s [default: unlimited]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit the backup\'s reads (the data directory\'s disk, or the server\'s stream, also limited server-side): bytes per second with unit and /s, e.g. 50MB/s [default: unlimited]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads [default: unchanged]' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
 best-effort\t'Normal priority, lowest level within it'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'Parts compressed and uploaded in parallel [default: 2]' -r

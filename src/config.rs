@@ -360,7 +360,7 @@ pub enum IoPriority {
 #[command(next_help_heading = "Throttling and parallelism")]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BackupSettingsArgs {
-    /// Limit disk reads of the data directory: bytes per second with unit and /s, e.g. 50MB/s or 200MiB/s [default: unlimited].
+    /// Limit the backup's reads (the data directory's disk, or the server's stream, also limited server-side): bytes per second with unit and /s, e.g. 50MB/s [default: unlimited].
     #[arg(long, env = "WALDEN_MAX_RATE", value_name = "RATE")]
     #[serde(default, deserialize_with = "from_str_opt")]
     pub max_rate: Option<Rate>,

@@ -76,6 +76,10 @@ pub fn examples(command: &str) -> &'static [(&'static str, &'static str)] {
                 "From cron, as postgres, connecting over the default socket; silent unless it fails",
                 "walden backup-push -q --pgdata /var/lib/postgresql/16/main --pg-user postgres --checkpoint fast",
             ),
+            (
+                "Over the network from a standby, without its data directory (password in PGPASSWORD or ~/.pgpass)",
+                "walden backup-push --pg-host standby.db.internal --pg-user replicator --max-rate 50MB/s",
+            ),
         ],
         "backup-list" => &[
             ("The complete backups", "walden backup-list"),
