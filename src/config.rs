@@ -515,6 +515,16 @@ fn connect_over_file(
             .pg_database
             .clone()
             .filter(|_| unset_in_env("PGDATABASE")),
+        pg_sslmode: file.pg_sslmode.filter(|_| unset_in_env("PGSSLMODE")),
+        pg_sslrootcert: file
+            .pg_sslrootcert
+            .clone()
+            .filter(|_| unset_in_env("PGSSLROOTCERT")),
+        pg_sslcert: file
+            .pg_sslcert
+            .clone()
+            .filter(|_| unset_in_env("PGSSLCERT")),
+        pg_sslkey: file.pg_sslkey.clone().filter(|_| unset_in_env("PGSSLKEY")),
     };
     cli.clone().or(below_env)
 }
@@ -852,7 +862,16 @@ fn read_toml(path: &Path) -> Result<FileSettings> {
     // The connection keys sit at the top level beside the global settings
     // but belong to another struct (the one the --pg-* flags fill).
     let mut connect_keys = toml::Table::new();
-    for key in ["pg-host", "pg-port", "pg-user", "pg-database"] {
+    for key in [
+        "pg-host",
+        "pg-port",
+        "pg-user",
+        "pg-database",
+        "pg-sslmode",
+        "pg-sslrootcert",
+        "pg-sslcert",
+        "pg-sslkey",
+    ] {
         if let Some(value) = table.remove(key) {
             connect_keys.insert(key.to_string(), value);
         }

@@ -283,12 +283,15 @@ fn spread_checkpoint_notice(settings: std::result::Result<&CheckpointSettings, S
 }
 
 async fn connect(connect: &PgConnectArgs) -> Result<ControlSession> {
-    ControlSession::connect(&connect.options())
+    let options = connect.options().map_err(|e| Error::usage(e.to_string()))?;
+    ControlSession::connect(&options)
         .await
         .map_err(|e| match e {
             // A server walden cannot back up is a configuration error,
             // found before anything is written.
-            ControlError::Unsupported { .. } => Error::usage(e.to_string()),
+            ControlError::Unsupported { .. } | ControlError::Settings { .. } => {
+                Error::usage(e.to_string())
+            }
             other => failed(other),
         })
 }

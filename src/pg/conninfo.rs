@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::control::ConnectOptions;
+use super::tls::{SslMode, TlsOptions};
 
 /// Keywords whose values are secrets (libpq's "*" display-type options, and
 /// the OAuth client secret of PostgreSQL 18).
@@ -185,6 +186,19 @@ impl Conninfo {
             user: nonempty("user"),
             database: Some(nonempty("dbname").unwrap_or_else(|| "postgres".to_owned())),
             password: nonempty("password"),
+            // The standby's walreceiver reads the same TLS settings, so
+            // the slot is made over a connection as protected as its own.
+            tls: TlsOptions {
+                mode: match nonempty("sslmode") {
+                    Some(text) => text.parse().map_err(ConninfoError::Unsupported)?,
+                    None => SslMode::default(),
+                },
+                root_cert: nonempty("sslrootcert").map(Into::into),
+                cert: nonempty("sslcert").map(Into::into),
+                key: nonempty("sslkey").map(Into::into),
+                home: None,
+            },
+            passfile: nonempty("passfile").map(Into::into),
         })
     }
 
