@@ -210,18 +210,26 @@ pub struct PgConnectArgs {
     pub pg_database: Option<String>,
 
     /// TLS over TCP: disable, prefer, require, verify-ca, verify-full [env: PGSSLMODE; default: prefer].
+    ///
+    /// libpq's rules: verify-* need a root certificate; require with one present checks like verify-ca; Unix sockets never use TLS.
     #[arg(long, value_name = "MODE", hide_short_help = true)]
     pub pg_sslmode: Option<crate::pg::tls::SslMode>,
 
     /// CA certificate(s) the server's must chain to, or "system" [env: PGSSLROOTCERT; default: ~/.postgresql/root.crt].
+    ///
+    /// "system" uses the operating system's trusted roots and needs sslmode verify-full.
     #[arg(long, value_name = "FILE", hide_short_help = true)]
     pub pg_sslrootcert: Option<PathBuf>,
 
     /// Client certificate for cert authentication [env: PGSSLCERT; default: ~/.postgresql/postgresql.crt].
+    ///
+    /// Its common name must be the user name (pg_hba.conf method cert).
     #[arg(long, value_name = "FILE", hide_short_help = true)]
     pub pg_sslcert: Option<PathBuf>,
 
     /// Private key of the client certificate [env: PGSSLKEY; default: ~/.postgresql/postgresql.key].
+    ///
+    /// Refused when group or others may read it (chmod 0600), as libpq does.
     #[arg(long, value_name = "FILE", hide_short_help = true)]
     pub pg_sslkey: Option<PathBuf>,
 }

@@ -943,11 +943,23 @@ fn log_notice(notice: &tokio_postgres::error::DbError) {
 /// when it answered, else a hint about where it was looked for.
 fn connect_detail(err: &tokio_postgres::Error) -> String {
     let detail = describe_error(err);
-    if err.as_db_error().is_some() {
+    // A TLS failure means the server answered: the hint would mislead.
+    if err.as_db_error().is_some() || is_tls_failure(err) {
         detail
     } else {
         format!("{detail}; is the server running there? (set the host, port and user with PGHOST, PGPORT and PGUSER or the matching options)")
     }
+}
+
+fn is_tls_failure(err: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        if inner.downcast_ref::<super::tls::TlsError>().is_some() {
+            return true;
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 /// One line with everything the server or the socket said.

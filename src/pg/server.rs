@@ -197,6 +197,9 @@ pub struct Server {
     pub data: PathBuf,
     pub socket_dir: PathBuf,
     pub port: u16,
+    /// TCP addresses to listen on (`listen_addresses`); empty: the Unix
+    /// socket only.
+    pub listen_addresses: String,
     pub log: PathBuf,
     /// Environment for the server and so for its archive and restore
     /// commands (e.g. object-store credentials).
@@ -223,6 +226,7 @@ impl Server {
             data,
             socket_dir,
             port: 5432,
+            listen_addresses: String::new(),
             log,
             env: Vec::new(),
             start_timeout: Duration::from_secs(120),
@@ -275,8 +279,9 @@ impl Server {
             .open(&self.log)?;
         self.run_as.give(&self.log)?;
         let options = format!(
-            "-c port={} -c listen_addresses='' -c unix_socket_directories='{}'",
+            "-c port={} -c listen_addresses='{}' -c unix_socket_directories='{}'",
             self.port,
+            self.listen_addresses,
             self.socket_dir.display()
         );
         let mut cmd = self.run_as.command(self.bin.program("pg_ctl"));

@@ -13,6 +13,7 @@ pub mod fault_proxy;
 pub mod hostile;
 pub mod servers;
 pub mod site;
+pub mod tls;
 
 /// The walden binary cargo built for these tests.
 pub fn walden_bin() -> PathBuf {

@@ -1,0 +1,203 @@
+//! backup-push against a TLS-only PostgreSQL over TCP: libpq's sslmode rules, client certificates, SCRAM and md5 passwords, the password file, and clear failures.
+
+mod support;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use support::site::*;
+use support::tls::{Auth, TestCa, TlsServer, CERT_USER, MD5_USER};
+use support::*;
+
+/// A site whose primary only takes TLS over TCP, and its CA.
+fn tls_site(test: &str) -> Option<(Site, TestCa, TlsServer)> {
+    let mut site = Site::new(test)?;
+    let ca = TestCa::new(&site.scratch, test)?;
+    let server = TlsServer::setup(&mut site.primary, &ca);
+    Some((site, ca, server))
+}
+
+/// backup-push of the primary over TCP, with `args` and `env` added.
+fn backup_over_tcp(
+    site: &Site,
+    server: &TlsServer,
+    user: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Output, Duration) {
+    let began = Instant::now();
+    let out = site
+        .command(&site.repo)
+        .arg("backup-push")
+        .arg("--pgdata")
+        .arg(&site.primary.data)
+        .args(["--pg-host", &server.host])
+        .args(["--pg-port", &server.port.to_string()])
+        .args(["--pg-user", user, "--pg-database", "postgres"])
+        .args(["--checkpoint", "fast"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (out, began.elapsed())
+}
+
+#[test]
+fn verify_full_backup_over_tls_restores() {
+    let Some((site, ca, server)) = tls_site("verify_full_backup_over_tls_restores") else {
+        return;
+    };
+    server.create_role(
+        &site.primary,
+        "walden_scram",
+        Some("scram pw"),
+        Auth::Scram,
+        "SUPERUSER",
+    );
+    site.batch(1);
+    let root = ca.root_cert.display().to_string();
+    let (out, _) = backup_over_tcp(
+        &site,
+        &server,
+        "walden_scram",
+        &["--pg-sslmode", "verify-full", "--pg-sslrootcert", &root],
+        &[("PGPASSWORD", "scram pw")],
+    );
+    // pg_hba.conf has only hostssl lines for TCP: success means TLS.
+    assert_ok(&out, "backup-push with verify-full");
+    site.batch(2);
+    site.archive_everything();
+    assert_eq!(site.restore_and_count("restored", &["latest"]), "1,2");
+}
+
+#[test]
+fn certificates_passwords_and_failures() {
+    let Some((site, ca, server)) = tls_site("certificates_passwords_and_failures") else {
+        return;
+    };
+    let root = ca.root_cert.display().to_string();
+    let verify_full = ["--pg-sslmode", "verify-full", "--pg-sslrootcert", &root];
+    server.create_role(&site.primary, CERT_USER, None, Auth::Scram, "SUPERUSER");
+    server.create_role(
+        &site.primary,
+        MD5_USER,
+        Some("md5 pw"),
+        Auth::Md5,
+        "SUPERUSER",
+    );
+    server.create_role(
+        &site.primary,
+        "walden_scram",
+        Some("right pw"),
+        Auth::Scram,
+        "SUPERUSER",
+    );
+
+    // A client certificate logs in without any password.
+    let (cert, key) = ca.client_cert(CERT_USER);
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let mut with_cert = verify_full.to_vec();
+    with_cert.extend(["--pg-sslcert", &cert, "--pg-sslkey", &key]);
+    let (out, _) = backup_over_tcp(&site, &server, CERT_USER, &with_cert, &[]);
+    assert_ok(&out, "backup-push with a client certificate");
+
+    // md5, with the settings from the environment this time.
+    let (out, _) = backup_over_tcp(
+        &site,
+        &server,
+        MD5_USER,
+        &[],
+        &[
+            ("PGSSLMODE", "verify-ca"),
+            ("PGSSLROOTCERT", &root),
+            ("PGPASSWORD", "md5 pw"),
+        ],
+    );
+    assert_ok(&out, "backup-push with md5 authentication");
+
+    // The password file, as libpq reads it.
+    let passfile = site.scratch.path().join("pgpass");
+    std::fs::write(
+        &passfile,
+        format!("127.0.0.1:{}:postgres:walden_scram:right pw\n", server.port),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&passfile, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    site.scratch.run_as.give(&passfile).unwrap();
+    let passfile = passfile.display().to_string();
+    let (out, _) = backup_over_tcp(
+        &site,
+        &server,
+        "walden_scram",
+        &verify_full,
+        &[("PGPASSFILE", &passfile)],
+    );
+    assert_ok(&out, "backup-push with a password from PGPASSFILE");
+
+    // A certificate from a CA the client does not trust.
+    let untrusted = ca.untrusted_root_cert.display().to_string();
+    let (out, took) = backup_over_tcp(
+        &site,
+        &server,
+        "walden_scram",
+        &["--pg-sslmode", "verify-ca", "--pg-sslrootcert", &untrusted],
+        &[("PGPASSWORD", "right pw")],
+    );
+    let text = stderr(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+    assert!(
+        text.contains("not signed by a trusted CA") && text.contains("untrusted certificate"),
+        "{text}"
+    );
+    // The server answered: a hint that it may not be running would mislead.
+    assert!(!text.contains("is the server running"), "{text}");
+
+    // No TLS against a hostssl-only server: the server's refusal is shown.
+    let (out, took) = backup_over_tcp(
+        &site,
+        &server,
+        "walden_scram",
+        &["--pg-sslmode", "disable"],
+        &[("PGPASSWORD", "right pw")],
+    );
+    let text = stderr(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+    assert!(
+        text.contains("no pg_hba.conf entry") && text.contains("no encryption"),
+        "{text}"
+    );
+
+    // A wrong password: fast, clear, and never printed.
+    let (out, took) = backup_over_tcp(
+        &site,
+        &server,
+        "walden_scram",
+        &verify_full,
+        &[("PGPASSWORD", "wrong pw 7731")],
+    );
+    let text = stderr(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+    assert!(
+        text.contains("password authentication failed for user \"walden_scram\""),
+        "{text}"
+    );
+    assert!(!text.contains("wrong pw 7731"), "{text}");
+
+    // A bad sslmode is a configuration error.
+    let (out, _) = backup_over_tcp(
+        &site,
+        &server,
+        "walden_scram",
+        &[],
+        &[("PGSSLMODE", "verify_full")],
+    );
+    let text = stderr(&out);
+    assert_eq!(code(&out), 2, "{text}");
+    assert!(text.contains("PGSSLMODE: invalid sslmode"), "{text}");
+}
