@@ -1122,6 +1122,38 @@ mod tests {
     }
 
     #[test]
+    fn tls_keys_in_the_file_sit_below_the_flags_and_pgssl_variables() {
+        use crate::pg::tls::SslMode;
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "pg-sslmode = \"verify-full\"\npg-sslrootcert = \"/etc/ca.pem\"\npg-sslcert = \"/etc/c.crt\"\npg-sslkey = \"/etc/c.key\"\n",
+        );
+        let s = Settings::resolve(cli(&[]), Some(&file), Path::new("/x")).unwrap();
+        let no_env = |_: &str| None;
+        let merged = connect_over_file(&PgConnectArgs::default(), &s.connect_file, no_env);
+        assert_eq!(merged.pg_sslmode, Some(SslMode::VerifyFull));
+        assert_eq!(merged.pg_sslrootcert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(merged.pg_sslcert, Some(PathBuf::from("/etc/c.crt")));
+        assert_eq!(merged.pg_sslkey, Some(PathBuf::from("/etc/c.key")));
+        let flags = PgConnectArgs {
+            pg_sslmode: Some(SslMode::Require),
+            ..Default::default()
+        };
+        let merged = connect_over_file(&flags, &s.connect_file, no_env);
+        assert_eq!(merged.pg_sslmode, Some(SslMode::Require));
+        let env = |name: &str| (name == "PGSSLMODE").then(|| "disable".to_string());
+        let merged = connect_over_file(&PgConnectArgs::default(), &s.connect_file, env);
+        assert_eq!(merged.pg_sslmode, None, "PGSSLMODE applies, not the file");
+        assert_eq!(merged.pg_sslrootcert, Some(PathBuf::from("/etc/ca.pem")));
+
+        let bad = write(dir.path(), "pg-sslmode = \"allow\"\n");
+        let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("allow"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_and_missing_explicit_file_are_usage_errors() {
         let dir = tempfile::tempdir().unwrap();
         let file = write(dir.path(), "reop = \"/typo\"\n");

@@ -201,3 +201,88 @@ fn certificates_passwords_and_failures() {
     assert_eq!(code(&out), 2, "{text}");
     assert!(text.contains("PGSSLMODE: invalid sslmode"), "{text}");
 }
+
+/// The negotiation the replication client uses, against the real server:
+/// the TLS stream carries PostgreSQL's protocol, verify-full checks the
+/// name (an IP address against the certificate's IP SAN), verify-ca not.
+#[test]
+fn negotiate_checks_names_only_for_verify_full() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use walden::pg::tls::{negotiate, SslMode, TlsOptions};
+    let Some((_site, ca, server)) = tls_site("negotiate_checks_names_only_for_verify_full") else {
+        return;
+    };
+    let options = |mode| TlsOptions {
+        mode,
+        root_cert: Some(ca.root_cert.clone()),
+        ..TlsOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let connect = || tokio::net::TcpStream::connect((server.host.as_str(), server.port));
+        let mut stream = negotiate(
+            connect().await.unwrap(),
+            "127.0.0.1",
+            &options(SslMode::VerifyFull),
+        )
+        .await
+        .unwrap();
+        assert!(stream.is_tls());
+        // A startup message for a SCRAM user: the server asks for a
+        // password ('R'), over TLS.
+        let mut body = Vec::new();
+        body.extend_from_slice(&196608u32.to_be_bytes());
+        for part in ["user", "nobody_here", "database", "postgres", ""] {
+            body.extend_from_slice(part.as_bytes());
+            body.push(0);
+        }
+        let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+        message.extend_from_slice(&body);
+        stream.write_all(&message).await.unwrap();
+        let kind = stream.read_u8().await.unwrap();
+        assert_eq!(kind, b'R', "the server's first answer");
+
+        // The certificate names localhost and 127.0.0.1, not 127.0.0.2.
+        let err = negotiate(
+            connect().await.unwrap(),
+            "127.0.0.2",
+            &options(SslMode::VerifyFull),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("does not name 127.0.0.2") && err.contains("host name mismatch"),
+            "{err}"
+        );
+        let ca_only = negotiate(
+            connect().await.unwrap(),
+            "127.0.0.2",
+            &options(SslMode::VerifyCa),
+        )
+        .await
+        .unwrap();
+        assert!(ca_only.is_tls());
+        let by_name = negotiate(
+            connect().await.unwrap(),
+            "localhost",
+            &options(SslMode::VerifyFull),
+        )
+        .await
+        .unwrap();
+        assert!(by_name.is_tls());
+
+        let untrusted = TlsOptions {
+            root_cert: Some(ca.untrusted_root_cert.clone()),
+            ..options(SslMode::VerifyCa)
+        };
+        let err = negotiate(connect().await.unwrap(), "127.0.0.1", &untrusted)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not signed by a trusted CA"), "{err}");
+    });
+}

@@ -419,7 +419,7 @@ async fn connect(connect: &PgConnectArgs) -> std::result::Result<ControlSession,
         let fix = match e {
             ControlError::Unsupported { .. } => "walden supports PostgreSQL 13 to 18",
             _ => {
-                "check --pg-host, --pg-port, --pg-user and --pg-database, and that the server runs"
+                "check --pg-host, --pg-port, --pg-user, --pg-database and --pg-sslmode, the password (PGPASSWORD or ~/.pgpass), and that the server runs"
             }
         };
         Line::fail("server", e.to_string(), fix)
