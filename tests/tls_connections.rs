@@ -189,6 +189,18 @@ fn certificates_passwords_and_failures() {
     );
     assert!(!text.contains("wrong pw 7731"), "{text}");
 
+    // No password anywhere: say where one is looked for.
+    let (out, took) = backup_over_tcp(&site, &server, "walden_scram", &verify_full, &[]);
+    let text = stderr(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+    assert!(
+        text.contains("asks for a password")
+            && text.contains("PGPASSWORD")
+            && text.contains(".pgpass"),
+        "{text}"
+    );
+
     // A bad sslmode is a configuration error.
     let (out, _) = backup_over_tcp(
         &site,

@@ -50,6 +50,14 @@ const ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach the server, libpq style. Unset fields come from the
 /// `PG*` environment and libpq's defaults (`with_pg_env`).
+///
+/// The password is resolved per connection, because the password file
+/// matches on the database: `password_for(database)` for a normal session,
+/// `password_for("replication")` for a replication connection (libpq's
+/// convention). Precedence: `password` (explicit, else `PGPASSWORD`), then
+/// the password file. TLS (`tls`) applies to TCP hosts only: a TCP
+/// connection goes through `tls::negotiate` (or `tls::MakeRustls` for
+/// tokio-postgres) with these options.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// A host name or address, or a directory holding the Unix socket when
@@ -943,6 +951,11 @@ fn log_notice(notice: &tokio_postgres::error::DbError) {
 /// when it answered, else a hint about where it was looked for.
 fn connect_detail(err: &tokio_postgres::Error) -> String {
     let detail = describe_error(err);
+    // tokio-postgres says only "password missing" when the server asks
+    // for one and none was found.
+    if detail.contains("password missing") {
+        return "the server asks for a password and none was given: set PGPASSWORD, or add a line for this host, port, database and user to the password file (PGPASSFILE, default ~/.pgpass, mode 0600)".to_owned();
+    }
     // A TLS failure means the server answered: the hint would mislead.
     if err.as_db_error().is_some() || is_tls_failure(err) {
         detail

@@ -77,9 +77,10 @@ pub fn lookup(path: &Path, query: &PgpassQuery<'_>) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        // Like libpq: a file this account cannot even see (a home
+        // directory of another user, say) is no file, silently.
         Err(e) => {
-            tracing::warn!(file = %path.display(), "ignoring the password file: {e}");
+            tracing::debug!(file = %path.display(), "no password file: {e}");
             return None;
         }
     };

@@ -942,6 +942,13 @@ mod tests {
     }
 
     #[test]
+    fn streams_can_move_between_tasks() {
+        fn usable<T: AsyncRead + AsyncWrite + Unpin + Send + 'static>() {}
+        usable::<PgStream>();
+        usable::<RustlsStream>();
+    }
+
+    #[test]
     fn disable_needs_no_files() {
         let opts = TlsOptions {
             mode: SslMode::Disable,
