@@ -298,3 +298,49 @@ fn negotiate_checks_names_only_for_verify_full() {
         assert!(err.contains("not signed by a trusted CA"), "{err}");
     });
 }
+
+/// SCRAM over TLS binds the password exchange to the server's certificate
+/// (SCRAM-SHA-256-PLUS, libpq's channel_binding=prefer), so a man in the
+/// middle of a `require` connection cannot relay it.
+#[test]
+fn scram_is_bound_to_the_tls_channel() {
+    use tokio_postgres::config::ChannelBinding;
+    use walden::pg::tls::{MakeRustls, SslMode, TlsOptions};
+    let Some((site, _ca, server)) = tls_site("scram_is_bound_to_the_tls_channel") else {
+        return;
+    };
+    server.create_role(&site.primary, "walden_plus", Some("pw"), Auth::Scram, "");
+    let tls = MakeRustls::new(&TlsOptions {
+        mode: SslMode::Require,
+        ..TlsOptions::default()
+    })
+    .unwrap();
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(&server.host)
+        .port(server.port)
+        .user("walden_plus")
+        .password("pw")
+        .dbname("postgres")
+        .ssl_mode(tls.ssl_mode())
+        .channel_binding(ChannelBinding::Require);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = config
+            .connect(tls)
+            .await
+            .unwrap_or_else(|e| panic!("channel binding required: {e:?}"));
+        tokio::spawn(connection);
+        let row = client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(row.get::<_, bool>(0));
+    });
+}

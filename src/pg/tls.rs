@@ -159,6 +159,15 @@ impl PgStream {
     pub fn is_tls(&self) -> bool {
         matches!(self, PgStream::Tls(_))
     }
+
+    /// The SCRAM `tls-server-end-point` channel binding data, for
+    /// SCRAM-SHA-256-PLUS; `None` in clear or for certificates without one.
+    pub fn tls_server_end_point(&self) -> Option<Vec<u8>> {
+        match self {
+            PgStream::Plain(_) => None,
+            PgStream::Tls(tls) => peer_end_point(tls.get_ref().1),
+        }
+    }
 }
 
 impl AsyncRead for PgStream {
@@ -712,12 +721,82 @@ impl tokio_postgres::tls::TlsConnect<tokio_postgres::Socket> for RustlsConnect {
 pub struct RustlsStream(Box<tokio_rustls::client::TlsStream<tokio_postgres::Socket>>);
 
 impl tokio_postgres::tls::TlsStream for RustlsStream {
-    /// No SCRAM channel binding: it needs the hash algorithm of the
-    /// certificate's signature, and SCRAM without it is what libpq uses
-    /// by default too (`channel_binding=prefer` falls back to it).
+    /// SCRAM-SHA-256-PLUS when the server's certificate allows it, as
+    /// libpq's `channel_binding=prefer` does.
     fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
-        tokio_postgres::tls::ChannelBinding::none()
+        match peer_end_point(self.0.get_ref().1) {
+            Some(hash) => tokio_postgres::tls::ChannelBinding::tls_server_end_point(hash),
+            None => tokio_postgres::tls::ChannelBinding::none(),
+        }
     }
+}
+
+fn peer_end_point(connection: &rustls::ClientConnection) -> Option<Vec<u8>> {
+    let cert = connection.peer_certificates()?.first()?;
+    tls_server_end_point(cert)
+}
+
+/// The `tls-server-end-point` channel binding data (RFC 5929) of a server
+/// certificate: its hash with the hash function of its signature, SHA-256
+/// for MD5 and SHA-1. `None` for signatures without one hash function
+/// (Ed25519, RSASSA-PSS), for which PostgreSQL offers no binding either.
+pub fn tls_server_end_point(cert: &CertificateDer<'_>) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature }
+    let (_, certificate, _) = der_element(cert.as_ref(), 0x30)?;
+    let (_, _, after_tbs) = der_element(certificate, 0x30)?;
+    let (_, algorithm, _) = der_element(after_tbs, 0x30)?;
+    let (_, oid, _) = der_element(algorithm, 0x06)?;
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04];
+    let bits = match oid {
+        [prefix @ .., last] if prefix == RSA => match last {
+            0x04 | 0x05 | 0x0b => 256,
+            0x0c => 384,
+            0x0d => 512,
+            _ => return None,
+        },
+        [prefix @ .., 0x01] if prefix == ECDSA => 256,
+        [prefix @ .., 0x03, last] if prefix == ECDSA => match last {
+            0x02 => 256,
+            0x03 => 384,
+            0x04 => 512,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let der = cert.as_ref();
+    Some(match bits {
+        256 => sha2::Sha256::digest(der).to_vec(),
+        384 => sha2::Sha384::digest(der).to_vec(),
+        _ => sha2::Sha512::digest(der).to_vec(),
+    })
+}
+
+/// One DER element of type `tag` at the start of `input`: (tag, its
+/// contents, what follows it).
+fn der_element(input: &[u8], tag: u8) -> Option<(u8, &[u8], &[u8])> {
+    let (&found, rest) = input.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 || rest.len() < count {
+            return None;
+        }
+        let len = rest[..count]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
+        (len, &rest[count..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((found, &rest[..len], &rest[len..]))
 }
 
 impl AsyncRead for RustlsStream {
@@ -939,6 +1018,44 @@ mod tests {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         let err = read_private_key(&key).unwrap_err().to_string();
         assert!(err.contains("not a PEM private key"), "{err}");
+    }
+
+    /// A certificate's skeleton: SEQUENCE { SEQUENCE {}, SEQUENCE { OID },
+    /// BIT STRING }, which is all the end point reads.
+    fn skeleton(oid: &[u8]) -> Vec<u8> {
+        let mut algorithm = vec![0x06, oid.len() as u8];
+        algorithm.extend_from_slice(oid);
+        let mut body = vec![0x30, 0x00, 0x30, algorithm.len() as u8];
+        body.extend_from_slice(&algorithm);
+        body.extend_from_slice(&[0x03, 0x01, 0x00]);
+        let mut der = vec![0x30, body.len() as u8];
+        der.extend_from_slice(&body);
+        der
+    }
+
+    #[test]
+    fn end_point_hash_follows_the_signature_hash() {
+        use sha2::Digest;
+        let ecdsa_sha256 = skeleton(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]);
+        let rsa_sha384 = skeleton(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c]);
+        let rsa_sha1 = skeleton(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05]);
+        let ed25519 = skeleton(&[0x2b, 0x65, 0x70]);
+        let hash = |der: &Vec<u8>| tls_server_end_point(&CertificateDer::from(der.clone()));
+        assert_eq!(
+            hash(&ecdsa_sha256),
+            Some(sha2::Sha256::digest(&ecdsa_sha256).to_vec())
+        );
+        assert_eq!(
+            hash(&rsa_sha384),
+            Some(sha2::Sha384::digest(&rsa_sha384).to_vec())
+        );
+        // RFC 5929: MD5 and SHA-1 are replaced by SHA-256.
+        assert_eq!(
+            hash(&rsa_sha1),
+            Some(sha2::Sha256::digest(&rsa_sha1).to_vec())
+        );
+        assert_eq!(hash(&ed25519), None);
+        assert_eq!(hash(&vec![0x30, 0x05, 0x30]), None, "truncated");
     }
 
     #[test]
