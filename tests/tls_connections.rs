@@ -344,3 +344,56 @@ fn scram_is_bound_to_the_tls_channel() {
         assert!(row.get::<_, bool>(0));
     });
 }
+
+/// A server without TLS: `require` refuses it, `prefer` goes on in clear.
+#[test]
+fn require_refuses_a_server_without_tls_and_prefer_does_not() {
+    let Some(mut site) = Site::new("require_refuses_a_server_without_tls_and_prefer_does_not")
+    else {
+        return;
+    };
+    let primary = &mut site.primary;
+    primary.stop().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    primary.0.port = port;
+    primary.0.listen_addresses = "127.0.0.1".to_owned();
+    primary.configure(&[("ssl", "off".into())]).unwrap();
+    let hba = primary.data.join("pg_hba.conf");
+    std::fs::write(
+        &hba,
+        "local all all trust\nhost all all 127.0.0.1/32 trust\n",
+    )
+    .unwrap();
+    primary.run_as.give(&hba).unwrap();
+    primary.start().unwrap();
+    let server = TlsServer {
+        host: "127.0.0.1".to_owned(),
+        port,
+    };
+
+    let (out, took) = backup_over_tcp(
+        &site,
+        &server,
+        "postgres",
+        &["--pg-sslmode", "require"],
+        &[],
+    );
+    let text = stderr(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(took < Duration::from_secs(10), "took {took:?}: {text}");
+    assert!(
+        text.contains("the server does not accept TLS connections (sslmode=require)"),
+        "{text}"
+    );
+    assert!(!text.contains("is the server running"), "{text}");
+
+    let (out, _) = backup_over_tcp(&site, &server, "postgres", &["--pg-sslmode", "prefer"], &[]);
+    assert_ok(
+        &out,
+        "backup-push with sslmode=prefer against a server without TLS",
+    );
+}

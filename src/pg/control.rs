@@ -409,7 +409,7 @@ impl ControlSession {
         let target = opts.describe();
         let connect_error = |e: tokio_postgres::Error| ControlError::Connect {
             target: target.clone(),
-            detail: connect_detail(&e),
+            detail: connect_detail(&e, opts.tls.mode),
         };
         // A socket never uses TLS (libpq's rule), so its certificate files
         // are not even read.
@@ -949,8 +949,13 @@ fn log_notice(notice: &tokio_postgres::error::DbError) {
 
 /// What to add to a failed connection attempt: the server's own words
 /// when it answered, else a hint about where it was looked for.
-fn connect_detail(err: &tokio_postgres::Error) -> String {
+fn connect_detail(err: &tokio_postgres::Error, mode: SslMode) -> String {
     let detail = describe_error(err);
+    // tokio-postgres' words for an 'N' to the SSL request; the same
+    // sentence as the replication client's (tls::negotiate).
+    if detail.contains("server does not support TLS") {
+        return super::tls::TlsError::Refused { mode }.to_string();
+    }
     // tokio-postgres says only "password missing" when the server asks
     // for one and none was found.
     if detail.contains("password missing") {
