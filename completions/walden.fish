@@ -157,6 +157,10 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-host -d
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-sslmode -d 'TLS over TCP: disable, prefer, require, verify-ca, verify-full [env: PGSSLMODE; default: prefer]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-sslrootcert -d 'CA certificate(s) the server\'s must chain to, or "system" [env: PGSSLROOTCERT; default: ~/.postgresql/root.crt]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-sslcert -d 'Client certificate for cert authentication [env: PGSSLCERT; default: ~/.postgresql/postgresql.crt]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-sslkey -d 'Private key of the client certificate [env: PGSSLKEY; default: ~/.postgresql/postgresql.key]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-rate -d 'Limit the backup\'s reads (the data directory\'s disk, or the server\'s stream, also limited server-side): bytes per second with unit and /s, e.g. 50MB/s [default: unlimited]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l io-priority -d 'I/O scheduling priority of the backup\'s disk reads [default: unchanged]' -r -f -a "idle\t'Read the disk only when nothing else wants it (Linux ioprio class idle)'
 best-effort\t'Normal priority, lowest level within it'"
@@ -466,6 +470,10 @@ complete -c walden -n "__fish_walden_using_subcommand check" -l pg-host -d 'Serv
 complete -c walden -n "__fish_walden_using_subcommand check" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
 complete -c walden -n "__fish_walden_using_subcommand check" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
 complete -c walden -n "__fish_walden_using_subcommand check" -l pg-database -d 'Database to connect to [env: PGDATABASE; default: the user name]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-sslmode -d 'TLS over TCP: disable, prefer, require, verify-ca, verify-full [env: PGSSLMODE; default: prefer]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-sslrootcert -d 'CA certificate(s) the server\'s must chain to, or "system" [env: PGSSLROOTCERT; default: ~/.postgresql/root.crt]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-sslcert -d 'Client certificate for cert authentication [env: PGSSLCERT; default: ~/.postgresql/postgresql.crt]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand check" -l pg-sslkey -d 'Private key of the client certificate [env: PGSSLKEY; default: ~/.postgresql/postgresql.key]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand check" -l timeout -d 'How long the archive check waits for the switched segment to reach the repository' -r
 complete -c walden -n "__fish_walden_using_subcommand check" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand check" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r

@@ -208,20 +208,61 @@ pub struct PgConnectArgs {
     /// Database to connect to [env: PGDATABASE; default: the user name].
     #[arg(long, value_name = "DB")]
     pub pg_database: Option<String>,
+
+    /// TLS over TCP: disable, prefer, require, verify-ca, verify-full [env: PGSSLMODE; default: prefer].
+    ///
+    /// libpq's rules: verify-* need a root certificate; require with one present checks like verify-ca; Unix sockets never use TLS.
+    #[arg(long, value_name = "MODE", hide_short_help = true)]
+    pub pg_sslmode: Option<crate::pg::tls::SslMode>,
+
+    /// CA certificate(s) the server's must chain to, or "system" [env: PGSSLROOTCERT; default: ~/.postgresql/root.crt].
+    ///
+    /// "system" uses the operating system's trusted roots and needs sslmode verify-full.
+    #[arg(long, value_name = "FILE", hide_short_help = true)]
+    pub pg_sslrootcert: Option<PathBuf>,
+
+    /// Client certificate for cert authentication [env: PGSSLCERT; default: ~/.postgresql/postgresql.crt].
+    ///
+    /// Its common name must be the user name (pg_hba.conf method cert).
+    #[arg(long, value_name = "FILE", hide_short_help = true)]
+    pub pg_sslcert: Option<PathBuf>,
+
+    /// Private key of the client certificate [env: PGSSLKEY; default: ~/.postgresql/postgresql.key].
+    ///
+    /// Refused when group or others may read it (chmod 0600), as libpq does.
+    #[arg(long, value_name = "FILE", hide_short_help = true)]
+    pub pg_sslkey: Option<PathBuf>,
 }
 
 impl PgConnectArgs {
     /// The control connection these options describe; what they leave
-    /// unset comes from libpq's PGHOST, PGPORT, PGUSER and PGDATABASE.
-    pub fn options(&self) -> crate::pg::control::ConnectOptions {
-        crate::pg::control::ConnectOptions {
+    /// unset comes from libpq's PG* variables (PGHOST, PGSSLMODE, …). The
+    /// password comes from PGPASSWORD or the password file
+    /// (`ConnectOptions::password_for`). An invalid PGSSLMODE is an error.
+    pub fn options(
+        &self,
+    ) -> Result<crate::pg::control::ConnectOptions, crate::pg::control::ControlError> {
+        let mut options = crate::pg::control::ConnectOptions {
             host: self.pg_host.clone(),
             port: self.pg_port,
             user: self.pg_user.clone(),
             database: self.pg_database.clone(),
             password: None,
+            tls: crate::pg::tls::TlsOptions {
+                mode: self.pg_sslmode.unwrap_or_default(),
+                root_cert: self.pg_sslrootcert.clone(),
+                cert: self.pg_sslcert.clone(),
+                key: self.pg_sslkey.clone(),
+                home: None,
+            },
+            passfile: None,
         }
-        .with_pg_env()
+        .with_pg_env()?;
+        // A flag wins over PGSSLMODE even when it names the default mode.
+        if let Some(mode) = self.pg_sslmode {
+            options.tls.mode = mode;
+        }
+        Ok(options)
     }
 
     /// Whether any option is set.
@@ -230,6 +271,10 @@ impl PgConnectArgs {
             || self.pg_port.is_some()
             || self.pg_user.is_some()
             || self.pg_database.is_some()
+            || self.pg_sslmode.is_some()
+            || self.pg_sslrootcert.is_some()
+            || self.pg_sslcert.is_some()
+            || self.pg_sslkey.is_some()
     }
 
     /// Fills every unset field of `self` from `lower` (lower precedence).
@@ -239,6 +284,10 @@ impl PgConnectArgs {
             pg_port: self.pg_port.or(lower.pg_port),
             pg_user: self.pg_user.or(lower.pg_user),
             pg_database: self.pg_database.or(lower.pg_database),
+            pg_sslmode: self.pg_sslmode.or(lower.pg_sslmode),
+            pg_sslrootcert: self.pg_sslrootcert.or(lower.pg_sslrootcert),
+            pg_sslcert: self.pg_sslcert.or(lower.pg_sslcert),
+            pg_sslkey: self.pg_sslkey.or(lower.pg_sslkey),
         }
     }
 }

@@ -515,6 +515,16 @@ fn connect_over_file(
             .pg_database
             .clone()
             .filter(|_| unset_in_env("PGDATABASE")),
+        pg_sslmode: file.pg_sslmode.filter(|_| unset_in_env("PGSSLMODE")),
+        pg_sslrootcert: file
+            .pg_sslrootcert
+            .clone()
+            .filter(|_| unset_in_env("PGSSLROOTCERT")),
+        pg_sslcert: file
+            .pg_sslcert
+            .clone()
+            .filter(|_| unset_in_env("PGSSLCERT")),
+        pg_sslkey: file.pg_sslkey.clone().filter(|_| unset_in_env("PGSSLKEY")),
     };
     cli.clone().or(below_env)
 }
@@ -852,7 +862,16 @@ fn read_toml(path: &Path) -> Result<FileSettings> {
     // The connection keys sit at the top level beside the global settings
     // but belong to another struct (the one the --pg-* flags fill).
     let mut connect_keys = toml::Table::new();
-    for key in ["pg-host", "pg-port", "pg-user", "pg-database"] {
+    for key in [
+        "pg-host",
+        "pg-port",
+        "pg-user",
+        "pg-database",
+        "pg-sslmode",
+        "pg-sslrootcert",
+        "pg-sslcert",
+        "pg-sslkey",
+    ] {
         if let Some(value) = table.remove(key) {
             connect_keys.insert(key.to_string(), value);
         }
@@ -1100,6 +1119,38 @@ mod tests {
         let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
         assert_eq!(err.kind, crate::error::Kind::Usage);
         assert!(err.to_string().contains("pg-port"), "{err}");
+    }
+
+    #[test]
+    fn tls_keys_in_the_file_sit_below_the_flags_and_pgssl_variables() {
+        use crate::pg::tls::SslMode;
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "pg-sslmode = \"verify-full\"\npg-sslrootcert = \"/etc/ca.pem\"\npg-sslcert = \"/etc/c.crt\"\npg-sslkey = \"/etc/c.key\"\n",
+        );
+        let s = Settings::resolve(cli(&[]), Some(&file), Path::new("/x")).unwrap();
+        let no_env = |_: &str| None;
+        let merged = connect_over_file(&PgConnectArgs::default(), &s.connect_file, no_env);
+        assert_eq!(merged.pg_sslmode, Some(SslMode::VerifyFull));
+        assert_eq!(merged.pg_sslrootcert, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(merged.pg_sslcert, Some(PathBuf::from("/etc/c.crt")));
+        assert_eq!(merged.pg_sslkey, Some(PathBuf::from("/etc/c.key")));
+        let flags = PgConnectArgs {
+            pg_sslmode: Some(SslMode::Require),
+            ..Default::default()
+        };
+        let merged = connect_over_file(&flags, &s.connect_file, no_env);
+        assert_eq!(merged.pg_sslmode, Some(SslMode::Require));
+        let env = |name: &str| (name == "PGSSLMODE").then(|| "disable".to_string());
+        let merged = connect_over_file(&PgConnectArgs::default(), &s.connect_file, env);
+        assert_eq!(merged.pg_sslmode, None, "PGSSLMODE applies, not the file");
+        assert_eq!(merged.pg_sslrootcert, Some(PathBuf::from("/etc/ca.pem")));
+
+        let bad = write(dir.path(), "pg-sslmode = \"allow\"\n");
+        let err = Settings::resolve(cli(&[]), Some(&bad), Path::new("/x")).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Usage);
+        assert!(err.to_string().contains("allow"), "{err}");
     }
 
     #[test]

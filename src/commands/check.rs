@@ -408,17 +408,22 @@ fn wants_server(connect: &PgConnectArgs) -> bool {
 }
 
 async fn connect(connect: &PgConnectArgs) -> std::result::Result<ControlSession, Line> {
-    ControlSession::connect(&connect.options())
-        .await
-        .map_err(|e| {
-            let fix = match e {
+    let options = connect.options().map_err(|e| {
+        Line::fail(
+            "server",
+            e.to_string(),
+            "set PGSSLMODE or --pg-sslmode to a mode libpq knows",
+        )
+    })?;
+    ControlSession::connect(&options).await.map_err(|e| {
+        let fix = match e {
             ControlError::Unsupported { .. } => "walden supports PostgreSQL 13 to 18",
             _ => {
-                "check --pg-host, --pg-port, --pg-user and --pg-database, and that the server runs"
+                "check --pg-host, --pg-port, --pg-user, --pg-database and --pg-sslmode, the password (PGPASSWORD or ~/.pgpass), and that the server runs"
             }
         };
-            Line::fail("server", e.to_string(), fix)
-        })
+        Line::fail("server", e.to_string(), fix)
+    })
 }
 
 /// What the server says about itself.

@@ -808,7 +808,9 @@ impl SlotPlan {
         })?;
         Ok(SlotPlan {
             name: name.to_owned(),
-            options: options.with_pg_env(),
+            options: options
+                .with_pg_env()
+                .map_err(|e| Error::usage(e.to_string()))?,
         })
     }
 

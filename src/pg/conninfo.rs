@@ -9,6 +9,7 @@
 use std::fmt;
 
 use super::control::ConnectOptions;
+use super::tls::{SslMode, TlsOptions};
 
 /// Keywords whose values are secrets (libpq's "*" display-type options, and
 /// the OAuth client secret of PostgreSQL 18).
@@ -153,11 +154,6 @@ impl Conninfo {
                 "service={service}: walden does not read pg_service.conf; write host, port and user out"
             ));
         }
-        if let Some(mode @ ("require" | "verify-ca" | "verify-full")) = self.get("sslmode") {
-            return refuse(format!(
-                "sslmode={mode}: walden cannot connect over TLS yet"
-            ));
-        }
         let host = self.get("hostaddr").or(self.get("host"));
         if host.is_some_and(|h| h.contains(','))
             || self.get("port").is_some_and(|p| p.contains(','))
@@ -185,6 +181,19 @@ impl Conninfo {
             user: nonempty("user"),
             database: Some(nonempty("dbname").unwrap_or_else(|| "postgres".to_owned())),
             password: nonempty("password"),
+            // The standby's walreceiver reads the same TLS settings, so
+            // the slot is made over a connection as protected as its own.
+            tls: TlsOptions {
+                mode: match nonempty("sslmode") {
+                    Some(text) => text.parse().map_err(ConninfoError::Unsupported)?,
+                    None => SslMode::default(),
+                },
+                root_cert: nonempty("sslrootcert").map(Into::into),
+                cert: nonempty("sslcert").map(Into::into),
+                key: nonempty("sslkey").map(Into::into),
+                home: None,
+            },
+            passfile: nonempty("passfile").map(Into::into),
         })
     }
 
@@ -324,8 +333,8 @@ mod tests {
             ("host=a,b", "several hosts"),
             ("host=a port=5432,5433", "several hosts"),
             ("service=prod", "pg_service.conf"),
-            ("host=a sslmode=require", "TLS"),
-            ("host=a sslmode=verify-full", "TLS"),
+            ("host=a sslmode=allow", "\"allow\" is not supported"),
+            ("host=a sslmode=secure", "invalid sslmode"),
             ("host=a port=x", "not a TCP port"),
             ("host=a port=0", "not a TCP port"),
         ] {
@@ -340,5 +349,34 @@ mod tests {
             .unwrap()
             .connect_options()
             .unwrap();
+    }
+
+    #[test]
+    fn the_slot_connection_uses_the_standbys_tls_settings() {
+        let opts = Conninfo::parse(
+            "host=a sslmode=verify-full sslrootcert=/etc/ca.pem sslcert=/c.crt sslkey=/c.key passfile=/pw",
+        )
+        .unwrap()
+        .connect_options()
+        .unwrap();
+        assert_eq!(opts.tls.mode, SslMode::VerifyFull);
+        assert_eq!(
+            opts.tls.root_cert.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(
+            opts.tls.cert.as_deref(),
+            Some(std::path::Path::new("/c.crt"))
+        );
+        assert_eq!(
+            opts.tls.key.as_deref(),
+            Some(std::path::Path::new("/c.key"))
+        );
+        assert_eq!(opts.passfile.as_deref(), Some(std::path::Path::new("/pw")));
+        let require = Conninfo::parse("host=a sslmode=require").unwrap();
+        assert_eq!(
+            require.connect_options().unwrap().tls.mode,
+            SslMode::Require
+        );
     }
 }

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::config::SslMode;
-use tokio_postgres::{AsyncMessage, Client, Connection, NoTls};
+use tokio_postgres::{AsyncMessage, Client, Connection};
 
 use super::lsn::{Lsn, WalSegmentSize};
+use super::tls::{MakeRustls, RustlsStream, SslMode, TlsOptions};
 use super::wal_name::{SegmentName, TimelineId};
 
 /// PostgreSQL major versions whose backup functions and backup label format
@@ -50,6 +50,14 @@ const ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to reach the server, libpq style. Unset fields come from the
 /// `PG*` environment and libpq's defaults (`with_pg_env`).
+///
+/// The password is resolved per connection, because the password file
+/// matches on the database: `password_for(database)` for a normal session,
+/// `password_for("replication")` for a replication connection (libpq's
+/// convention). Precedence: `password` (explicit, else `PGPASSWORD`), then
+/// the password file. TLS (`tls`) applies to TCP hosts only: a TCP
+/// connection goes through `tls::negotiate` (or `tls::MakeRustls` for
+/// tokio-postgres) with these options.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// A host name or address, or a directory holding the Unix socket when
@@ -58,7 +66,13 @@ pub struct ConnectOptions {
     pub port: Option<u16>,
     pub user: Option<String>,
     pub database: Option<String>,
+    /// Given explicitly or by `PGPASSWORD`; the password file is read
+    /// only when this is unset (see `password_for`).
     pub password: Option<String>,
+    /// `sslmode` and the certificate files; only TCP connections use TLS.
+    pub tls: TlsOptions,
+    /// libpq's password file (`PGPASSFILE`, default `~/.pgpass`).
+    pub passfile: Option<PathBuf>,
 }
 
 /// Never print a password, even in debug logs.
@@ -70,21 +84,32 @@ impl fmt::Debug for ConnectOptions {
             .field("user", &self.user)
             .field("database", &self.database)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("tls", &self.tls)
+            .field("passfile", &self.passfile)
             .finish()
     }
 }
 
 impl ConnectOptions {
-    /// Fills unset fields from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`
-    /// and `PGPASSWORD`, then with libpq's defaults: the socket directory
-    /// `/var/run/postgresql`, port 5432, the OS user name, and a database
-    /// named like the user. An unparsable `PGPORT` is ignored with a warning.
-    pub fn with_pg_env(self) -> Self {
+    /// Fills unset fields from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`,
+    /// `PGPASSWORD`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`
+    /// and `PGPASSFILE`, then with libpq's defaults: the socket directory
+    /// `/var/run/postgresql`, port 5432, the OS user name, a database named
+    /// like the user, `sslmode=prefer` (`verify-full` with
+    /// `sslrootcert=system`), certificate files under `~/.postgresql/` and
+    /// the password file `~/.pgpass`. An unparsable `PGPORT` is ignored
+    /// with a warning; an invalid `PGSSLMODE` is an error, since guessing
+    /// could send the session in clear.
+    pub fn with_pg_env(self) -> Result<Self, ControlError> {
         self.with_env(|name| std::env::var(name).ok(), os_user_name())
     }
 
     /// `with_pg_env` with the environment and OS user given, for tests.
-    fn with_env(self, env: impl Fn(&str) -> Option<String>, os_user: Option<String>) -> Self {
+    fn with_env(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+        os_user: Option<String>,
+    ) -> Result<Self, ControlError> {
         // libpq treats an empty variable as set; an empty host or user is
         // never what was meant, so empty counts as unset here.
         let var = |name: &str| env(name).filter(|value| !value.is_empty());
@@ -102,13 +127,66 @@ impl ConnectOptions {
             .or_else(|| var("PGDATABASE"))
             .or_else(|| user.clone());
         let password = self.password.or_else(|| var("PGPASSWORD"));
-        ConnectOptions {
+        let home = var("HOME").map(PathBuf::from);
+        let path = |explicit: Option<PathBuf>, name: &str| {
+            explicit.or_else(|| var(name).map(PathBuf::from))
+        };
+        let root_cert = path(self.tls.root_cert, "PGSSLROOTCERT");
+        let mode = match (self.tls.mode, var("PGSSLMODE")) {
+            (mode, _) if mode != SslMode::default() => mode,
+            (_, Some(text)) => text.parse().map_err(|problem| ControlError::Settings {
+                problem: format!("PGSSLMODE: {problem}"),
+            })?,
+            // libpq 16: the system's roots make verify-full the default.
+            (_, None) if root_cert.as_deref() == Some(std::path::Path::new("system")) => {
+                SslMode::VerifyFull
+            }
+            (mode, None) => mode,
+        };
+        let tls = TlsOptions {
+            mode,
+            root_cert,
+            cert: path(self.tls.cert, "PGSSLCERT"),
+            key: path(self.tls.key, "PGSSLKEY"),
+            home: self.tls.home.or_else(|| home.clone()),
+        };
+        let passfile = self
+            .passfile
+            .or_else(|| super::pgpass::path_from(var("PGPASSFILE"), home.as_deref()));
+        Ok(ConnectOptions {
             host: Some(host),
             port: Some(port),
             user,
             database,
             password,
+            tls,
+            passfile,
+        })
+    }
+
+    /// The password to send for a connection to `database` (`replication`
+    /// for a replication connection, as the password file spells it): the
+    /// explicit one or `PGPASSWORD`, else the first matching line of the
+    /// password file, else none.
+    pub fn password_for(&self, database: &str) -> Option<String> {
+        if let Some(password) = &self.password {
+            return Some(password.clone());
         }
+        let (passfile, user) = (self.passfile.as_deref()?, self.user.as_deref()?);
+        super::pgpass::lookup(
+            passfile,
+            &super::pgpass::PgpassQuery {
+                host: self.host.as_deref().unwrap_or(DEFAULT_HOST),
+                port: self.port.unwrap_or(DEFAULT_PORT),
+                database,
+                user,
+            },
+        )
+    }
+
+    /// Whether the connection goes over a Unix socket, which never uses TLS.
+    pub fn is_socket(&self) -> bool {
+        is_socket_dir(self.host.as_deref().unwrap_or(DEFAULT_HOST))
     }
 
     /// "socket /run/postgresql/.s.PGSQL.5432 as user postgres, database
@@ -122,8 +200,13 @@ impl ConnectOptions {
             host if host.contains(':') => format!("host [{host}]:{port}"),
             host => format!("host {host}:{port}"),
         };
+        let tls = if self.is_socket() || self.tls.mode == SslMode::default() {
+            String::new()
+        } else {
+            format!(", sslmode={}", self.tls.mode)
+        };
         format!(
-            "{place} as user {}, database {}",
+            "{place} as user {}, database {}{tls}",
             self.user.as_deref().unwrap_or("(none)"),
             self.database.as_deref().unwrap_or("(none)")
         )
@@ -175,6 +258,9 @@ fn os_user_name() -> Option<String> {
 pub enum ControlError {
     #[error("cannot connect to PostgreSQL at {target}: {detail}")]
     Connect { target: String, detail: String },
+    /// The connection settings themselves are wrong (a configuration error).
+    #[error("{problem}")]
+    Settings { problem: String },
     #[error("PostgreSQL {version} (server_version_num {version_num}) is not supported: walden takes base backups of PostgreSQL {} to {}", SUPPORTED_MAJORS.start(), SUPPORTED_MAJORS.end())]
     Unsupported { version_num: u32, version: String },
     #[error("{what} failed: {detail}")]
@@ -321,15 +407,27 @@ impl ControlSession {
     /// session timeouts a long backup would trip.
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, ControlError> {
         let target = opts.describe();
-        refuse_required_tls(&target)?;
         let connect_error = |e: tokio_postgres::Error| ControlError::Connect {
             target: target.clone(),
-            detail: connect_detail(&e),
+            detail: connect_detail(&e, opts.tls.mode),
         };
-        let (client, connection) = config_for(opts)
-            .connect(NoTls)
-            .await
-            .map_err(connect_error)?;
+        // A socket never uses TLS (libpq's rule), so its certificate files
+        // are not even read.
+        let tls_options = if opts.is_socket() {
+            TlsOptions {
+                mode: SslMode::Disable,
+                ..TlsOptions::default()
+            }
+        } else {
+            opts.tls.clone()
+        };
+        let tls = MakeRustls::new(&tls_options).map_err(|e| ControlError::Connect {
+            target: target.clone(),
+            detail: e.to_string(),
+        })?;
+        let mut config = config_for(opts);
+        config.ssl_mode(tls.ssl_mode());
+        let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
         let end = Arc::new(Mutex::new(None));
         let connection_task = tokio::spawn(drive(connection, target.clone(), Arc::clone(&end)));
         let mut session = ControlSession {
@@ -799,7 +897,6 @@ fn config_for(opts: &ConnectOptions) -> tokio_postgres::Config {
     config
         .port(opts.port.unwrap_or(DEFAULT_PORT))
         .application_name("walden")
-        .ssl_mode(SslMode::Disable)
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE)
@@ -811,29 +908,17 @@ fn config_for(opts: &ConnectOptions) -> tokio_postgres::Config {
     if let Some(database) = &opts.database {
         config.dbname(database);
     }
-    if let Some(password) = &opts.password {
+    if let Some(password) = opts.password_for(opts.database.as_deref().unwrap_or_default()) {
         config.password(password);
     }
     config
-}
-
-/// walden has no TLS yet: when PGSSLMODE demands it, refuse instead of
-/// silently sending the session in clear.
-fn refuse_required_tls(target: &str) -> Result<(), ControlError> {
-    match std::env::var("PGSSLMODE").as_deref() {
-        Ok(mode @ ("require" | "verify-ca" | "verify-full")) => Err(ControlError::Connect {
-            target: target.to_owned(),
-            detail: format!("PGSSLMODE={mode} asks for TLS, which walden cannot use yet; connect over the Unix socket or a trusted network with PGSSLMODE unset"),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// Runs the connection until the session ends, passing the server's
 /// notices and warnings (such as "still waiting for all required WAL
 /// segments to be archived") on to the log.
 async fn drive(
-    mut connection: Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    mut connection: Connection<tokio_postgres::Socket, RustlsStream>,
     target: String,
     end: Arc<Mutex<Option<String>>>,
 ) {
@@ -864,13 +949,35 @@ fn log_notice(notice: &tokio_postgres::error::DbError) {
 
 /// What to add to a failed connection attempt: the server's own words
 /// when it answered, else a hint about where it was looked for.
-fn connect_detail(err: &tokio_postgres::Error) -> String {
+fn connect_detail(err: &tokio_postgres::Error, mode: SslMode) -> String {
     let detail = describe_error(err);
-    if err.as_db_error().is_some() {
+    // tokio-postgres' words for an 'N' to the SSL request; the same
+    // sentence as the replication client's (tls::negotiate).
+    if detail.contains("server does not support TLS") {
+        return super::tls::TlsError::Refused { mode }.to_string();
+    }
+    // tokio-postgres says only "password missing" when the server asks
+    // for one and none was found.
+    if detail.contains("password missing") {
+        return "the server asks for a password and none was given: set PGPASSWORD, or add a line for this host, port, database and user to the password file (PGPASSFILE, default ~/.pgpass, mode 0600)".to_owned();
+    }
+    // A TLS failure means the server answered: the hint would mislead.
+    if err.as_db_error().is_some() || is_tls_failure(err) {
         detail
     } else {
         format!("{detail}; is the server running there? (set the host, port and user with PGHOST, PGPORT and PGUSER or the matching options)")
     }
+}
+
+fn is_tls_failure(err: &tokio_postgres::Error) -> bool {
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        if inner.downcast_ref::<super::tls::TlsError>().is_some() {
+            return true;
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 /// One line with everything the server or the socket said.
@@ -1387,7 +1494,9 @@ mod unit_tests {
 
     #[test]
     fn defaults_are_libpqs() {
-        let opts = ConnectOptions::default().with_env(env(&[]), Some("alice".to_owned()));
+        let opts = ConnectOptions::default()
+            .with_env(env(&[]), Some("alice".to_owned()))
+            .unwrap();
         assert_eq!(
             opts,
             ConnectOptions {
@@ -1396,9 +1505,11 @@ mod unit_tests {
                 user: Some("alice".to_owned()),
                 database: Some("alice".to_owned()),
                 password: None,
+                tls: TlsOptions::default(),
+                passfile: None,
             }
         );
-        let nobody = ConnectOptions::default().with_env(env(&[]), None);
+        let nobody = ConnectOptions::default().with_env(env(&[]), None).unwrap();
         assert_eq!((nobody.user, nobody.database), (None, None));
     }
 
@@ -1411,7 +1522,9 @@ mod unit_tests {
             ("PGDATABASE", "app"),
             ("PGPASSWORD", "s3cret"),
         ]);
-        let from_env = ConnectOptions::default().with_env(&vars, Some("root".to_owned()));
+        let from_env = ConnectOptions::default()
+            .with_env(&vars, Some("root".to_owned()))
+            .unwrap();
         assert_eq!(
             from_env,
             ConnectOptions {
@@ -1420,6 +1533,7 @@ mod unit_tests {
                 user: Some("backup".to_owned()),
                 database: Some("app".to_owned()),
                 password: Some("s3cret".to_owned()),
+                ..ConnectOptions::default()
             }
         );
         let explicit = ConnectOptions {
@@ -1428,8 +1542,11 @@ mod unit_tests {
             user: Some("walden".to_owned()),
             database: None,
             password: None,
+            tls: TlsOptions::default(),
+            passfile: None,
         }
-        .with_env(&vars, Some("root".to_owned()));
+        .with_env(&vars, Some("root".to_owned()))
+        .unwrap();
         assert_eq!(explicit.host.as_deref(), Some("/run/pg"));
         assert_eq!(explicit.port, Some(5433));
         assert_eq!(explicit.user.as_deref(), Some("walden"));
@@ -1443,23 +1560,123 @@ mod unit_tests {
             user: Some("walden".to_owned()),
             ..ConnectOptions::default()
         }
-        .with_env(env(&[("PGUSER", "other")]), Some("root".to_owned()));
+        .with_env(env(&[("PGUSER", "other")]), Some("root".to_owned()))
+        .unwrap();
         assert_eq!(opts.database.as_deref(), Some("walden"));
     }
 
     #[test]
     fn empty_and_bad_variables_are_ignored() {
-        let opts = ConnectOptions::default().with_env(
-            env(&[("PGHOST", ""), ("PGPORT", "fifty"), ("PGUSER", "")]),
-            Some("bob".to_owned()),
-        );
+        let opts = ConnectOptions::default()
+            .with_env(
+                env(&[("PGHOST", ""), ("PGPORT", "fifty"), ("PGUSER", "")]),
+                Some("bob".to_owned()),
+            )
+            .unwrap();
         assert_eq!(opts.host.as_deref(), Some("/var/run/postgresql"));
         assert_eq!(opts.port, Some(5432));
         assert_eq!(opts.user.as_deref(), Some("bob"));
         for bad in ["0", "65536", "-1", " 5432"] {
-            let opts = ConnectOptions::default().with_env(env(&[("PGPORT", bad)]), None);
+            let opts = ConnectOptions::default()
+                .with_env(env(&[("PGPORT", bad)]), None)
+                .unwrap();
             assert_eq!(opts.port, Some(5432), "{bad}");
         }
+    }
+
+    #[test]
+    fn tls_and_password_file_from_the_environment() {
+        let vars = env(&[
+            ("HOME", "/home/op"),
+            ("PGSSLMODE", "verify-full"),
+            ("PGSSLROOTCERT", "/etc/ca.pem"),
+            ("PGSSLCERT", "/etc/c.crt"),
+            ("PGSSLKEY", "/etc/c.key"),
+        ]);
+        let opts = ConnectOptions::default().with_env(&vars, None).unwrap();
+        assert_eq!(
+            opts.tls,
+            TlsOptions {
+                mode: SslMode::VerifyFull,
+                root_cert: Some(PathBuf::from("/etc/ca.pem")),
+                cert: Some(PathBuf::from("/etc/c.crt")),
+                key: Some(PathBuf::from("/etc/c.key")),
+                home: Some(PathBuf::from("/home/op")),
+            }
+        );
+        assert_eq!(opts.passfile, Some(PathBuf::from("/home/op/.pgpass")));
+        // Explicit settings win over the environment.
+        let explicit = ConnectOptions {
+            tls: TlsOptions {
+                mode: SslMode::Disable,
+                root_cert: Some(PathBuf::from("/mine.pem")),
+                ..TlsOptions::default()
+            },
+            ..ConnectOptions::default()
+        }
+        .with_env(&vars, None)
+        .unwrap();
+        assert_eq!(explicit.tls.mode, SslMode::Disable);
+        assert_eq!(explicit.tls.root_cert, Some(PathBuf::from("/mine.pem")));
+
+        let err = ConnectOptions::default()
+            .with_env(env(&[("PGSSLMODE", "secure")]), None)
+            .unwrap_err();
+        assert!(matches!(err, ControlError::Settings { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with("PGSSLMODE: invalid sslmode"),
+            "{err}"
+        );
+
+        let system = ConnectOptions::default()
+            .with_env(env(&[("PGSSLROOTCERT", "system")]), None)
+            .unwrap();
+        assert_eq!(system.tls.mode, SslMode::VerifyFull);
+        let passfile = ConnectOptions::default()
+            .with_env(env(&[("HOME", "/h"), ("PGPASSFILE", "/etc/pw")]), None)
+            .unwrap();
+        assert_eq!(passfile.passfile, Some(PathBuf::from("/etc/pw")));
+    }
+
+    #[test]
+    fn password_precedence_is_explicit_then_pgpassword_then_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pgpass");
+        std::fs::write(
+            &file,
+            "db:5432:replication:backup:from-file-repl\n*:*:*:backup:from-file\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let base = ConnectOptions {
+            host: Some("db".to_owned()),
+            port: Some(5432),
+            user: Some("backup".to_owned()),
+            database: Some("app".to_owned()),
+            passfile: Some(file),
+            ..ConnectOptions::default()
+        };
+        assert_eq!(base.password_for("app").as_deref(), Some("from-file"));
+        assert_eq!(
+            base.password_for("replication").as_deref(),
+            Some("from-file-repl")
+        );
+        let from_env = base
+            .clone()
+            .with_env(env(&[("PGPASSWORD", "from-env")]), None)
+            .unwrap();
+        assert_eq!(from_env.password_for("app").as_deref(), Some("from-env"));
+        let explicit = ConnectOptions {
+            password: Some("explicit".to_owned()),
+            ..base
+        }
+        .with_env(env(&[("PGPASSWORD", "from-env")]), None)
+        .unwrap();
+        assert_eq!(
+            explicit.password_for("replication").as_deref(),
+            Some("explicit")
+        );
     }
 
     #[test]
@@ -1476,6 +1693,7 @@ mod unit_tests {
             user: Some("postgres".to_owned()),
             database: Some("app".to_owned()),
             password: Some("hunter2".to_owned()),
+            ..ConnectOptions::default()
         };
         assert_eq!(
             socket.describe(),
@@ -1676,6 +1894,8 @@ mod server_tests {
             user: Some("postgres".to_owned()),
             database: Some("postgres".to_owned()),
             password: None,
+            tls: TlsOptions::default(),
+            passfile: None,
         }
     }
 
@@ -1852,6 +2072,8 @@ mod server_tests {
             user: Some("backup".to_owned()),
             database: Some("app".to_owned()),
             password: None,
+            tls: TlsOptions::default(),
+            passfile: None,
         };
         let err = ControlSession::connect(&missing).await.unwrap_err();
         assert!(matches!(err, ControlError::Connect { .. }), "{err:?}");

@@ -8,9 +8,11 @@ pub mod datadir;
 pub mod history;
 pub mod lsn;
 pub mod page_header;
+pub mod pgpass;
 pub mod recovery;
 pub mod replication;
 pub mod server;
+pub mod tls;
 pub mod wal_name;
 
 pub use backup_history::{check_backup_history, BackupHistoryError};

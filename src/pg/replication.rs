@@ -11,11 +11,14 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use fallible_iterator::FallibleIterator;
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256, SCRAM_SHA_256};
+use postgres_protocol::authentication::sasl::{
+    ChannelBinding, ScramSha256, SCRAM_SHA_256, SCRAM_SHA_256_PLUS,
+};
 use postgres_protocol::message::{backend, frontend};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::pg::control::{is_socket_dir, ConnectOptions, DEFAULT_HOST, DEFAULT_PORT};
+use crate::pg::tls;
 
 /// How long connecting (TCP, TLS and authentication) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -104,7 +107,7 @@ impl ReplicationConnection {
             target: target.clone(),
             detail,
         };
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, open_transport(opts))
+        let (stream, binding) = tokio::time::timeout(CONNECT_TIMEOUT, open_transport(opts))
             .await
             .map_err(|_| connect_error(format!("no answer within {CONNECT_TIMEOUT:?}")))?
             .map_err(connect_error)?;
@@ -114,7 +117,7 @@ impl ReplicationConnection {
             target: target.clone(),
             server_version: None,
         };
-        tokio::time::timeout(CONNECT_TIMEOUT, connection.startup(opts))
+        tokio::time::timeout(CONNECT_TIMEOUT, connection.startup(opts, binding))
             .await
             .map_err(|_| {
                 connect_error(format!(
@@ -134,7 +137,11 @@ impl ReplicationConnection {
         self.server_version.as_deref()
     }
 
-    async fn startup(&mut self, opts: &ConnectOptions) -> Result<(), ReplicationError> {
+    async fn startup(
+        &mut self,
+        opts: &ConnectOptions,
+        binding: Option<Vec<u8>>,
+    ) -> Result<(), ReplicationError> {
         let user = opts.user.clone().unwrap_or_default();
         let mut out = BytesMut::new();
         let params = [
@@ -146,8 +153,10 @@ impl ReplicationConnection {
             .map_err(|e| self.io("startup", e))?;
         self.send(&out, "startup").await?;
         let target = self.target.clone();
+        // .pgpass lines for a replication connection match the database
+        // name "replication", as for pg_basebackup.
         let password = || {
-            opts.password.clone().ok_or_else(|| ReplicationError::Connect {
+            opts.password_for("replication").ok_or_else(|| ReplicationError::Connect {
                 target: target.clone(),
                 detail: format!(
                     "the server asks for a password for user {user:?} and none was given: set PGPASSWORD or add a .pgpass line for database \"replication\""
@@ -182,13 +191,26 @@ impl ReplicationConnection {
                         .map(|m| Ok(m.to_owned()))
                         .collect()
                         .map_err(|e| self.io("authentication", e))?;
-                    if !mechanisms.iter().any(|m| m == SCRAM_SHA_256) {
+                    let plus = mechanisms.iter().any(|m| m == SCRAM_SHA_256_PLUS);
+                    if !plus && !mechanisms.iter().any(|m| m == SCRAM_SHA_256) {
                         return Err(self.protocol(
                             "authentication",
                             format!("no supported SASL mechanism among {mechanisms:?}"),
                         ));
                     }
-                    self.scram(password()?.as_bytes()).await?;
+                    // Over TLS, bind the authentication to the server's
+                    // certificate when the server offers it, as libpq's
+                    // channel_binding=prefer does.
+                    let (mechanism, channel) = match (&binding, plus) {
+                        (Some(data), true) => (
+                            SCRAM_SHA_256_PLUS,
+                            ChannelBinding::tls_server_end_point(data.clone()),
+                        ),
+                        (Some(_), false) => (SCRAM_SHA_256, ChannelBinding::unrequested()),
+                        (None, _) => (SCRAM_SHA_256, ChannelBinding::unsupported()),
+                    };
+                    self.scram(password()?.as_bytes(), mechanism, channel)
+                        .await?;
                 }
                 backend::Message::ErrorResponse(body) => {
                     let (code, detail) = error_fields(&body);
@@ -233,13 +255,16 @@ impl ReplicationConnection {
         }
     }
 
-    /// SCRAM-SHA-256 without channel binding (as libpq with
-    /// `channel_binding=disable`; the TLS layer already authenticates the
-    /// server when sslmode asks for it).
-    async fn scram(&mut self, password: &[u8]) -> Result<(), ReplicationError> {
-        let mut scram = ScramSha256::new(password, ChannelBinding::unsupported());
+    /// SCRAM-SHA-256, with channel binding when `mechanism` is the -PLUS one.
+    async fn scram(
+        &mut self,
+        password: &[u8],
+        mechanism: &str,
+        channel: ChannelBinding,
+    ) -> Result<(), ReplicationError> {
+        let mut scram = ScramSha256::new(password, channel);
         let mut out = BytesMut::new();
-        frontend::sasl_initial_response(SCRAM_SHA_256, scram.message(), &mut out)
+        frontend::sasl_initial_response(mechanism, scram.message(), &mut out)
             .map_err(|e| self.io("authentication", e))?;
         self.send(&out, "authentication").await?;
         let first = match self.read_raw("authentication").await? {
@@ -529,8 +554,11 @@ fn message_name(message: &backend::Message) -> &'static str {
     }
 }
 
-/// A TCP connection (with keepalives, then TLS as sslmode says) or a Unix socket.
-async fn open_transport(opts: &ConnectOptions) -> Result<Box<dyn Transport>, String> {
+/// A TCP connection (with keepalives, then TLS as sslmode says) or a Unix
+/// socket, and the TLS channel-binding data when TLS is on.
+async fn open_transport(
+    opts: &ConnectOptions,
+) -> Result<(Box<dyn Transport>, Option<Vec<u8>>), String> {
     let host = opts.host.as_deref().unwrap_or(DEFAULT_HOST);
     let port = opts.port.unwrap_or(DEFAULT_PORT);
     if is_socket_dir(host) {
@@ -538,7 +566,7 @@ async fn open_transport(opts: &ConnectOptions) -> Result<Box<dyn Transport>, Str
         let stream = tokio::net::UnixStream::connect(&path)
             .await
             .map_err(|e| format!("{path}: {e}"))?;
-        return Ok(Box::new(stream));
+        return Ok((Box::new(stream), None));
     }
     let stream = tokio::net::TcpStream::connect((host, port))
         .await
@@ -551,15 +579,11 @@ async fn open_transport(opts: &ConnectOptions) -> Result<Box<dyn Transport>, Str
     socket2::SockRef::from(&stream)
         .set_tcp_keepalive(&keepalive)
         .map_err(|e| format!("setting TCP keepalives: {e}"))?;
-    wrap_tls(stream, host, opts).await
-}
-
-async fn wrap_tls(
-    stream: tokio::net::TcpStream,
-    _host: &str,
-    _opts: &ConnectOptions,
-) -> Result<Box<dyn Transport>, String> {
-    Ok(Box::new(stream))
+    let stream = tls::negotiate(stream, host, &opts.tls)
+        .await
+        .map_err(|e| e.to_string())?;
+    let binding = stream.tls_server_end_point();
+    Ok((Box::new(stream), binding))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod hostile;
 pub mod network;
 pub mod servers;
 pub mod site;
+pub mod tls;
 
 /// The walden binary cargo built for these tests.
 pub fn walden_bin() -> PathBuf {

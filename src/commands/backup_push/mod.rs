@@ -38,7 +38,10 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         store: store.clone(),
         encode: encode.clone(),
         options,
-        connect: settings.connect(&args.connect).options(),
+        connect: settings
+            .connect(&args.connect)
+            .options()
+            .map_err(|e| Error::usage(e.to_string()))?,
         part_size: args.part_size_mib << 20,
         label: format!(
             "walden backup {}",
@@ -238,7 +241,9 @@ pub(super) async fn record_start(
 /// anything is written.
 pub(super) fn unsupported_or_failed(e: ControlError) -> Error {
     match e {
-        ControlError::Unsupported { .. } => Error::usage(e.to_string()),
+        ControlError::Unsupported { .. } | ControlError::Settings { .. } => {
+            Error::usage(e.to_string())
+        }
         other => failed(other),
     }
 }
