@@ -333,6 +333,76 @@ fn a_connection_cut_mid_backup_leaves_an_incomplete_backup_and_a_rerun_succeeds(
     assert_eq!(site.restore_and_count("rerun", &["latest"]), "1,2");
 }
 
+/// A server or network that stops sending without resetting the
+/// connection (keepalives see nothing wrong: the peer is alive) fails the
+/// backup once nothing arrived for 30 s during the copy. The throttle that
+/// keeps the copy going until the stall must not look like one itself.
+#[test]
+fn a_stalled_connection_fails_the_backup_and_throttling_is_not_a_stall() {
+    let test = "a_stalled_connection_fails_the_backup_and_throttling_is_not_a_stall";
+    let Some(site) = network_site(RepoKind::Local, test) else {
+        return;
+    };
+    site.batch(1);
+    let proxy = FaultProxy::start(format!("127.0.0.1:{}", site.primary.port).parse().unwrap());
+    let backup = |rate: &str| {
+        let mut cmd = site.command(&site.repo);
+        cmd.arg("backup-push")
+            .args([
+                "--pg-host",
+                "127.0.0.1",
+                "--pg-port",
+                &proxy.addr().port().to_string(),
+            ])
+            .args([
+                "--pg-user",
+                REPL_USER,
+                "--checkpoint",
+                "fast",
+                "--max-rate",
+                rate,
+            ])
+            .env("PGPASSWORD", REPL_PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+
+    // About 22 MB at 4 MB/s: several seconds, never a stall.
+    let started = Instant::now();
+    let out = backup("4MB/s").wait_with_output().unwrap();
+    assert_ok(&out, "a throttled backup-push over the network");
+    assert!(
+        started.elapsed() > Duration::from_secs(4),
+        "the throttled backup took {:?}: --max-rate did not hold it back",
+        started.elapsed()
+    );
+    assert_eq!(backup_names(&site).len(), 1);
+
+    let child = backup("2MB/s");
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.set(Fault::Stall);
+    let stalled = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(
+        stalled.elapsed() < Duration::from_secs(60),
+        "a stalled connection took {:?} to fail the backup",
+        stalled.elapsed()
+    );
+    assert!(
+        stderr(&out).contains("no data from the server for 30 s")
+            && stderr(&out).contains("incomplete"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        backup_names(&site).len(),
+        1,
+        "the stalled backup must not count"
+    );
+}
+
 #[test]
 fn wrong_or_missing_passwords_fail_fast_and_clearly() {
     let test = "wrong_or_missing_passwords_fail_fast_and_clearly";

@@ -359,6 +359,12 @@ impl<'c> BaseBackup<'c> {
         })
     }
 
+    /// Limits how long one read may wait for the server (see
+    /// `ReplicationConnection::set_read_timeout`).
+    pub fn set_read_timeout(&mut self, limit: Option<std::time::Duration>) {
+        self.connection.set_read_timeout(limit);
+    }
+
     /// The next event, or `None` once the server has finished the command.
     pub async fn next(&mut self) -> Result<Option<BackupEvent>, ReplicationError> {
         loop {

@@ -86,6 +86,8 @@ pub struct ReplicationConnection {
     buf: BytesMut,
     target: String,
     server_version: Option<String>,
+    /// How long a read may wait for the server (`None`: no limit).
+    read_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for ReplicationConnection {
@@ -116,6 +118,7 @@ impl ReplicationConnection {
             buf: BytesMut::with_capacity(256 << 10),
             target: target.clone(),
             server_version: None,
+            read_timeout: None,
         };
         tokio::time::timeout(CONNECT_TIMEOUT, connection.startup(opts, binding))
             .await
@@ -130,6 +133,15 @@ impl ReplicationConnection {
     /// What was reached, for messages: host or socket, user, "replication".
     pub fn target(&self) -> &str {
         &self.target
+    }
+
+    /// Fails a read that waits longer than `limit` for the server: for the
+    /// phases where a healthy server always sends (a base backup's copy),
+    /// so that a server or network that hangs without resetting the
+    /// connection is noticed (keepalives cannot see a live peer that has
+    /// stopped sending).
+    pub fn set_read_timeout(&mut self, limit: Option<Duration>) {
+        self.read_timeout = limit;
     }
 
     /// `server_version` as the server reported it at startup, e.g. "17.2".
@@ -436,11 +448,20 @@ impl ReplicationConnection {
             if self.buf.capacity() - self.buf.len() < 64 << 10 {
                 self.buf.reserve(256 << 10);
             }
-            let n = self
-                .stream
-                .read_buf(&mut self.buf)
-                .await
-                .map_err(|e| self.lost(what, e.to_string()))?;
+            let read = self.stream.read_buf(&mut self.buf);
+            let n = match self.read_timeout {
+                None => read.await,
+                Some(limit) => match tokio::time::timeout(limit, read).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        return Err(self.lost(
+                            what,
+                            format!("no data from the server for {} s", limit.as_secs()),
+                        ))
+                    }
+                },
+            }
+            .map_err(|e| self.lost(what, e.to_string()))?;
             if n == 0 {
                 return Err(self.lost(what, "the server closed the connection".into()));
             }

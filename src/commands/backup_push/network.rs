@@ -46,6 +46,11 @@ const TABLESPACE_MAP: &str = "tablespace_map";
 /// The name pg_basebackup gives the server's manifest, and pg_verifybackup looks for.
 const SERVER_MANIFEST: &str = "backup_manifest";
 
+/// Once the checkpoint is done the server sends without pause (even at the
+/// lowest MAX_RATE, a chunk every second or so); this long without a byte
+/// means the server or the network hangs.
+const COPY_SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Chunks of the server's stream waiting for the re-cutting thread: with
 /// chunks of up to a few hundred KiB, a few MiB in flight at most.
 const CHUNKS_IN_FLIGHT: usize = 16;
@@ -93,6 +98,7 @@ pub(super) async fn take(plan: &Plan) -> Result<Taken> {
         other => return Err(unexpected("the start position", &other)),
     };
     waiting.finish();
+    backup.set_read_timeout(Some(COPY_SILENCE_LIMIT));
     let copy_started = Instant::now();
     // Refined from backup_label's START TIME once the label arrives.
     let start_time = chrono::Utc::now();
