@@ -31,23 +31,6 @@ fn newest_backup(site: &Site) -> String {
     backup_names(site).pop().expect("a complete backup")
 }
 
-/// Polls `query` on `cluster` until it answers `expected`.
-fn wait_for(cluster: &Cluster, query: &str, expected: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let got = cluster.psql(query).unwrap_or_default();
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {query} gives {got:?}, not {expected:?}\n{}",
-            cluster.log_tail(30)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// A primary on TCP with the replication user.
 fn network_site(kind: RepoKind, test: &str) -> Option<Site> {
     let mut site = Site::with(kind, test)?;
@@ -289,18 +272,9 @@ fn a_connection_cut_mid_backup_leaves_an_incomplete_backup_and_a_rerun_succeeds(
         times: Some(1),
     });
     let through_proxy = |extra: &[&str]| {
-        let mut cmd = site.command(&site.repo);
-        cmd.arg("backup-push")
-            .args([
-                "--pg-host",
-                "127.0.0.1",
-                "--pg-port",
-                &proxy.addr().port().to_string(),
-            ])
-            .args(["--pg-user", REPL_USER, "--checkpoint", "fast"])
-            .args(extra)
-            .env("PGPASSWORD", REPL_PASSWORD);
-        cmd.output().unwrap()
+        network_backup_at(&site, &site.repo, proxy.addr().port(), extra)
+            .output()
+            .unwrap()
     };
     let started = Instant::now();
     let out = through_proxy(&[]);
@@ -346,26 +320,16 @@ fn a_stalled_connection_fails_the_backup_and_throttling_is_not_a_stall() {
     site.batch(1);
     let proxy = FaultProxy::start(format!("127.0.0.1:{}", site.primary.port).parse().unwrap());
     let backup = |rate: &str| {
-        let mut cmd = site.command(&site.repo);
-        cmd.arg("backup-push")
-            .args([
-                "--pg-host",
-                "127.0.0.1",
-                "--pg-port",
-                &proxy.addr().port().to_string(),
-            ])
-            .args([
-                "--pg-user",
-                REPL_USER,
-                "--checkpoint",
-                "fast",
-                "--max-rate",
-                rate,
-            ])
-            .env("PGPASSWORD", REPL_PASSWORD)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        cmd.spawn().unwrap()
+        network_backup_at(
+            &site,
+            &site.repo,
+            proxy.addr().port(),
+            &["--max-rate", rate],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
     };
 
     // About 22 MB at 4 MB/s: several seconds, never a stall.

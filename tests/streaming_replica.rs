@@ -3,7 +3,6 @@
 mod support;
 
 use std::process::Output;
-use std::time::{Duration, Instant};
 
 use support::site::*;
 use support::*;
@@ -13,23 +12,6 @@ const PASSWORD: &str = "hunter2-not-for-logs";
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Polls `query` on `cluster` until it answers `expected`.
-fn wait_for(cluster: &Cluster, query: &str, expected: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = cluster.psql(query).unwrap_or_default();
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {query} gives {got:?}, not {expected:?}\n{}",
-            cluster.log_tail(30)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

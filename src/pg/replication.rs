@@ -279,18 +279,7 @@ impl ReplicationConnection {
         frontend::sasl_initial_response(mechanism, scram.message(), &mut out)
             .map_err(|e| self.io("authentication", e))?;
         self.send(&out, "authentication").await?;
-        let first = match self.read_raw("authentication").await? {
-            backend::Message::AuthenticationSaslContinue(body) => body.data().to_vec(),
-            backend::Message::ErrorResponse(body) => {
-                return Err(self.server_error("authentication", &body))
-            }
-            other => {
-                return Err(self.protocol(
-                    "authentication",
-                    format!("{} during SCRAM", message_name(&other)),
-                ))
-            }
-        };
+        let first = self.sasl_answer(false).await?;
         scram
             .update(&first)
             .map_err(|e| self.protocol("authentication", e.to_string()))?;
@@ -298,18 +287,7 @@ impl ReplicationConnection {
         frontend::sasl_response(scram.message(), &mut out)
             .map_err(|e| self.io("authentication", e))?;
         self.send(&out, "authentication").await?;
-        let last = match self.read_raw("authentication").await? {
-            backend::Message::AuthenticationSaslFinal(body) => body.data().to_vec(),
-            backend::Message::ErrorResponse(body) => {
-                return Err(self.server_error("authentication", &body))
-            }
-            other => {
-                return Err(self.protocol(
-                    "authentication",
-                    format!("{} during SCRAM", message_name(&other)),
-                ))
-            }
-        };
+        let last = self.sasl_answer(true).await?;
         // Proves the server knew the password too.
         scram.finish(&last).map_err(|e| {
             self.protocol(
@@ -317,6 +295,21 @@ impl ReplicationConnection {
                 format!("the server's SCRAM proof is wrong: {e}"),
             )
         })
+    }
+
+    /// The server's next SCRAM message: a continuation, or the final one.
+    async fn sasl_answer(&mut self, last: bool) -> Result<Vec<u8>, ReplicationError> {
+        match (self.read_raw("authentication").await?, last) {
+            (backend::Message::AuthenticationSaslContinue(body), false) => Ok(body.data().to_vec()),
+            (backend::Message::AuthenticationSaslFinal(body), true) => Ok(body.data().to_vec()),
+            (backend::Message::ErrorResponse(body), _) => {
+                Err(self.server_error("authentication", &body))
+            }
+            (other, _) => Err(self.protocol(
+                "authentication",
+                format!("{} during SCRAM", message_name(&other)),
+            )),
+        }
     }
 
     /// Runs a command that answers with at most one result set (such as

@@ -541,3 +541,20 @@ impl TestRepo {
             .unwrap_or_default()
     }
 }
+
+/// Polls `query` on `cluster` until it answers `expected` (90 s at most).
+pub fn wait_for(cluster: &Cluster, query: &str, expected: &str, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let got = cluster.psql(query).unwrap_or_default();
+        if got == expected {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: {query} gives {got:?}, not {expected:?}\n{}",
+            cluster.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -47,19 +47,6 @@ pub fn create_repl_user(cluster: &Cluster, encryption: &str) {
     ));
 }
 
-/// `--pg-host 127.0.0.1 --pg-port P --pg-user repl`: the connection of a
-/// backup over the network (no --pgdata).
-pub fn network_args(cluster: &Cluster) -> Vec<String> {
-    vec![
-        "--pg-host".into(),
-        "127.0.0.1".into(),
-        "--pg-port".into(),
-        cluster.port.to_string(),
-        "--pg-user".into(),
-        REPL_USER.into(),
-    ]
-}
-
 /// backup-push over the network from `cluster`, with the password in PGPASSWORD.
 pub fn network_backup(
     site: &site::Site,
@@ -67,10 +54,16 @@ pub fn network_backup(
     cluster: &Cluster,
     extra: &[&str],
 ) -> Command {
+    network_backup_at(site, repo, cluster.port, extra)
+}
+
+/// backup-push over the network from whatever listens on 127.0.0.1:`port`
+/// (a server, or a proxy in front of one).
+pub fn network_backup_at(site: &site::Site, repo: &TestRepo, port: u16, extra: &[&str]) -> Command {
     let mut cmd = site.command(repo);
     cmd.arg("backup-push")
-        .args(network_args(cluster))
-        .args(["--checkpoint", "fast"])
+        .args(["--pg-host", "127.0.0.1", "--pg-port", &port.to_string()])
+        .args(["--pg-user", REPL_USER, "--checkpoint", "fast"])
         .args(extra)
         .env("PGPASSWORD", REPL_PASSWORD);
     cmd
