@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::pg::control::{is_socket_dir, ConnectOptions, DEFAULT_HOST, DEFAULT_PORT};
 use crate::pg::tls;
+use crate::pg::WalSegmentSize;
 
 /// How long connecting (TCP, TLS and authentication) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -66,6 +67,17 @@ pub enum ReplicationError {
 
 trait Transport: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Transport for T {}
+
+/// Who the server is, as a replication connection can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerIdentity {
+    /// `server_version_num`, e.g. 170002.
+    pub version_num: u32,
+    pub system_identifier: u64,
+    /// The timeline the server is on (`IDENTIFY_SYSTEM`).
+    pub timeline: u32,
+    pub wal_segment_size: u32,
+}
 
 /// One message from the server, as this client needs them.
 #[derive(Debug)]
@@ -336,6 +348,42 @@ impl ReplicationConnection {
         }
     }
 
+    /// The server's version, system identifier, timeline and WAL segment
+    /// size: `SHOW` and `IDENTIFY_SYSTEM`, which need no SQL access.
+    pub async fn identify(&mut self) -> Result<ServerIdentity, ReplicationError> {
+        let version = self.show("server_version_num").await?;
+        let version_num = version.trim().parse().map_err(|_| {
+            self.protocol(
+                "SHOW server_version_num",
+                format!("{version:?} is not a number"),
+            )
+        })?;
+        let size = self.show("wal_segment_size").await?;
+        let wal_segment_size = parse_size(&size)
+            .and_then(|bytes| u32::try_from(bytes).ok())
+            .and_then(|bytes| WalSegmentSize::new(bytes).ok())
+            .map(WalSegmentSize::bytes)
+            .ok_or_else(|| {
+                self.protocol(
+                    "SHOW wal_segment_size",
+                    format!("{size:?} is not a WAL segment size"),
+                )
+            })?;
+        let rows = self.query_rows("IDENTIFY_SYSTEM").await?;
+        let field = |i: usize| rows.first().and_then(|row| row.get(i).cloned().flatten());
+        let system_identifier = field(0).and_then(|text| text.parse().ok());
+        let timeline = field(1).and_then(|text| text.parse().ok());
+        let (Some(system_identifier), Some(timeline)) = (system_identifier, timeline) else {
+            return Err(self.protocol("IDENTIFY_SYSTEM", format!("{rows:?}")));
+        };
+        Ok(ServerIdentity {
+            version_num,
+            system_identifier,
+            timeline,
+            wal_segment_size,
+        })
+    }
+
     /// `SHOW name` on the walsender, which accepts it for any setting.
     pub async fn show(&mut self, name: &str) -> Result<String, ReplicationError> {
         let command = format!("SHOW {name}");
@@ -555,6 +603,24 @@ fn error_fields(body: &backend::ErrorResponseBody) -> (String, String) {
     (code, text)
 }
 
+/// "16MB" → 16 MiB, as `SHOW` prints memory and size settings.
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match &text[digits..] {
+        "" | "B" => 1,
+        "kB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        "TB" => 1 << 40,
+        _ => return None,
+    };
+    number.checked_mul(unit)
+}
+
 fn message_name(message: &backend::Message) -> &'static str {
     match message {
         backend::Message::AuthenticationGss | backend::Message::AuthenticationGssContinue(_) => {
@@ -603,6 +669,15 @@ async fn open_transport(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_read_with_their_units() {
+        assert_eq!(parse_size("16MB"), Some(16 << 20));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        assert_eq!(parse_size("8kB"), Some(8 << 10));
+        assert_eq!(parse_size("16 MB"), None);
+        assert_eq!(parse_size("lots"), None);
+    }
 
     #[test]
     fn server_errors_read_like_psql() {

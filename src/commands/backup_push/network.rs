@@ -32,7 +32,7 @@ use crate::pg::control::{
     Tablespace,
 };
 use crate::pg::replication::{ReplicationConnection, ReplicationError};
-use crate::pg::{Lsn, TimelineId, WalSegmentSize};
+use crate::pg::{Lsn, TimelineId};
 use crate::pipeline::throttle::{ThrottledReader, TokenBucket};
 use crate::pipeline::{Digest, EncodeOptions};
 use crate::repo::layout;
@@ -61,18 +61,12 @@ pub(super) async fn take(plan: &Plan) -> Result<Taken> {
     let mut connection = ReplicationConnection::connect(&plan.connect)
         .await
         .map_err(connect_failed)?;
-    let version_num: u32 = connection
-        .show("server_version_num")
-        .await
-        .map_err(failed)?
-        .trim()
-        .parse()
-        .map_err(|_| Error::failed("the server's server_version_num is not a number"))?;
-    let major = check_supported(version_num).map_err(unsupported_or_failed)?;
+    let identity = connection.identify().await.map_err(failed)?;
+    let major = check_supported(identity.version_num).map_err(unsupported_or_failed)?;
     let server = ServerFacts {
         major,
-        system_identifier: identify_system(&mut connection).await?,
-        wal_segment_size: wal_segment_size(&mut connection).await?,
+        system_identifier: identity.system_identifier,
+        wal_segment_size: identity.wal_segment_size,
     };
     tracing::info!(mode = "replication", server = %connection.target(), major, "backing up over the replication protocol");
     server.ensure_repository(plan.store.as_ref()).await?;
@@ -195,31 +189,6 @@ fn unexpected(what: &str, event: &Option<BackupEvent>) -> Error {
     ))
 }
 
-/// The system identifier, from `IDENTIFY_SYSTEM`.
-async fn identify_system(connection: &mut ReplicationConnection) -> Result<u64> {
-    let rows = connection
-        .query_rows("IDENTIFY_SYSTEM")
-        .await
-        .map_err(failed)?;
-    rows.first()
-        .and_then(|row| row.first().cloned().flatten())
-        .and_then(|text| text.parse::<u64>().ok())
-        .ok_or_else(|| Error::failed("IDENTIFY_SYSTEM gave no system identifier"))
-}
-
-async fn wal_segment_size(connection: &mut ReplicationConnection) -> Result<u32> {
-    let text = connection.show("wal_segment_size").await.map_err(failed)?;
-    parse_size(&text)
-        .and_then(|bytes| u32::try_from(bytes).ok())
-        .and_then(|bytes| WalSegmentSize::new(bytes).ok())
-        .map(WalSegmentSize::bytes)
-        .ok_or_else(|| {
-            Error::failed(format!(
-                "wal_segment_size {text:?} is not a WAL segment size"
-            ))
-        })
-}
-
 async fn checkpoint_settings(
     connection: &mut ReplicationConnection,
 ) -> std::result::Result<CheckpointSettings, String> {
@@ -238,24 +207,6 @@ async fn checkpoint_settings(
         .parse()
         .map_err(|_| format!("checkpoint_completion_target {target:?}"))?;
     CheckpointSettings::from_server(seconds, target)
-}
-
-/// "16MB" → 16 MiB, as `SHOW` prints memory and size settings.
-fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let number: u64 = text[..digits].parse().ok()?;
-    let unit: u64 = match &text[digits..] {
-        "" | "B" => 1,
-        "kB" => 1 << 10,
-        "MB" => 1 << 20,
-        "GB" => 1 << 30,
-        "TB" => 1 << 40,
-        _ => return None,
-    };
-    number.checked_mul(unit)
 }
 
 /// "5min" → 300, as `SHOW` prints time settings.
@@ -636,11 +587,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn show_values_are_read_with_their_units() {
-        assert_eq!(parse_size("16MB"), Some(16 << 20));
-        assert_eq!(parse_size("1GB"), Some(1 << 30));
-        assert_eq!(parse_size("8kB"), Some(8 << 10));
-        assert_eq!(parse_size("16 MB"), None);
+    fn time_settings_are_read_with_their_units() {
         assert_eq!(parse_seconds("5min"), Some(300.0));
         assert_eq!(parse_seconds("30s"), Some(30.0));
         assert_eq!(parse_seconds("1h"), Some(3600.0));
