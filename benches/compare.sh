@@ -470,7 +470,7 @@ def memory():
         a, b = Timed(f"mem-small-{key}"), Timed(f"mem-large-{key}")
         if not (a.ok and b.ok):
             continue
-        growth = (b.rss() - a.rss()) / ((n1 - n0) / 1000)
+        growth = round((b.rss() - a.rss()) / ((n1 - n0) / 1000), 1) + 0.0  # (+ 0.0: no "-0.0")
         print(f"| {label} | {a.s():.2f}{rng(a.ss())} | {mib(a.rss())} | {b.s():.2f}{rng(b.ss())} | {mib(b.rss())} | "
               f"{growth:.1f} KiB | {figure(f'mem-large-{key}', '.servercpu'):.2f} | {loads(f'mem-large-{key}')} |")
     flat = [(f"initdb cluster ({size(val('mem-small.bytes'))})", Timed("mem-small-wrepl"))]
@@ -564,7 +564,11 @@ echo
 REV=$(git describe --always --dirty 2>/dev/null || echo "not a git checkout")
 echo "- $("$WALDEN" --version) ($([ -n "${GIVEN_BIN:-}" ] && echo "WALDEN_BIN=$GIVEN_BIN" || echo "built from $REV")); $(pgbackrest version); $($PGBIN/pg_basebackup --version); $($PGBIN/postgres --version)"
 echo "- $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GB RAM, load average at start $(cut -d' ' -f1-3 /proc/loadavg); work directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }')"
-echo "- sections: $SECTIONS; $SEGMENTS WAL segments, pgbench scale $SCALE, $FILES relation files added in the memory section, $REPS round(s); zstd level 3 everywhere (walden's and pgBackRest's default)"
+SIZES=""                      # what the sections that run are measured on
+runs push && SIZES+="$SEGMENTS WAL segments, "
+runs backup && SIZES+="pgbench scale $SCALE, "
+runs memory && SIZES+="$FILES relation files added in the memory section, "
+echo "- sections: $SECTIONS; ${SIZES}$REPS round(s); zstd level 3 everywhere (walden's and pgBackRest's default)"
 echo
 own "$WORK"
 export SEGMENTS SCALE REPS FILES SECTIONS
