@@ -18,14 +18,29 @@
 #      archive recovery of those N segments from a cold copy of the cluster
 #      that wrote them, until promoted. Variants: walden wal-fetch (sync,
 #      --prefetch 8), pgBackRest archive-get sync and async.
-#   3. Base backup and restore of pgbench scale 100: walden backup-push,
-#      pg_basebackup -Ft --compress=server-zstd, pgBackRest backup --type=full
-#      (zst, process-max 2), all with a fast checkpoint; then restore + start
-#      until the cluster answers after recovery.
+#   3. Base backup and restore of pgbench scale 100, the cluster listening
+#      on 127.0.0.1 with a replication user "repl" (scram-sha-256 password):
+#      walden backup-push from the data directory (--pgdata, local mode) and
+#      over the replication protocol (no --pgdata: BASE_BACKUP over TCP as
+#      repl), pg_basebackup -Ft --compress=server-zstd and
+#      --compress=client-zstd (both over TCP as repl, both -X fetch: the WAL
+#      the backup needs is in its tar, where walden and pgBackRest archive it
+#      through their archive_command), pgBackRest backup --type=full (zst,
+#      process-max 2), all with a fast checkpoint; then restore + start until
+#      the cluster answers after recovery (both walden backups,
+#      pg_basebackup's server-zstd tar, pgBackRest).
+#   4. Memory against file count: peak RSS of walden backup-push (replication
+#      and local mode), pg_basebackup client-zstd and pgBackRest on a fresh
+#      initdb cluster (~1 000 files), then on the same cluster with 100 000
+#      more relation files (empty files named like relation files under
+#      base/<postgres' oid>/, created while it is stopped; sent as they are).
 #
 #   bash benches/compare.sh          (as root: PostgreSQL and pgBackRest run as postgres)
 #
-# Environment: BENCH_SEGMENTS (default 200), BENCH_SCALE (default 100),
+# Environment: BENCH_SECTIONS (the sections to run, of "push fetch backup
+# memory"; default all, e.g. BENCH_SECTIONS="backup memory"; the WAL of 1.
+# and 2. is only generated when one of them runs), BENCH_FILES (relation
+# files added in 4., default 100000), BENCH_SEGMENTS (default 200), BENCH_SCALE (default 100),
 # BENCH_REPS (rounds of every measurement, interleaved; default 1: tables
 # then show medians and ranges),
 # BENCH_WAL_DIR (keep the generated WAL and the cold copy of its cluster there
@@ -39,6 +54,14 @@ cd "$(dirname "$0")/.."
 SEGMENTS=${BENCH_SEGMENTS:-200}
 SCALE=${BENCH_SCALE:-100}
 REPS=${BENCH_REPS:-1}
+FILES=${BENCH_FILES:-100000}
+SECTIONS=${BENCH_SECTIONS:-push fetch backup memory}
+for s in $SECTIONS; do
+  case $s in push|fetch|backup|memory) ;; *) echo "BENCH_SECTIONS: unknown section '$s' (push fetch backup memory)" >&2; exit 2 ;; esac
+done
+runs() { [[ " $SECTIONS " == *" $1 "* ]]; }   # runs SECTION: was it asked for?
+# fetch reads the repositories the sync push variants filled
+runs fetch && ! runs push && SECTIONS="push $SECTIONS"
 PGBIN=/usr/lib/postgresql/15/bin
 T_START=$(date +%s)
 
@@ -54,10 +77,12 @@ if ! command -v pgbackrest >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq pgbackrest >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq pgbackrest >/dev/null; }
 fi
+# (not WALDEN_BIN itself: every WALDEN_* variable is unset below)
 GIVEN_BIN=${WALDEN_BIN:-}
-if [ -z "${WALDEN_BIN:-}" ]; then
+SOURCE_BIN=$GIVEN_BIN
+if [ -z "$SOURCE_BIN" ]; then
   cargo build --release --quiet
-  WALDEN_BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/release/walden
+  SOURCE_BIN=${CARGO_TARGET_DIR:-$(pwd)/target}/release/walden
 fi
 # Only the flags below configure walden, pgBackRest and the connections.
 unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
@@ -75,6 +100,13 @@ RSOCK=$WORK/rsock             # socket dir of restored / recovering clusters
 PGBR_CONF=$WORK/pgbackrest.conf
 WALSRC=${BENCH_WAL_DIR:-$WORK/walsrc}   # segments/, base/, ready
 SERVERS=()                    # data directories that may have a running server
+# Every cluster of the run uses this port: the backup clusters of 3. and 4.
+# also listen on 127.0.0.1 there (for the replication user), and the free
+# port keeps them off whatever else runs on this machine. The others have
+# no TCP listener and private socket directories.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+REPL_USER=repl
+REPL_PW=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
 
 stop_server() { # datadir: fast shutdown by PID, wait until it is gone
   local dir=$1 pid i
@@ -96,7 +128,7 @@ trap 'exit 143' TERM
 
 mkdir -p "$T" "$BIN" "$WSOCK" "$SOCK" "$RSOCK" "$WORK/pgbr/log" "$WORK/pgbr/lock"
 # A private copy: others may rebuild target/ while this runs.
-cp "$WALDEN_BIN" "$BIN/walden"
+cp "$SOURCE_BIN" "$BIN/walden"
 WALDEN=$BIN/walden
 : > "$WORK/walden.toml"       # nothing from /etc/walden leaks in
 export WALDEN_CONFIG=$WORK/walden.toml
@@ -107,7 +139,7 @@ pg() { "${AS_PG[@]}" "$@"; }
 own() { [ "$(id -u)" -ne 0 ] || chown -R postgres "$@"; }
 psql_at() { # socket-dir psql-args...
   local s=$1; shift
-  pg $PGBIN/psql -X -q -At -h "$s" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
+  pg $PGBIN/psql -X -q -At -h "$s" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"
 }
 # timed NAME CMD...: runs CMD as postgres under /usr/bin/time; $T/NAME.time
 # gets "elapsed-s peak-RSS-KiB user-s system-s" (CPU and RSS of CMD and of
@@ -122,8 +154,10 @@ put() { echo "$2" > "$T/$1"; }          # put NAME VALUE: one figure for the rep
 report() { python3 "$BIN/report.py" "$T" "$@"; }
 
 # Disk: the WAL (N x 16 MiB) exists up to three times at once, plus the
-# clusters; refuse early rather than fail half-way.
-need_gb=15
+# clusters; refuse early rather than fail half-way. Without the WAL sections,
+# the scale-$SCALE cluster, its backups and one restore at a time.
+need_gb=6
+runs push && need_gb=15
 avail_gb=$(df -Pk "$WORK" | awk 'NR == 2 { print int($4 / 1024 / 1024) }')
 if [ "$avail_gb" -lt "$need_gb" ]; then
   echo "compare.sh needs ~${need_gb} GB free in $(dirname "$WORK"), has ${avail_gb} GB" >&2; exit 1
@@ -310,13 +344,15 @@ class Loop:  # a pgsim.py measurement over the rounds
 class Timed:  # /usr/bin/time of a command over the rounds
     def __init__(self, name):
         self.rows = [[float(x) for x in val(f).split()] for f in rounds(name, ".time")]
+        self.ok = bool(self.rows)
     def s(self): return med([r[0] for r in self.rows])
     def ss(self): return [r[0] for r in self.rows]
     def rss(self): return max(r[1] for r in self.rows)
     def cpu(self): return med([r[2] + r[3] for r in self.rows])
 
-def figure(name, ext):  # median of a number written per round
-    return med([float(val(f)) for f in rounds(name, ext)])
+def figure(name, ext):  # median of a number written per round; None if never measured
+    xs = [float(val(f)) for f in rounds(name, ext)]
+    return med(xs) if xs else None
 def figures(name, ext): return [float(val(f)) for f in rounds(name, ext)]
 
 PUSH = [("cp", "`cp` + fsync (floor)"),
@@ -329,7 +365,12 @@ FETCH = [("w-sync", "walden wal-fetch (sync)"),
          ("w-pf8", "walden wal-fetch --prefetch 8"),
          ("b-sync", "pgBackRest archive-get (sync)"),
          ("b-async", "pgBackRest archive-get async, queue 128 MiB (8 segments)")]
-TOOLS = ["walden", "pgbb", "pgbr"]
+BACKUPS = ["walden", "wrepl", "pgbb", "pgbbc", "pgbr"]
+RESTORES = ["walden", "wrepl", "pgbb", "pgbr"]
+MEMORY = [("wrepl", "walden backup-push, replication mode"),
+          ("walden", "walden backup-push, local mode (--pgdata)"),
+          ("pgbbc", "pg_basebackup -Ft --compress=client-zstd -X fetch"),
+          ("pgbr", "pgBackRest backup --type=full, process-max 2")]
 of = f"median of {REPS} rounds (range)" if REPS > 1 else "one round"
 
 def loop_table(kind, rows, title, checked):
@@ -385,26 +426,32 @@ def backup():
     print(f"### Base backup of pgbench scale {e['SCALE']} ({size(val('db.bytes'))} database), fast checkpoint for all; {of}\n")
     print("| tool | wall s | CPU s (client tree) | server CPU s | peak RSS (client) | stored | + WAL archived for it | load avg before |")
     print("|---|---|---|---|---|---|---|---|")
-    labels = {"walden": "walden backup-push --jobs 2, zstd-3",
-              "pgbb": "pg_basebackup -Ft --compress=server-zstd -X fetch",
+    labels = {"walden": "walden backup-push --jobs 2, zstd-3, local mode (--pgdata, socket)",
+              "wrepl": "walden backup-push --jobs 2, zstd-3, replication mode (TCP, scram)",
+              "pgbb": "pg_basebackup -Ft --compress=server-zstd -X fetch (TCP, scram)",
+              "pgbbc": "pg_basebackup -Ft --compress=client-zstd -X fetch (TCP, scram)",
               "pgbr": "pgBackRest backup --type=full, zst, process-max 2"}
-    for key in TOOLS:
+    for key in BACKUPS:
         name = f"backup-{key}"
         t = Timed(name)
-        wal = "in the tar" if key == "pgbb" else f"{figure(name, '.wal') / 1024:.0f} KiB"
+        wal = "in the tar" if key.startswith("pgbb") else f"{figure(name, '.wal') / 1024:.0f} KiB"
         print(f"| {labels[key]} | {t.s():.2f}{rng(t.ss())} | {t.cpu():.2f} | {figure(name, '.servercpu'):.2f} | "
               f"{mib(t.rss())} | {size(figure(name, '.stored'))} | {wal} | {loads(name)} |")
-    print("\nServer CPU: all processes of the PostgreSQL server during the backup: pg_basebackup's walsender "
-          "(server-side zstd runs there), the checkpoint, and the archive_command runs for the WAL each backup "
-          "needs (walden and pgBackRest each archive through their own command; pg_basebackup -X fetch puts it in "
-          "its tar). Client CPU and RSS: the tool's process and every child it waited for.\n")
+    print("\nServer CPU: all processes of the PostgreSQL server during the backup: the walsender of walden's "
+          "replication mode and of pg_basebackup (server-side zstd runs there), the checkpoint, and the "
+          "archive_command runs for the WAL each backup needs (walden and pgBackRest each archive through their "
+          "own command; pg_basebackup -X fetch puts it in its tar). Client CPU and RSS: the tool's process and "
+          "every child it waited for. walden's replication mode and pg_basebackup connect over TCP on 127.0.0.1 "
+          "as a replication user with a scram-sha-256 password; walden's local mode and pgBackRest read the "
+          "data directory and talk to the server over its Unix socket.\n")
     print(f"### Restore, then start PostgreSQL until it answers `SELECT 1` after recovery; {of}\n")
     print("| tool | restore s | start + recovery s | total s | restore CPU s | restore peak RSS | check | load avg before |")
     print("|---|---|---|---|---|---|---|---|")
-    labels = {"walden": "walden restore --jobs 2 (+ wal-fetch)",
-              "pgbb": "zstd -d \\| tar x of pg_basebackup's tar (WAL inside)",
+    labels = {"walden": "walden restore --jobs 2 (+ wal-fetch), of the local-mode backup",
+              "wrepl": "walden restore --jobs 2 (+ wal-fetch), of the replication-mode backup",
+              "pgbb": "zstd -d \\| tar x of pg_basebackup's server-zstd tar (WAL inside)",
               "pgbr": "pgBackRest restore, process-max 2 (+ archive-get)"}
-    for key in TOOLS:
+    for key in RESTORES:
         name = f"restore-{key}"
         t, totals = Timed(name), figures(name, ".total")
         print(f"| {labels[key]} | {t.s():.2f} | {med(totals) - t.s():.2f} | {med(totals):.2f}{rng(totals)} | "
@@ -412,9 +459,32 @@ def backup():
     print("\nThe clock runs from the start of the restore until `SELECT 1` answers on the promoted cluster; "
           "restore CPU and RSS are the restore command's (recovery runs in the server).\n")
 
+def memory():
+    print(f"### Peak RSS against file count: a fresh initdb cluster, then the same with {int(e['FILES']):,} more "
+          f"(empty) relation files; {of}\n")
+    n0, n1 = int(val("mem-small.files")), int(val("mem-large.files"))
+    print(f"| tool | {n0:,} files: wall s | peak RSS | {n1:,} files: wall s | peak RSS | RSS growth per 1 000 files | "
+          "server CPU s (large) | load avg before (large) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for key, label in MEMORY:
+        a, b = Timed(f"mem-small-{key}"), Timed(f"mem-large-{key}")
+        if not (a.ok and b.ok):
+            continue
+        growth = round((b.rss() - a.rss()) / ((n1 - n0) / 1000), 1) + 0.0  # (+ 0.0: no "-0.0")
+        print(f"| {label} | {a.s():.2f}{rng(a.ss())} | {mib(a.rss())} | {b.s():.2f}{rng(b.ss())} | {mib(b.rss())} | "
+              f"{growth:.1f} KiB | {figure(f'mem-large-{key}', '.servercpu'):.2f} | {loads(f'mem-large-{key}')} |")
+    flat = [(f"initdb cluster ({size(val('mem-small.bytes'))})", Timed("mem-small-wrepl"))]
+    if Timed("backup-wrepl").ok:
+        flat.append((f"pgbench scale {e['SCALE']} ({size(val('db.bytes'))} database)", Timed("backup-wrepl")))
+    print("\nwalden backup-push in replication mode, peak RSS against database size: " +
+          "; ".join(f"{what}: {mib(t.rss())}" for what, t in flat) + ".\n")
+
 def summary():
+    ran = e["SECTIONS"].split()
     rows = []
     def add(what, w, p, fmt, higher_better, target=None):
+        if w is None and p is None:
+            return  # its section did not run
         if w is None or p is None:
             rows.append((what, "SKIPPED" if w is None else "-", "-" if p is None else fmt(p), "-",
                          "", target or "-", "not measured"))
@@ -431,6 +501,8 @@ def summary():
     def rec(key):
         name = f"recovery-{key}"
         return None if skipped(name) or not figures(name, ".s") else N / figure(name, ".s")
+    def wall(name):
+        t = Timed(name); return t.s() if t.ok else None
     segs, ms, sec = (lambda x: f"{x:.1f} seg/s"), (lambda x: f"{x:.1f} ms"), (lambda x: f"{x:.2f} s")
     add("wal-push sync vs pgBackRest sync: seg/s", rate("push", "w-sync"), rate("push", "b-sync"), segs, True, "≥ 2x")
     add("wal-push --jobs 2 vs pgBackRest async: seg/s", rate("push", "w-j2"), rate("push", "b-async"), segs, True, "≥ 1.5x")
@@ -443,19 +515,24 @@ def summary():
     add("wal-fetch --prefetch 8 vs archive-get async: seg/s, recovery (b)", rec("w-pf8"), rec("b-async"), segs, True, "≥ 1.5x")
     add("wal-fetch --prefetch 8 vs archive-get sync: seg/s, recovery (b)", rec("w-pf8"), rec("b-sync"), segs, True, "≥ 1.5x")
     add("wal-fetch sync vs archive-get sync: seg/s, recovery (b)", rec("w-sync"), rec("b-sync"), segs, True)
-    bw = Timed("backup-walden").s()
-    add("backup-push vs pg_basebackup server-zstd: wall", bw, Timed("backup-pgbb").s(), sec, False, "≤ 1x")
-    add("backup-push vs pgBackRest backup: wall (DESIGN §5)", bw, Timed("backup-pgbr").s(), sec, False, "≤ 0.5x")
+    bw, br = wall("backup-walden"), wall("backup-wrepl")
+    add("backup-push replication mode vs pg_basebackup client-zstd: wall (issue 17)", br, wall("backup-pgbbc"), sec, False, "≤ 1.1x")
+    add("backup-push replication mode vs pg_basebackup server-zstd: wall", br, wall("backup-pgbb"), sec, False)
+    add("backup-push replication mode vs local mode: wall", br, bw, sec, False)
+    add("backup-push local mode vs pg_basebackup server-zstd: wall", bw, wall("backup-pgbb"), sec, False, "≤ 1x")
+    add("backup-push local mode vs pgBackRest backup: wall (DESIGN §5)", bw, wall("backup-pgbr"), sec, False, "≤ 0.5x")
+    add("backup-push replication mode vs pgBackRest backup: wall", br, wall("backup-pgbr"), sec, False)
     rw = figure("restore-walden", ".total")
     add("restore + recovery vs pgBackRest", rw, figure("restore-pgbr", ".total"), sec, False, "≤ 0.5x")
     add("restore + recovery vs pg_basebackup tar (DESIGN §5)", rw, figure("restore-pgbb", ".total"), sec, False, "≤ 1x")
-    print(f"### Summary: walden vs peer (ratio = walden / peer; {of})\n")
-    print("| comparison | walden | peer | ratio | better | target | |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
-    print("\n\"better\": for seg/s a ratio above 1 means walden is faster; for seconds and CPU, below 1 means walden "
-          "needs less. Targets from DESIGN.md §5.\n")
+    if rows:
+        print(f"### Summary: walden vs peer (ratio = walden / peer; {of})\n")
+        print("| comparison | walden | peer | ratio | better | target | |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print("| " + " | ".join(r) + " |")
+        print("\n\"better\": for seg/s a ratio above 1 means walden is faster; for seconds and CPU, below 1 means walden "
+              "needs less. Targets from DESIGN.md §5 and issue 17.\n")
     print("| memory (DESIGN §5; 1 MB = 10^6 bytes) | walden | target | |")
     print("|---|---|---|---|")
     def mem(label, kib, limit_mb):
@@ -463,13 +540,22 @@ def summary():
             print(f"| {label} | SKIPPED | ≤ {limit_mb} MB | not measured |"); return
         ok = kib * 1024 <= limit_mb * 1e6
         print(f"| {label} | {mib(kib)} | ≤ {limit_mb} MB ({limit_mb * 1e6 / MiB:.1f} MiB) | {'met' if ok else '**NOT met**'} |")
-    for key, label in PUSH[1:4]:
-        m = Loop(f"push-{key}")
-        mem(f"{label}: peak RSS of the largest process", m.rss() if m.ok else None, 20)
-    mem("walden backup-push: peak RSS", Timed("backup-walden").rss(), 200)
-    mem("walden restore: peak RSS", Timed("restore-walden").rss(), 200)
+    def rss(name):
+        t = Timed(name); return t.rss() if t.ok else None
+    if "push" in ran:
+        for key, label in PUSH[1:4]:
+            m = Loop(f"push-{key}")
+            mem(f"{label}: peak RSS of the largest process", m.rss() if m.ok else None, 20)
+    if "backup" in ran:
+        mem("walden backup-push, local mode: peak RSS", rss("backup-walden"), 200)
+        mem("walden backup-push, replication mode: peak RSS", rss("backup-wrepl"), 200)
+        mem("walden restore: peak RSS", rss("restore-walden"), 200)
+    if "memory" in ran:
+        n1 = int(val("mem-large.files"))
+        mem(f"walden backup-push, replication mode, {n1:,} files: peak RSS", rss("mem-large-wrepl"), 200)
+        mem(f"walden backup-push, local mode, {n1:,} files: peak RSS", rss("mem-large-walden"), 200)
 
-{"push": push, "fetch": fetch, "backup": backup, "summary": summary}[what]()
+{"push": push, "fetch": fetch, "backup": backup, "memory": memory, "summary": summary}[what]()
 PY
 
 # ---------------------------------------------------------------- header
@@ -478,18 +564,24 @@ echo
 REV=$(git describe --always --dirty 2>/dev/null || echo "not a git checkout")
 echo "- $("$WALDEN" --version) ($([ -n "${GIVEN_BIN:-}" ] && echo "WALDEN_BIN=$GIVEN_BIN" || echo "built from $REV")); $(pgbackrest version); $($PGBIN/pg_basebackup --version); $($PGBIN/postgres --version)"
 echo "- $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GB RAM, load average at start $(cut -d' ' -f1-3 /proc/loadavg); work directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }')"
-echo "- $SEGMENTS WAL segments, pgbench scale $SCALE, $REPS round(s); zstd level 3 everywhere (walden's and pgBackRest's default)"
+SIZES=""                      # what the sections that run are measured on
+runs push && SIZES+="$SEGMENTS WAL segments, "
+runs backup && SIZES+="pgbench scale $SCALE, "
+runs memory && SIZES+="$FILES relation files added in the memory section, "
+echo "- sections: $SECTIONS; ${SIZES}$REPS round(s); zstd level 3 everywhere (walden's and pgBackRest's default)"
 echo
 own "$WORK"
-export SEGMENTS SCALE REPS
+export SEGMENTS SCALE REPS FILES SECTIONS
 
 # Clusters of this run all start the same way: on a private Unix socket, no
-# TCP, archiving off unless the caller's settings say otherwise.
+# TCP (extra settings come last and win: the backup clusters add
+# listen_addresses=127.0.0.1), archiving off unless the caller's settings say
+# otherwise.
 start_cluster() { # datadir socket-dir logfile [extra pg_ctl -o settings]
   local dir=$1 sock=$2 logf=$3
   SERVERS+=("$dir")
   pg $PGBIN/pg_ctl -D "$dir" -l "$logf" -w -t 600 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$sock' ${4:-}" start >/dev/null
+    -o "-c listen_addresses='' -c port=$PORT -c unix_socket_directories='$sock' ${4:-}" start >/dev/null
 }
 mkpg() { mkdir -p "$@"; own "$@"; }
 
@@ -519,7 +611,7 @@ start_restored() {
   local dir=$1 logf=$2
   SERVERS+=("$dir")
   pg $PGBIN/pg_ctl -D "$dir" -l "$logf" -W \
-    -o "-c listen_addresses='' -c unix_socket_directories='$RSOCK' -c archive_mode=off -c fsync=on" start >/dev/null
+    -o "-c listen_addresses='' -c port=$PORT -c unix_socket_directories='$RSOCK' -c archive_mode=off -c fsync=on" start >/dev/null
   wait_ready "$dir" "$logf"
 }
 stop_and_remove() { # datadir
@@ -536,7 +628,7 @@ stop_and_remove() { # datadir
 # against it).
 wal_ready() { [ -f "$WALSRC/ready" ] && [ "$(cut -d' ' -f1 "$WALSRC/ready")" -ge "$SEGMENTS" ]; }
 # (mawk has no {24}; "" forces a string comparison of names that look like numbers)
-segments_in() { ls "$1" | grep -E '^[0-9A-F]{24}$' || true; }
+segments_in() { find "$1" -maxdepth 1 -type f -printf '%f\n' | grep -E '^[0-9A-F]{24}$' || true; }
 count_from() { # dir first-segment: segments from there on
   segments_in "$1" | awk -v f="$2" '($0 "") >= (f "")' | wc -l
 }
@@ -552,7 +644,7 @@ wal_level = replica
 max_wal_size = 4GB
 CONF
   start_cluster "$gen" "$WSOCK" "$T/gen.log"
-  pg $PGBIN/pgbench -h "$WSOCK" -U postgres -i -q -s 10 postgres >"$T/gen-init.log" 2>&1
+  pg $PGBIN/pgbench -h "$WSOCK" -p "$PORT" -U postgres -i -q -s 10 postgres >"$T/gen-init.log" 2>&1
   psql_at "$WSOCK" -c "CREATE TABLE filler (id bigint, note text, n numeric)"
   pg $PGBIN/pg_ctl -D "$gen" -m fast -w stop >/dev/null
   first=$(pg $PGBIN/pg_controldata "$gen" | awk -F': *' '/REDO WAL file/ { print $2 }')
@@ -583,15 +675,16 @@ SQL
   echo "$(count_from "$WALSRC/segments" "$first") $first" > "$WALSRC/ready"
 }
 
-if wal_ready; then
-  log "reusing $(cut -d' ' -f1 "$WALSRC/ready") segments in $WALSRC"
-else
-  generate_wal
-fi
-FIRST=$(cut -d' ' -f2 "$WALSRC/ready")
-SEG_LIST=$T/segments.list
-# the first N from the base's checkpoint on: consecutive, each 16 MiB
-python3 - "$WALSRC/segments" "$FIRST" "$SEGMENTS" > "$SEG_LIST" <<'PY'
+if runs push; then
+  if wal_ready; then
+    log "reusing $(cut -d' ' -f1 "$WALSRC/ready") segments in $WALSRC"
+  else
+    generate_wal
+  fi
+  FIRST=$(cut -d' ' -f2 "$WALSRC/ready")
+  SEG_LIST=$T/segments.list
+  # the first N from the base's checkpoint on: consecutive, each 16 MiB
+  python3 - "$WALSRC/segments" "$FIRST" "$SEGMENTS" > "$SEG_LIST" <<'PY'
 import os, sys
 d, first, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 names = sorted(f for f in os.listdir(d) if len(f) == 24 and f >= first)[:n]
@@ -605,8 +698,9 @@ for s in names:
     assert os.path.getsize(os.path.join(d, s)) == 16 << 20, s
 print("\n".join(names))
 PY
-own "$SEG_LIST"
-log "segments $(head -1 "$SEG_LIST") .. $(tail -1 "$SEG_LIST")"
+  own "$SEG_LIST"
+  log "segments $(head -1 "$SEG_LIST") .. $(tail -1 "$SEG_LIST")"
+fi
 
 # ------------------------------------------------ pgBackRest configuration
 # One file for everything; per-run paths (repository, spool, pg1-path) are
@@ -628,29 +722,39 @@ repo1-retention-full=2
 [wal]
 pg1-path=$WORK/walpg
 pg1-socket-path=$WSOCK
+pg1-port=$PORT
 repo1-path=$WORK/repo-pgbr-unused
 
 [main]
 pg1-path=$WORK/pg
 pg1-socket-path=$SOCK
+pg1-port=$PORT
 repo1-path=$WORK/repo-pgbr-main
+
+[mem]
+pg1-path=$WORK/mem
+pg1-socket-path=$SOCK
+pg1-port=$PORT
+repo1-path=$WORK/repo-pgbr-mem
 CONF
 own "$PGBR_CONF"
 PGBR=(pgbackrest --config="$PGBR_CONF")
 
-# stanza-create runs against a running clone of the WAL's cluster (same
-# system identifier, same history): one repository per pgBackRest variant.
-log "pgBackRest stanza 'wal' on a running clone of the cluster that wrote the WAL"
-cp -a "$WALSRC/base" "$WORK/walpg"; own "$WORK/walpg"
-start_cluster "$WORK/walpg" "$WSOCK" "$T/walpg.log" "-c archive_mode=off"
-for r in $(seq 1 "$REPS"); do
-  for v in b-sync b-async; do
-    mkpg "$WORK/repo-$v.r$r"
-    pg "${PGBR[@]}" --stanza=wal --repo1-path="$WORK/repo-$v.r$r" stanza-create >"$T/stanza-$v.r$r.log" 2>&1 ||
-      { cat "$T/stanza-$v.r$r.log" >&2; exit 1; }
+if runs push; then
+  # stanza-create runs against a running clone of the WAL's cluster (same
+  # system identifier, same history): one repository per pgBackRest variant.
+  log "pgBackRest stanza 'wal' on a running clone of the cluster that wrote the WAL"
+  cp -a "$WALSRC/base" "$WORK/walpg"; own "$WORK/walpg"
+  start_cluster "$WORK/walpg" "$WSOCK" "$T/walpg.log" "-c archive_mode=off"
+  for r in $(seq 1 "$REPS"); do
+    for v in b-sync b-async; do
+      mkpg "$WORK/repo-$v.r$r"
+      pg "${PGBR[@]}" --stanza=wal --repo1-path="$WORK/repo-$v.r$r" stanza-create >"$T/stanza-$v.r$r.log" 2>&1 ||
+        { cat "$T/stanza-$v.r$r.log" >&2; exit 1; }
+    done
   done
-done
-stop_and_remove "$WORK/walpg"
+  stop_and_remove "$WORK/walpg"
+fi
 
 # fake_datadir DIR [segments]: what archive_command / restore_command see of a
 # data directory: PG_VERSION and global/pg_control of the WAL's cluster,
@@ -723,31 +827,33 @@ archived() { # KEY REPO: archived segment objects in REPO
   esac
 }
 
-log "reading the segments once, so no variant pays for the first read from disk"
-sed "s|^|$WALSRC/segments/|" "$SEG_LIST" | xargs cat > /dev/null
+if runs push; then
+  log "reading the segments once, so no variant pays for the first read from disk"
+  sed "s|^|$WALSRC/segments/|" "$SEG_LIST" | xargs cat > /dev/null
 
-# Rounds interleave the variants, so drift in what else runs on this shared
-# machine hits them alike. Every variant gets a fresh repository (pgBackRest's
-# were created above), a fresh data directory and a fresh spool directory.
-for rep in $(seq 1 "$REPS"); do
-  for key in $PUSH_KEYS; do
-    is_skipped "push-$key" && continue
-    name=push-$key.r$rep d=$WORK/push-$key repo=$WORK/repo-$key.r$rep spool=$WORK/spool-$key
-    mkpg "$repo" "$spool"
-    fake_datadir "$d" segments
-    sync
-    put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
-    log "[$rep/$REPS] WAL push: $key"
-    run_loop push "$name" "$d" "$(push_cmd "$key" "$d" "$repo" "$spool")"
-    expect_count "$name" "archived objects in $repo" "$(archived "$key" "$repo")"
-    log "  $(loop_line "$name")"
-    rm -rf "$d" "$spool"
-    # the fetch section reads what the sync variants stored in the last round
-    if [ "$rep" -lt "$REPS" ] || { [ "$key" != w-sync ] && [ "$key" != b-sync ]; }; then rm -rf "$repo"; fi
+  # Rounds interleave the variants, so drift in what else runs on this shared
+  # machine hits them alike. Every variant gets a fresh repository (pgBackRest's
+  # were created above), a fresh data directory and a fresh spool directory.
+  for rep in $(seq 1 "$REPS"); do
+    for key in $PUSH_KEYS; do
+      is_skipped "push-$key" && continue
+      name=push-$key.r$rep d=$WORK/push-$key repo=$WORK/repo-$key.r$rep spool=$WORK/spool-$key
+      mkpg "$repo" "$spool"
+      fake_datadir "$d" segments
+      sync
+      put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+      log "[$rep/$REPS] WAL push: $key"
+      run_loop push "$name" "$d" "$(push_cmd "$key" "$d" "$repo" "$spool")"
+      expect_count "$name" "archived objects in $repo" "$(archived "$key" "$repo")"
+      log "  $(loop_line "$name")"
+      rm -rf "$d" "$spool"
+      # the fetch section reads what the sync variants stored in the last round
+      if [ "$rep" -lt "$REPS" ] || { [ "$key" != w-sync ] && [ "$key" != b-sync ]; }; then rm -rf "$repo"; fi
+    done
   done
-done
-sync
-report push
+  sync
+  report push
+fi
 
 # ================================================================ 2. WAL fetch
 RW=$WORK/repo-w-sync.r$REPS
@@ -809,42 +915,53 @@ recovery() { # KEY ROUND
   rm -rf "$spool"
 }
 
-for rep in $(seq 1 "$REPS"); do
-  for key in $FETCH_KEYS; do is_skipped "fetch-$key" || fetch_loop "$key" "$rep"; done
-done
-for rep in $(seq 1 "$REPS"); do
-  for key in $FETCH_KEYS; do is_skipped "recovery-$key" || recovery "$key" "$rep"; done
-done
-report fetch
-rm -rf "$RW" "$RB"
+if runs fetch; then
+  for rep in $(seq 1 "$REPS"); do
+    for key in $FETCH_KEYS; do is_skipped "fetch-$key" || fetch_loop "$key" "$rep"; done
+  done
+  for rep in $(seq 1 "$REPS"); do
+    for key in $FETCH_KEYS; do is_skipped "recovery-$key" || recovery "$key" "$rep"; done
+  done
+  report fetch
+  rm -rf "$RW" "$RB"
+fi
 
 # ================================================================ 3. backup and restore
 PGD=$WORK/pg
 RW=$WORK/repo-w-main
+RWR=$WORK/repo-w-repl
 RB=$WORK/repo-pgbr-main
-mkpg "$RW" "$RB"
-log "cluster for backups: pgbench -i -s $SCALE ..."
-pg $PGBIN/initdb -D "$PGD" -U postgres --auth=trust >/dev/null
+# The replication user: "host replication" from 127.0.0.1 with a
+# scram-sha-256 password, ahead of initdb's trust lines; the password goes
+# to walden and pg_basebackup in PGPASSWORD. The server listens on
+# 127.0.0.1:$PORT as well as on its socket.
+TCP="-c listen_addresses=127.0.0.1"
+allow_repl() { # datadir (stopped)
+  { echo "host replication $REPL_USER 127.0.0.1/32 scram-sha-256"; cat "$1/pg_hba.conf"; } > "$1/pg_hba.conf.new"
+  mv "$1/pg_hba.conf.new" "$1/pg_hba.conf"; own "$1/pg_hba.conf"
+}
+create_repl() { # socket-dir (running)
+  psql_at "$1" -c "CREATE ROLE $REPL_USER WITH LOGIN REPLICATION PASSWORD '$REPL_PW'" >/dev/null
+}
 # archive_command 'true' while loading: no restore needs the WAL from before
 # the backups, and archiving it would only lengthen the run. Each tool then
 # archives through its own command while its backup runs (pgBackRest's backup
 # insists that archive_command contains "pgbackrest").
-cat >> "$PGD/postgresql.conf" <<CONF
+backup_conf() { # datadir
+  cat >> "$1/postgresql.conf" <<CONF
 fsync = on
 wal_level = replica
 max_wal_size = 4GB
 archive_mode = on
 archive_command = 'true'
 CONF
-start_cluster "$PGD" "$SOCK" "$T/pg.log"
-pg $PGBIN/pgbench -h "$SOCK" -U postgres -i -q -s "$SCALE" postgres >"$T/pgbench-init.log" 2>&1
-put db.bytes "$(psql_at "$SOCK" -c "SELECT pg_database_size('postgres')")"
-pg "${PGBR[@]}" --stanza=main stanza-create >"$T/stanza-main.log" 2>&1 || { cat "$T/stanza-main.log" >&2; exit 1; }
+}
 
-# use_archiver COMMAND [REPO-GLOB]: make COMMAND the archive_command, then
-# checkpoint, switch segment and wait until nothing is left to archive, so no
-# backup pays for the previous step; with REPO-GLOB, check the switched
-# segment arrived there (the new command is the one running).
+# use_archiver COMMAND [REPO-GLOB]: make COMMAND the archive_command of the
+# cluster in $PGD (on $SOCK), then checkpoint, switch segment and wait until
+# nothing is left to archive, so no backup pays for the previous step; with
+# REPO-GLOB, check the switched segment arrived there (the new command is the
+# one running).
 use_archiver() {
   local cmd=$1 glob=${2:-} i
   psql_at "$SOCK" -c "ALTER SYSTEM SET archive_command = '$cmd'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -854,13 +971,14 @@ use_archiver() {
     compgen -G "$PGD/pg_wal/archive_status/*.ready" >/dev/null || break
     sleep 0.1
   done
-  compgen -G "$PGD/pg_wal/archive_status/*.ready" >/dev/null && { echo "the archiver is stuck; see $T/pg.log" >&2; exit 1; }
+  [ "$i" -lt 1200 ] || { echo "the archiver is stuck; see the server log in $T" >&2; exit 1; }
   if [ -n "$glob" ] && ! compgen -G "$glob" >/dev/null; then
     echo "archive_command '$cmd' did not archive into $glob" >&2; exit 1
   fi
   sync
 }
 bytes() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+newest() { printf '%s\n' "$@" | sort | tail -1; }  # newest PATH...: the last by name
 # backup NAME WAL-DIR CMD...: timed, with the server's CPU and the bytes
 # archived into WAL-DIR from before to after
 backup() {
@@ -873,7 +991,7 @@ backup() {
   c1=$(python3 "$BIN/servercpu.py" "$PGD")
   put "$name.servercpu" "$(python3 -c "print($c1 - $c0)")"
   put "$name.wal" "$(( $(bytes "$waldir") - w0 ))"
-  log "  $(cut -d' ' -f1 "$T/$name.time") s"
+  log "  $(cut -d' ' -f1 "$T/$name.time") s, peak RSS $(cut -d' ' -f2 "$T/$name.time") KiB"
 }
 # restore NAME DIR CMD...: timed restore, then start until it answers after
 # recovery; the clock runs from the start of the restore.
@@ -892,37 +1010,127 @@ restore() {
   log "  restore $(cut -d' ' -f1 "$T/$name.time") s, total $(printf %.2f "$(cat "$T/$name.total")") s; $n rows"
   stop_and_remove "$dir"
 }
+# The backup variants of 3. and 4., completed by --repo REPO (walden) or
+# the target directory and the compression (pg_basebackup). env(1) execs:
+# no extra process is measured.
+read -ra ZSTD3_ARGS <<< "$ZSTD3"
+walden_local() { # PGDATA: local mode, reading the data directory, over the socket as postgres
+  WLOCAL=("$WALDEN" backup-push --pgdata "$1" --pg-host "$SOCK" --pg-port "$PORT" --pg-user postgres
+    --pg-database postgres "${ZSTD3_ARGS[@]}" --jobs 2 --checkpoint fast)
+}
+# replication mode: no --pgdata, BASE_BACKUP over TCP as the replication user
+WREPL=(env PGPASSWORD="$REPL_PW" "$WALDEN" backup-push --pg-host 127.0.0.1 --pg-port "$PORT"
+  --pg-user "$REPL_USER" "${ZSTD3_ARGS[@]}" --jobs 2 --checkpoint fast)
+PGBB=(env PGPASSWORD="$REPL_PW" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U "$REPL_USER" -Ft
+  --checkpoint=fast -X fetch)
 
-for rep in $(seq 1 "$REPS"); do
-  [ -f "$PGD/postmaster.pid" ] || start_cluster "$PGD" "$SOCK" "$T/pg.log"
-  use_archiver "$WALDEN --repo $RW wal-push -q %p" "$RW/wal/*/*"
-  backup "backup-walden.r$rep" "$RW/wal" "$WALDEN" backup-push --repo "$RW" --pgdata "$PGD" --pg-host "$SOCK" \
-    --pg-user postgres --pg-database postgres $ZSTD3 --jobs 2 --checkpoint fast
-  put "backup-walden.r$rep.stored" "$(bytes "$(ls -d "$RW"/backups/*/ | sort | tail -1)")"
+if runs backup; then
+  mkpg "$RW" "$RWR" "$RB"
+  walden_local "$PGD"
+  log "cluster for backups: pgbench -i -s $SCALE ..."
+  pg $PGBIN/initdb -D "$PGD" -U postgres --auth=trust >/dev/null
+  backup_conf "$PGD"
+  allow_repl "$PGD"
+  start_cluster "$PGD" "$SOCK" "$T/pg.log" "$TCP"
+  create_repl "$SOCK"
+  pg $PGBIN/pgbench -h "$SOCK" -p "$PORT" -U postgres -i -q -s "$SCALE" postgres >"$T/pgbench-init.log" 2>&1
+  put db.bytes "$(psql_at "$SOCK" -c "SELECT pg_database_size('postgres')")"
+  pg "${PGBR[@]}" --stanza=main stanza-create >"$T/stanza-main.log" 2>&1 || { cat "$T/stanza-main.log" >&2; exit 1; }
 
-  use_archiver "true"
-  rm -rf "$WORK/pgbb"
-  backup "backup-pgbb.r$rep" /nonexistent $PGBIN/pg_basebackup -h "$SOCK" -U postgres -D "$WORK/pgbb" -Ft \
-    --compress=server-zstd --checkpoint=fast -X fetch
-  put "backup-pgbb.r$rep.stored" "$(bytes "$WORK/pgbb")"
+  for rep in $(seq 1 "$REPS"); do
+    [ -f "$PGD/postmaster.pid" ] || start_cluster "$PGD" "$SOCK" "$T/pg.log" "$TCP"
+    use_archiver "$WALDEN --repo $RW wal-push -q %p" "$RW/wal/*/*"
+    backup "backup-walden.r$rep" "$RW/wal" "${WLOCAL[@]}" --repo "$RW"
+    put "backup-walden.r$rep.stored" "$(bytes "$(newest "$RW"/backups/*/)")"
 
-  use_archiver "pgbackrest --config=$PGBR_CONF --stanza=main archive-push %p" "$RB/archive/main/*/*/*"
-  backup "backup-pgbr.r$rep" "$RB/archive/main" "${PGBR[@]}" --stanza=main --type=full backup
-  put "backup-pgbr.r$rep.stored" "$(bytes "$(ls -d "$RB"/backup/main/*F/ | sort | tail -1)")"
-  use_archiver "true"
-  stop_server "$PGD"          # restores run without the source server beside them
+    use_archiver "$WALDEN --repo $RWR wal-push -q %p" "$RWR/wal/*/*"
+    backup "backup-wrepl.r$rep" "$RWR/wal" "${WREPL[@]}" --repo "$RWR"
+    grep -q 'replication' "$T/backup-wrepl.r$rep.err" ||
+      { echo "backup-wrepl: walden did not log the replication mode:" >&2; cat "$T/backup-wrepl.r$rep.err" >&2; exit 1; }
+    put "backup-wrepl.r$rep.stored" "$(bytes "$(newest "$RWR"/backups/*/)")"
 
-  restore "restore-walden.r$rep" "$WORK/r-walden" "$WALDEN" restore latest --repo "$RW" --pgdata "$WORK/r-walden" --jobs 2
-  mkpg "$WORK/r-pgbb"; chmod 700 "$WORK/r-pgbb"
-  restore "restore-pgbb.r$rep" "$WORK/r-pgbb" \
-    bash -c "set -o pipefail; zstd -q -d -c '$WORK/pgbb/base.tar.zst' | tar -x -C '$WORK/r-pgbb'"
-  mkpg "$WORK/r-pgbr"; chmod 700 "$WORK/r-pgbr"
-  # pgBackRest writes restore_command = 'pgbackrest --config=… --pg1-path=… --stanza=main archive-get %f "%p"'
-  # from the options given here; pg1-path must be the restored directory (cwd check).
-  restore "restore-pgbr.r$rep" "$WORK/r-pgbr" "${PGBR[@]}" --stanza=main --pg1-path="$WORK/r-pgbr" restore
-  rm -rf "$WORK/pgbb"
-done
-report backup
+    use_archiver "true"
+    rm -rf "$WORK/pgbb" "$WORK/pgbbc"
+    backup "backup-pgbb.r$rep" /nonexistent "${PGBB[@]}" -D "$WORK/pgbb" --compress=server-zstd
+    put "backup-pgbb.r$rep.stored" "$(bytes "$WORK/pgbb")"
+    backup "backup-pgbbc.r$rep" /nonexistent "${PGBB[@]}" -D "$WORK/pgbbc" --compress=client-zstd
+    put "backup-pgbbc.r$rep.stored" "$(bytes "$WORK/pgbbc")"
+    rm -rf "$WORK/pgbbc"
+
+    use_archiver "pgbackrest --config=$PGBR_CONF --stanza=main archive-push %p" "$RB/archive/main/*/*/*"
+    backup "backup-pgbr.r$rep" "$RB/archive/main" "${PGBR[@]}" --stanza=main --type=full backup
+    put "backup-pgbr.r$rep.stored" "$(bytes "$(newest "$RB"/backup/main/*F/)")"
+    use_archiver "true"
+    stop_server "$PGD"          # restores run without the source server beside them
+
+    restore "restore-walden.r$rep" "$WORK/r-walden" "$WALDEN" restore latest --repo "$RW" --pgdata "$WORK/r-walden" --jobs 2
+    restore "restore-wrepl.r$rep" "$WORK/r-wrepl" "$WALDEN" restore latest --repo "$RWR" --pgdata "$WORK/r-wrepl" --jobs 2
+    mkpg "$WORK/r-pgbb"; chmod 700 "$WORK/r-pgbb"
+    restore "restore-pgbb.r$rep" "$WORK/r-pgbb" \
+      bash -c "set -o pipefail; zstd -q -d -c '$WORK/pgbb/base.tar.zst' | tar -x -C '$WORK/r-pgbb'"
+    mkpg "$WORK/r-pgbr"; chmod 700 "$WORK/r-pgbr"
+    # pgBackRest writes restore_command = 'pgbackrest --config=… --pg1-path=… --stanza=main archive-get %f "%p"'
+    # from the options given here; pg1-path must be the restored directory (cwd check).
+    restore "restore-pgbr.r$rep" "$WORK/r-pgbr" "${PGBR[@]}" --stanza=main --pg1-path="$WORK/r-pgbr" restore
+    rm -rf "$WORK/pgbb"
+  done
+  report backup
+  rm -rf "$PGD" "$RW" "$RWR" "$RB"   # room for what follows
+fi
+
+# ================================================================ 4. memory against file count
+# A fresh initdb cluster (its ~1 000 files), then the same cluster with
+# $FILES more relation files: empty files named like relation files (numbers
+# past any OID initdb uses) in the postgres database's directory, made while
+# it is stopped. PostgreSQL never opens a relation file nobody refers to, and
+# every tool sends them as they are, so each adds one manifest entry and one
+# tar header: what is measured is the memory per file.
+if runs memory; then
+  PGD=$WORK/mem
+  walden_local "$PGD"
+  mkpg "$WORK/repo-pgbr-mem"
+  log "memory: a fresh cluster, then $FILES more relation files"
+  pg $PGBIN/initdb -D "$PGD" -U postgres --auth=trust >/dev/null
+  backup_conf "$PGD"
+  allow_repl "$PGD"
+  start_cluster "$PGD" "$SOCK" "$T/mem.log" "$TCP"
+  create_repl "$SOCK"
+  DBOID=$(psql_at "$SOCK" -c "SELECT oid FROM pg_database WHERE datname = 'postgres'")
+  pg "${PGBR[@]}" --stanza=mem stanza-create >"$T/stanza-mem.log" 2>&1 || { cat "$T/stanza-mem.log" >&2; exit 1; }
+  mem_round() { # small|large
+    local size=$1 r
+    put "mem-$size.files" "$(find "$PGD" -type f | wc -l)"
+    put "mem-$size.bytes" "$(bytes "$PGD")"
+    for rep in $(seq 1 "$REPS"); do
+      r=$WORK/repo-mem-wrepl; rm -rf "$r"; mkpg "$r"
+      use_archiver "$WALDEN --repo $r wal-push -q %p" "$r/wal/*/*"
+      backup "mem-$size-wrepl.r$rep" "$r/wal" "${WREPL[@]}" --repo "$r"
+      r=$WORK/repo-mem-walden; rm -rf "$r"; mkpg "$r"
+      use_archiver "$WALDEN --repo $r wal-push -q %p" "$r/wal/*/*"
+      backup "mem-$size-walden.r$rep" "$r/wal" "${WLOCAL[@]}" --repo "$r"
+      use_archiver "true"
+      rm -rf "$WORK/pgbbc"
+      backup "mem-$size-pgbbc.r$rep" /nonexistent "${PGBB[@]}" -D "$WORK/pgbbc" --compress=client-zstd
+      use_archiver "pgbackrest --config=$PGBR_CONF --stanza=mem archive-push %p" "$WORK/repo-pgbr-mem/archive/mem/*/*/*"
+      backup "mem-$size-pgbr.r$rep" "$WORK/repo-pgbr-mem/archive/mem" "${PGBR[@]}" --stanza=mem --type=full backup
+      use_archiver "true"
+    done
+    rm -rf "$WORK/repo-mem-wrepl" "$WORK/repo-mem-walden" "$WORK/pgbbc"
+  }
+  mem_round small
+  stop_server "$PGD"
+  pg python3 - "$PGD/base/$DBOID" "$FILES" <<'PY'
+import os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    open(os.path.join(d, str(2000000 + i)), "x").close()
+PY
+  start_cluster "$PGD" "$SOCK" "$T/mem.log" "$TCP"
+  mem_round large
+  stop_server "$PGD"
+  report memory
+fi
+
 report summary
 echo
 echo "Run took $(( ($(date +%s) - T_START) / 60 )) min $(( ($(date +%s) - T_START) % 60 )) s; load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."

@@ -1,4 +1,4 @@
-//! The walden command lines in examples/ (cron, systemd, Kubernetes) parse with this walden's command line, and say what running them unattended needs: -q under cron, --pg-user through kubectl exec, no placeholder Secret, no emptyDir that would get a drill evicted.
+//! The walden command lines in examples/ (cron, systemd, Kubernetes) parse with this walden's command line, and say what running them unattended needs: -q under cron, --pg-user through kubectl exec, a network backup with no --pgdata, exec or volume and its password from a Secret, no placeholder Secret, no emptyDir that would get a drill evicted.
 
 use std::path::Path;
 
@@ -136,4 +136,91 @@ fn kubernetes_backup_names_its_role_and_the_file_holds_no_secret_or_emptydir() {
             .any(|l| l.trim_start().starts_with("emptyDir")),
         "a drill that outgrows an emptyDir limit is evicted instead of recorded as failed"
     );
+}
+
+#[test]
+fn kubernetes_network_backup_needs_only_a_connection_and_a_referenced_password() {
+    let source = "kubernetes/cronjob-network.yaml";
+    let text = example(source);
+    let manifests: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let start = manifests
+        .iter()
+        .position(|l| list_item(l) == Some("walden"))
+        .expect("a `- walden` command item");
+    let words: Vec<String> = manifests[start..]
+        .iter()
+        .map_while(|l| list_item(l))
+        .map(str::to_string)
+        .collect();
+    let cli = parse(&words, source);
+    let Command::BackupPush(backup) = &cli.command else {
+        panic!("expected backup-push: {words:?}");
+    };
+    // The absence of --pgdata (and of PGDATA) is what selects the network mode.
+    assert!(
+        !words.iter().any(|w| w.starts_with("--pgdata")),
+        "the network backup must not name a data directory: {words:?}"
+    );
+    assert!(
+        !manifests.iter().any(|l| l.contains("name: PGDATA")),
+        "PGDATA in the pod's environment would switch backup-push to data-directory mode"
+    );
+    let host = backup
+        .connect
+        .pg_host
+        .as_deref()
+        .expect("--pg-host names the server");
+    assert!(
+        !host.starts_with('/'),
+        "a socket directory is not reachable from another pod: {host}"
+    );
+    assert!(backup.connect.pg_user.is_some(), "the replication user");
+    assert!(
+        backup.backup.checkpoint.is_some(),
+        "the checkpoint choice is spelled out (and commented)"
+    );
+
+    // The password comes from a Secret the file refers to but does not hold.
+    let password = manifests
+        .iter()
+        .position(|l| list_item(l) == Some("name: PGPASSWORD"))
+        .expect("PGPASSWORD in the container's env");
+    assert!(
+        manifests[password + 1..password + 3]
+            .iter()
+            .any(|l| l.contains("secretKeyRef")),
+        "PGPASSWORD must come from a secretKeyRef"
+    );
+    assert!(
+        !manifests.iter().any(|l| l.trim() == "kind: Secret"),
+        "kubectl apply would overwrite the real Secret with placeholders"
+    );
+
+    // No exec, no volume; one backup at a time, a bounded number of retries,
+    // and a memory limit.
+    for forbidden in [
+        "kubectl",
+        "exec",
+        "volumes:",
+        "volumeMounts:",
+        "persistentVolumeClaim",
+    ] {
+        assert!(
+            !manifests.iter().any(|l| l.contains(forbidden)),
+            "{source} must not need {forbidden}"
+        );
+    }
+    for required in [
+        "concurrencyPolicy: Forbid",
+        "backoffLimit:",
+        "limits: { memory:",
+    ] {
+        assert!(
+            manifests.iter().any(|l| l.contains(required)),
+            "{source} needs {required}"
+        );
+    }
 }
