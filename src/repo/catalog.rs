@@ -54,23 +54,22 @@ pub async fn list(store: &dyn ObjectStore) -> Result<Vec<BackupEntry>> {
     from_objects(store, &objects, InvalidManifests::Fail).await
 }
 
-/// One backup, from a listing of its own directory only (cheap right after
-/// writing it); `None` if the repository holds nothing under its name.
-pub async fn entry(store: &dyn ObjectStore, name: &str) -> Result<Option<BackupEntry>> {
+/// What one backup occupies in the repository (see
+/// [`BackupEntry::stored_bytes`]), from a listing of its own directory
+/// only, without reading its manifest: cheap right after writing it, and
+/// its memory does not grow with the backup's file count.
+pub async fn stored_bytes(store: &dyn ObjectStore, name: &str) -> Result<u64> {
     let prefix = layout::backup_prefix(name);
-    let objects: Vec<ObjectMeta> = store
-        .list(&prefix)
-        .map(|meta| {
-            meta.map_err(|e| Error::from(e).context(format!("listing {prefix} in {}", store.url())))
-        })
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<_>>()?;
-    Ok(from_objects(store, &objects, InvalidManifests::Fail)
-        .await?
-        .into_iter()
-        .find(|entry| entry.name == name))
+    let mut total = 0;
+    let mut listing = store.list(&prefix);
+    while let Some(meta) = listing.next().await {
+        let meta = meta
+            .map_err(|e| Error::from(e).context(format!("listing {prefix} in {}", store.url())))?;
+        if layout::backup_name_of_key(&meta.key) == Some(name) {
+            total += meta.size;
+        }
+    }
+    Ok(total)
 }
 
 /// The backups among listed `objects` (other keys are ignored), oldest

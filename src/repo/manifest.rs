@@ -168,6 +168,39 @@ pub enum ManifestError {
     },
 }
 
+/// A JSON document's top-level `format` value, if it is an object that has
+/// one; everything else is checked for syntax and skipped.
+struct FormatField(Option<serde_json::Value>);
+
+impl<'de> Deserialize<'de> for FormatField {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Probe;
+        impl<'de> Visitor<'de> for Probe {
+            type Value = FormatField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FormatField, A::Error> {
+                let mut format = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "format" {
+                        format = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(FormatField(format))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FormatField, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FormatField(None))
+            }
+        }
+        deserializer.deserialize_any(Probe)
+    }
+}
+
 fn invalid(entry: impl Into<String>, reason: impl Into<String>) -> ManifestError {
     ManifestError::Invalid {
         entry: entry.into(),
@@ -187,20 +220,21 @@ impl Manifest {
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
         // Syntax first, then the format number, then the structure: a
         // manifest from a newer walden is reported as such, not as a
-        // missing or mistyped field.
-        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        // missing or mistyped field. The first pass skips everything but
+        // `format` (no generic JSON tree: that would cost about a kilobyte
+        // per file of a large cluster).
+        let probe: FormatField = serde_json::from_slice(bytes).map_err(|e| {
+            let detail = e.to_string();
             if e.is_eof() {
-                ManifestError::Truncated {
-                    detail: e.to_string(),
-                }
+                ManifestError::Truncated { detail }
+            } else if e.is_syntax() {
+                ManifestError::NotJson { detail }
             } else {
-                ManifestError::NotJson {
-                    detail: e.to_string(),
-                }
+                ManifestError::Malformed { detail }
             }
         })?;
-        let format = value
-            .get("format")
+        let format = probe
+            .0
             .ok_or_else(|| ManifestError::Malformed {
                 detail: "no \"format\" field".into(),
             })?
@@ -215,7 +249,7 @@ impl Manifest {
             });
         }
         let manifest: Manifest =
-            serde_json::from_value(value).map_err(|e| ManifestError::Malformed {
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed {
                 detail: e.to_string(),
             })?;
         manifest.validate()?;

@@ -102,21 +102,23 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         parts,
         durations,
     });
+    let (bytes, files) = (manifest.bytes, manifest.files.len());
+    // The file list is the one part of a backup's memory that grows with
+    // the cluster: keep it once, as JSON, from here on.
+    let json = Bytes::from(manifest.to_json());
+    drop(manifest);
     store
         .put(
             &layout::backup_manifest_key(&name),
-            Bytes::from(manifest.to_json()),
+            json,
             PutMode::CreateOnly,
             &Metadata::new(),
         )
         .await
         .map_err(|e| Error::from(e).context(format!("writing the manifest of {name}")))?;
 
-    // Stored size as backup-list and prune count it: every object of the
-    // backup, manifest included, as the store lists them.
-    let stored_bytes = match catalog::entry(store.as_ref(), &name).await {
-        Ok(Some(entry)) => Some(entry.stored_bytes),
-        Ok(None) => None,
+    let stored_bytes = match catalog::stored_bytes(store.as_ref(), &name).await {
+        Ok(stored) => Some(stored),
         Err(e) => {
             tracing::warn!(backup = %name, error = %e, "backup complete, but listing it to measure its stored size failed");
             None
@@ -124,9 +126,9 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     };
     tracing::info!(
         backup = %name,
-        bytes = manifest.bytes,
+        bytes,
         stored_bytes,
-        files = manifest.files.len(),
+        files,
         total_ms = durations.total_ms(),
         checkpoint_ms = durations.checkpoint_ms,
         copy_ms = durations.copy_ms,
@@ -138,7 +140,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     }
     println!(
         "{}",
-        summary(&name, manifest.bytes, stored_bytes, &durations, planned)
+        summary(&name, bytes, stored_bytes, &durations, planned)
     );
     Ok(())
 }
