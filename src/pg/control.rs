@@ -90,6 +90,13 @@ impl fmt::Debug for ConnectOptions {
     }
 }
 
+/// libpq's TLS variables walden does not implement, and why that matters.
+const UNSUPPORTED_TLS_VARIABLES: [(&str, &str); 3] = [
+    ("PGSSLCRL", "does not check certificate revocation lists"),
+    ("PGSSLCRLDIR", "does not check certificate revocation lists"),
+    ("PGSSLPASSWORD", "reads only unencrypted client keys"),
+];
+
 impl ConnectOptions {
     /// Fills unset fields from `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`,
     /// `PGPASSWORD`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`
@@ -131,6 +138,15 @@ impl ConnectOptions {
         let path = |explicit: Option<PathBuf>, name: &str| {
             explicit.or_else(|| var(name).map(PathBuf::from))
         };
+        // Ignoring these would trust a revoked certificate, or fail later on
+        // a key walden cannot decrypt: say so before connecting.
+        for (name, why) in UNSUPPORTED_TLS_VARIABLES {
+            if var(name).is_some() {
+                return Err(ControlError::Settings {
+                    problem: format!("{name} is set, but walden {why}: unset it, or use pg_basebackup for this connection"),
+                });
+            }
+        }
         let root_cert = path(self.tls.root_cert, "PGSSLROOTCERT");
         let mode = match (self.tls.mode, var("PGSSLMODE")) {
             (mode, _) if mode != SslMode::default() => mode,
@@ -1632,6 +1648,13 @@ mod unit_tests {
             .with_env(env(&[("PGSSLROOTCERT", "system")]), None)
             .unwrap();
         assert_eq!(system.tls.mode, SslMode::VerifyFull);
+        for name in ["PGSSLCRL", "PGSSLCRLDIR", "PGSSLPASSWORD"] {
+            let err = ConnectOptions::default()
+                .with_env(env(&[(name, "/etc/x")]), None)
+                .unwrap_err();
+            assert!(matches!(err, ControlError::Settings { .. }), "{err:?}");
+            assert!(err.to_string().contains(&format!("{name} is set")), "{err}");
+        }
         let passfile = ConnectOptions::default()
             .with_env(env(&[("HOME", "/h"), ("PGPASSFILE", "/etc/pw")]), None)
             .unwrap();
