@@ -467,7 +467,7 @@ _walden() {
             return 0
             ;;
         walden__subcmd__check)
-            opts="-v -q -h -V --pg-host --pg-port --pg-user --pg-database --pg-sslmode --pg-sslrootcert --pg-sslcert --pg-sslkey --timeout --init --read-only --json --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            opts="-v -q -h -V --pg-host --pg-port --pg-user --pg-database --pg-sslmode --pg-sslrootcert --pg-sslcert --pg-sslkey --timeout --init --read-only --replication --json --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -509,6 +509,7 @@ complete -c walden -n "__fish_walden_using_subcommand check" -l gcs-grpc-endpoin
 complete -c walden -n "__fish_walden_using_subcommand check" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand check" -l init -d 'Record the cluster\'s identity in a new repository now (needs a server connection), instead of at the first wal-push'
 complete -c walden -n "__fish_walden_using_subcommand check" -l read-only -d 'Only list and read the repository; write nothing (for hosts that only restore)'
+complete -c walden -n "__fish_walden_using_subcommand check" -l replication -d 'Connect as backup-push does without --pgdata: over the replication protocol, as a role with the REPLICATION attribute (a backup host, a CronJob pod). The server and identity checks then use IDENTIFY_SYSTEM; the archive check, which needs an SQL session, is skipped: run check without this flag where archive_command runs'
 complete -c walden -n "__fish_walden_using_subcommand check" -l json -d 'Print the checks as a JSON array (stable field names, for scripts)'
 complete -c walden -n "__fish_walden_using_subcommand check" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand check" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'

@@ -521,6 +521,10 @@ pub struct CheckArgs {
     #[arg(long, conflicts_with = "init")]
     pub read_only: bool,
 
+    /// Connect as backup-push does without --pgdata: over the replication protocol, as a role with the REPLICATION attribute (a backup host, a CronJob pod). The server and identity checks then use IDENTIFY_SYSTEM; the archive check, which needs an SQL session, is skipped: run check without this flag where archive_command runs.
+    #[arg(long)]
+    pub replication: bool,
+
     /// Print the checks as a JSON array (stable field names, for scripts).
     #[arg(long)]
     pub json: bool,

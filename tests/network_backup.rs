@@ -469,3 +469,69 @@ fn a_backup_over_the_network_into_s3_restores() {
 fn a_backup_over_the_network_into_gcs_restores() {
     network_backup_on(RepoKind::Gcs, "a_backup_over_the_network_into_gcs_restores");
 }
+
+/// `check --replication` is an operator's first test of a backup host or
+/// CronJob pod: the same connection backup-push without --pgdata makes.
+#[test]
+fn check_over_the_replication_protocol_passes_and_says_what_fails() {
+    let test = "check_over_the_replication_protocol_passes_and_says_what_fails";
+    let Some(site) = network_site(RepoKind::Local, test) else {
+        return;
+    };
+    site.batch(1);
+    site.archive_everything();
+    let check = |password: &str| {
+        site.command(&site.repo)
+            .args(["check", "--replication", "--json", "--pg-host", "127.0.0.1"])
+            .args(["--pg-port", &site.primary.port.to_string()])
+            .args(["--pg-user", REPL_USER])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap()
+    };
+    let line = |out: &Output, name: &str| -> serde_json::Value {
+        let lines: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["check"] == name)
+            .unwrap_or_else(|| panic!("no {name} line: {lines}"))
+            .clone()
+    };
+    let sysid = site
+        .primary
+        .sql("SELECT system_identifier FROM pg_control_system()");
+
+    let out = check(REPL_PASSWORD);
+    assert_ok(&out, "check --replication");
+    let server = line(&out, "server");
+    assert_eq!(server["result"], "PASS", "{server}");
+    let detail = server["detail"].as_str().unwrap();
+    assert!(detail.contains("replication connection to"), "{detail}");
+    assert!(
+        detail.contains(&format!("system identifier {}", sysid.trim())),
+        "{detail}"
+    );
+    assert_eq!(line(&out, "identity")["result"], "PASS");
+    assert_eq!(line(&out, "archive")["result"], "SKIP");
+
+    let wrong = "not-the-password";
+    let out = check(wrong);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let server = line(&out, "server");
+    assert_eq!(server["result"], "FAIL", "{server}");
+    assert!(
+        server["detail"]
+            .as_str()
+            .unwrap()
+            .contains("password authentication failed for user \"repl\""),
+        "{server}"
+    );
+    assert!(
+        server["fix"].as_str().unwrap().contains("REPLICATION"),
+        "{server}"
+    );
+    assert_eq!(line(&out, "identity")["result"], "SKIP");
+    assert!(!stdout(&out).contains(wrong) && !stderr(&out).contains(wrong));
+}

@@ -15,6 +15,8 @@ use serde::Serialize;
 use crate::cli::{CheckArgs, PgConnectArgs};
 use crate::config::Settings;
 use crate::error::{Error, Kind, Result};
+use crate::pg::control::check_supported;
+use crate::pg::replication::ReplicationConnection;
 use crate::pg::{ControlError, ControlSession};
 use crate::pipeline::{self, EncodeOptions, Identities};
 use crate::repo::identity::{self, RepoIdentity};
@@ -103,7 +105,19 @@ pub async fn run(args: &CheckArgs, settings: &Settings) -> Result<()> {
     lines.push(check_keys(store, reachable, &encode, &identities, settings).await);
 
     let pg = settings.connect(&args.connect);
-    if !wants_server(&pg) {
+    if args.replication {
+        let (line, cluster) = check_replication(&pg).await;
+        lines.push(line);
+        lines.push(match (cluster, reachable) {
+            (Some(cluster), true) => check_identity(store, &cluster, recorded, args.init).await,
+            (None, _) => Line::skip("identity", "the server could not be queried"),
+            (_, false) => Line::skip("identity", "the repository cannot be reached"),
+        });
+        lines.push(Line::skip(
+            "archive",
+            "not over a replication connection (it needs an SQL session): run check without --replication where archive_command runs",
+        ));
+    } else if !wants_server(&pg) {
         let why = "no server connection: pass --pg-host (and --pg-port, --pg-user, --pg-database, or their keys in the configuration file) to check the cluster's identity and archive_command";
         for name in ["server", "identity", "archive"] {
             lines.push(Line::skip(name, why));
@@ -424,6 +438,59 @@ async fn connect(connect: &PgConnectArgs) -> std::result::Result<ControlSession,
         };
         Line::fail("server", e.to_string(), fix)
     })
+}
+
+/// The server as backup-push without --pgdata reaches it: a replication
+/// connection, and what IDENTIFY_SYSTEM and SHOW say there.
+async fn check_replication(connect: &PgConnectArgs) -> (Line, Option<Cluster>) {
+    const NAME: &str = "server";
+    let options = match connect.options() {
+        Ok(options) => options,
+        Err(e) => {
+            let fix = "fix the setting or variable it names";
+            return (Line::fail(NAME, e.to_string(), fix), None);
+        }
+    };
+    let mut connection = match ReplicationConnection::connect(&options).await {
+        Ok(connection) => connection,
+        Err(e) => {
+            let fix = "check --pg-host, --pg-port, --pg-user and --pg-sslmode, the password (PGPASSWORD, or ~/.pgpass with \"replication\" as its database), that the role has the REPLICATION attribute, and a `host replication` line for this host in pg_hba.conf";
+            return (Line::fail(NAME, e.to_string(), fix), None);
+        }
+    };
+    let identified = connection.identify().await;
+    let target = connection.target().to_owned();
+    connection.close().await;
+    let identity = match identified {
+        Ok(identity) => identity,
+        Err(e) => {
+            let fix =
+                "report this with the server's version: IDENTIFY_SYSTEM and SHOW are all it asks";
+            return (Line::fail(NAME, e.to_string(), fix), None);
+        }
+    };
+    let major = match check_supported(identity.version_num) {
+        Ok(major) => major,
+        Err(e) => {
+            return (
+                Line::fail(NAME, e.to_string(), "walden supports PostgreSQL 13 to 18"),
+                None,
+            )
+        }
+    };
+    let line = Line::pass(
+        NAME,
+        format!(
+            "replication connection to {target}: PostgreSQL {major} (server_version_num {}), system identifier {}, timeline {}",
+            identity.version_num, identity.system_identifier, identity.timeline
+        ),
+    );
+    let cluster = Cluster {
+        system_identifier: identity.system_identifier,
+        major,
+        wal_segment_size: identity.wal_segment_size,
+    };
+    (line, Some(cluster))
 }
 
 /// What the server says about itself.
