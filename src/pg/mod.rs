@@ -6,6 +6,7 @@ pub mod conninfo;
 pub mod control;
 pub mod datadir;
 pub mod history;
+pub mod incremental;
 pub mod lsn;
 pub mod page_header;
 pub mod pgpass;

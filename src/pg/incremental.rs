@@ -1,0 +1,708 @@
+//! PostgreSQL 17's incremental files: the `INCREMENTAL.<name>` a server sends in place of a relation segment when a backup is taken with `BASE_BACKUP ( INCREMENTAL )`, and the plan that rebuilds the whole segment from a chain of backups, block by block, by the rules pg_combinebackup follows.
+//!
+//! An incremental file is a header (magic, block count, the truncation
+//! length in blocks, the relative block numbers, then zeros up to a block
+//! boundary when there are blocks) followed by the blocks themselves, in
+//! the order of the list. Integers are in the server's byte order; walden
+//! supports little-endian servers only, like the rest of its WAL reading.
+//!
+//! The plan is pure: it says, for every block of the rebuilt file, which
+//! backup of the chain holds it and at which offset of that backup's file,
+//! or that it is zero. Nothing here reads or writes files, so the same plan
+//! serves a restore that streams each backup's parts in turn.
+//!
+//! A repository may be written by an attacker: every count and block number
+//! is checked against the segment size before anything is allocated for it.
+
+use std::ops::Range;
+
+/// The first four bytes of every incremental file.
+pub const INCREMENTAL_MAGIC: u32 = 0xd3ae_1f0d;
+
+/// What the server puts before a relation segment's name to mark it incremental.
+pub const INCREMENTAL_PREFIX: &str = "INCREMENTAL.";
+
+/// PostgreSQL's block size and relation segment size in blocks (`BLCKSZ`,
+/// `RELSEG_SIZE`): the defaults, which every server walden supports uses
+/// unless built otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockGeometry {
+    pub block_size: u32,
+    pub segment_blocks: u32,
+}
+
+impl Default for BlockGeometry {
+    fn default() -> Self {
+        BlockGeometry {
+            block_size: 8192,
+            segment_blocks: 131_072,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IncrementalError {
+    #[error("incremental file {file}: {detail}")]
+    Invalid { file: String, detail: String },
+    #[error("{file} has no full version in the backup chain: the chain is broken (a full backup's file, or a link, is missing)")]
+    NoFullVersion { file: String },
+    #[error("{file} is missing from backup {backup} of the chain, between versions that have it")]
+    MissingVersion { file: String, backup: usize },
+}
+
+/// The header of one incremental file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncrementalHeader {
+    /// Relative block numbers, in the order their blocks follow the header.
+    pub blocks: Vec<u32>,
+    /// The length in blocks to which the segment was (or may have been)
+    /// truncated since the backup before.
+    pub truncation_block_length: u32,
+    /// Bytes before the first block: the header, padded to a block
+    /// boundary when there are blocks.
+    pub header_length: u64,
+}
+
+impl IncrementalHeader {
+    /// Parses the header at the start of `bytes` (which may go on into the
+    /// blocks). `file` names it in errors.
+    pub fn parse(
+        file: &str,
+        bytes: &[u8],
+        geometry: BlockGeometry,
+    ) -> Result<IncrementalHeader, IncrementalError> {
+        let invalid = |detail: String| IncrementalError::Invalid {
+            file: file.to_owned(),
+            detail,
+        };
+        let word = |index: usize| -> Result<u32, IncrementalError> {
+            let at = index * 4;
+            bytes
+                .get(at..at + 4)
+                .map(|w| u32::from_le_bytes(w.try_into().expect("four bytes")))
+                .ok_or_else(|| invalid(format!("the header ends after {} bytes", bytes.len())))
+        };
+        let magic = word(0)?;
+        if magic != INCREMENTAL_MAGIC {
+            return Err(invalid(format!(
+                "bad magic number {magic:#x} (expected {INCREMENTAL_MAGIC:#x})"
+            )));
+        }
+        let count = word(1)?;
+        if count > geometry.segment_blocks {
+            return Err(invalid(format!(
+                "{count} blocks, more than a segment holds ({})",
+                geometry.segment_blocks
+            )));
+        }
+        let truncation_block_length = word(2)?;
+        if truncation_block_length > geometry.segment_blocks {
+            return Err(invalid(format!(
+                "truncation length {truncation_block_length} blocks, more than a segment holds ({})",
+                geometry.segment_blocks
+            )));
+        }
+        let blocks = (0..count as usize)
+            .map(|i| word(3 + i))
+            .collect::<Result<Vec<u32>, _>>()?;
+        let mut seen = blocks.clone();
+        seen.sort_unstable();
+        if let Some(&too_far) = seen.last().filter(|&&b| b >= geometry.segment_blocks) {
+            return Err(invalid(format!(
+                "block {too_far} is beyond a segment's {} blocks",
+                geometry.segment_blocks
+            )));
+        }
+        if let Some(twice) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return Err(invalid(format!("block {} is listed twice", twice[0])));
+        }
+        let unpadded = 4 * (3 + u64::from(count));
+        let block_size = u64::from(geometry.block_size);
+        let header_length = if count > 0 {
+            unpadded.div_ceil(block_size) * block_size
+        } else {
+            unpadded
+        };
+        Ok(IncrementalHeader {
+            blocks,
+            truncation_block_length,
+            header_length,
+        })
+    }
+
+    /// The size the whole incremental file must have.
+    pub fn file_size(&self, geometry: BlockGeometry) -> u64 {
+        self.header_length + self.blocks.len() as u64 * u64::from(geometry.block_size)
+    }
+
+    /// Where the `index`th listed block starts in the file.
+    fn offset_of(&self, index: usize, geometry: BlockGeometry) -> u64 {
+        self.header_length + index as u64 * u64::from(geometry.block_size)
+    }
+
+    /// The rebuilt segment's length in blocks: the truncation length, or
+    /// more if blocks beyond it are listed (the segment grew during the
+    /// backup).
+    pub fn rebuilt_block_length(&self) -> u32 {
+        self.blocks
+            .iter()
+            .map(|&b| b + 1)
+            .max()
+            .unwrap_or(0)
+            .max(self.truncation_block_length)
+    }
+}
+
+/// One file as one backup of the chain holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileVersion {
+    /// The whole file, `size` bytes.
+    Full { size: u64 },
+    /// An incremental file with this header.
+    Incremental(IncrementalHeader),
+    /// Not in this backup.
+    Absent,
+}
+
+/// Where a run of blocks of the rebuilt file comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSource {
+    /// Zeros: no backup of the chain holds these blocks (PostgreSQL
+    /// extended the segment without logging them).
+    Zero,
+    /// From backup `backup` of the chain (0 = the full backup), its file
+    /// read from byte `offset` on, one block after another.
+    Backup { backup: usize, offset: u64 },
+}
+
+/// How to produce a file of the newest backup of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebuildPlan {
+    /// Copy that backup's whole file as it is.
+    Copy { backup: usize },
+    /// Write `runs` one after the other: each is a range of block numbers
+    /// of the rebuilt file and where its blocks come from.
+    Blocks(Vec<(Range<u32>, BlockSource)>),
+}
+
+impl RebuildPlan {
+    /// The rebuilt file's size, given the sizes of full versions.
+    pub fn block_length(&self) -> Option<u32> {
+        match self {
+            RebuildPlan::Copy { .. } => None,
+            RebuildPlan::Blocks(runs) => Some(runs.last().map_or(0, |(range, _)| range.end)),
+        }
+    }
+}
+
+/// Plans how `file` of the newest backup of a chain is rebuilt.
+/// `versions[i]` is the file in backup `i` of the chain, oldest (the full
+/// backup) first; the newest is last. Follows pg_combinebackup's
+/// `reconstruct_from_incremental_file`: a block comes from the newest
+/// backup that holds it; older backups only supply blocks below the newest
+/// version's truncation length; the search stops at the first full version.
+pub fn plan_rebuild(
+    file: &str,
+    versions: &[FileVersion],
+    geometry: BlockGeometry,
+) -> Result<RebuildPlan, IncrementalError> {
+    let Some((newest_index, newest)) = versions.iter().enumerate().next_back() else {
+        return Err(IncrementalError::NoFullVersion {
+            file: file.to_owned(),
+        });
+    };
+    let latest = match newest {
+        FileVersion::Full { .. } => {
+            return Ok(RebuildPlan::Copy {
+                backup: newest_index,
+            })
+        }
+        FileVersion::Absent => {
+            return Err(IncrementalError::MissingVersion {
+                file: file.to_owned(),
+                backup: newest_index,
+            })
+        }
+        FileVersion::Incremental(header) => header,
+    };
+    let length = latest.rebuilt_block_length();
+    let limit = latest.truncation_block_length;
+    let mut sources: Vec<Option<BlockSource>> = vec![None; length as usize];
+    let mut from_later = false;
+    for (i, &block) in latest.blocks.iter().enumerate() {
+        sources[block as usize] = Some(BlockSource::Backup {
+            backup: newest_index,
+            offset: latest.offset_of(i, geometry),
+        });
+        from_later = true;
+    }
+    let mut full_found = false;
+    for (backup, version) in versions[..newest_index].iter().enumerate().rev() {
+        match version {
+            FileVersion::Absent => {
+                return Err(IncrementalError::MissingVersion {
+                    file: file.to_owned(),
+                    backup,
+                })
+            }
+            FileVersion::Full { size } => {
+                let present = size / u64::from(geometry.block_size);
+                let usable = u64::from(limit).min(present) as u32;
+                for block in 0..usable {
+                    let slot = &mut sources[block as usize];
+                    if slot.is_none() {
+                        *slot = Some(BlockSource::Backup {
+                            backup,
+                            offset: u64::from(block) * u64::from(geometry.block_size),
+                        });
+                    }
+                }
+                // Nothing newer overrides it and it has exactly the right
+                // length: copy it whole.
+                if !from_later && u64::from(limit) * u64::from(geometry.block_size) == *size {
+                    return Ok(RebuildPlan::Copy { backup });
+                }
+                full_found = true;
+                break;
+            }
+            FileVersion::Incremental(header) => {
+                for (i, &block) in header.blocks.iter().enumerate() {
+                    if block < limit && sources[block as usize].is_none() {
+                        sources[block as usize] = Some(BlockSource::Backup {
+                            backup,
+                            offset: header.offset_of(i, geometry),
+                        });
+                        from_later = true;
+                    }
+                }
+            }
+        }
+    }
+    if !full_found {
+        return Err(IncrementalError::NoFullVersion {
+            file: file.to_owned(),
+        });
+    }
+    Ok(RebuildPlan::Blocks(runs(&sources, geometry)))
+}
+
+/// Joins consecutive blocks read one after another from the same file.
+fn runs(
+    sources: &[Option<BlockSource>],
+    geometry: BlockGeometry,
+) -> Vec<(Range<u32>, BlockSource)> {
+    let block_size = u64::from(geometry.block_size);
+    let mut runs: Vec<(Range<u32>, BlockSource)> = Vec::new();
+    for (block, source) in sources.iter().enumerate() {
+        let block = block as u32;
+        let source = source.unwrap_or(BlockSource::Zero);
+        if let Some((range, last)) = runs.last_mut() {
+            let continues = match (*last, source) {
+                (BlockSource::Zero, BlockSource::Zero) => true,
+                (
+                    BlockSource::Backup { backup, offset },
+                    BlockSource::Backup {
+                        backup: next,
+                        offset: next_offset,
+                    },
+                ) => {
+                    backup == next
+                        && offset + u64::from(range.end - range.start) * block_size == next_offset
+                }
+                _ => false,
+            };
+            if continues {
+                range.end = block + 1;
+                continue;
+            }
+        }
+        runs.push((block..block + 1, source));
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use BlockSource::{Backup, Zero};
+
+    const G: BlockGeometry = BlockGeometry {
+        block_size: 8192,
+        segment_blocks: 131_072,
+    };
+
+    fn header_bytes(blocks: &[u32], truncation: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for word in [INCREMENTAL_MAGIC, blocks.len() as u32, truncation] {
+            bytes.extend_from_slice(&word.to_le_bytes());
+        }
+        for b in blocks {
+            bytes.extend_from_slice(&b.to_le_bytes());
+        }
+        bytes
+    }
+
+    fn incremental(blocks: &[u32], truncation: u32) -> FileVersion {
+        FileVersion::Incremental(
+            IncrementalHeader::parse("f", &header_bytes(blocks, truncation), G).unwrap(),
+        )
+    }
+
+    fn full(blocks: u64) -> FileVersion {
+        FileVersion::Full {
+            size: blocks * 8192,
+        }
+    }
+
+    #[test]
+    fn a_header_is_read_and_padded_to_a_block_when_it_has_blocks() {
+        let h = IncrementalHeader::parse("f", &header_bytes(&[7, 2], 10), G).unwrap();
+        assert_eq!(h.blocks, vec![7, 2]);
+        assert_eq!(h.truncation_block_length, 10);
+        assert_eq!(h.header_length, 8192);
+        assert_eq!(h.file_size(G), 3 * 8192);
+        assert_eq!(h.rebuilt_block_length(), 10);
+        let empty = IncrementalHeader::parse("f", &header_bytes(&[], 4), G).unwrap();
+        assert_eq!(empty.header_length, 12);
+        assert_eq!(empty.file_size(G), 12);
+        let grown = IncrementalHeader::parse("f", &header_bytes(&[11], 4), G).unwrap();
+        assert_eq!(grown.rebuilt_block_length(), 12);
+    }
+
+    #[test]
+    fn hostile_headers_are_refused_before_anything_is_allocated() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![0x0d, 0x1f], "the header ends after 2 bytes"),
+            (
+                header_bytes(&[], 0)[..8].to_vec(),
+                "the header ends after 8 bytes",
+            ),
+            (
+                {
+                    let mut b = header_bytes(&[], 0);
+                    b[0] ^= 1;
+                    b
+                },
+                "bad magic number",
+            ),
+            (
+                {
+                    let mut b = header_bytes(&[], 0);
+                    b[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+                    b
+                },
+                "4294967295 blocks, more than a segment holds",
+            ),
+            (
+                {
+                    let mut b = header_bytes(&[], 0);
+                    b[4..8].copy_from_slice(&5u32.to_le_bytes());
+                    b
+                },
+                "the header ends after 12 bytes",
+            ),
+            (header_bytes(&[], 131_073), "truncation length 131073"),
+            (header_bytes(&[131_072], 1), "block 131072 is beyond"),
+            (header_bytes(&[3, 1, 3], 4), "block 3 is listed twice"),
+        ];
+        for (bytes, expected) in cases {
+            let err = IncrementalHeader::parse("base/5/16384", &bytes, G).unwrap_err();
+            assert!(
+                err.to_string().contains(expected),
+                "{err} (expected {expected})"
+            );
+            assert!(err.to_string().contains("base/5/16384"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_newest_full_version_is_copied() {
+        let plan = plan_rebuild("f", &[full(3), incremental(&[1], 3), full(5)], G).unwrap();
+        assert_eq!(plan, RebuildPlan::Copy { backup: 2 });
+    }
+
+    #[test]
+    fn an_unchanged_file_is_copied_from_the_full_backup() {
+        let plan =
+            plan_rebuild("f", &[full(4), incremental(&[], 4), incremental(&[], 4)], G).unwrap();
+        assert_eq!(plan, RebuildPlan::Copy { backup: 0 });
+        // Same blocks but truncated since: rebuilt, not copied.
+        let plan = plan_rebuild("f", &[full(4), incremental(&[], 2)], G).unwrap();
+        assert_eq!(
+            plan,
+            RebuildPlan::Blocks(vec![(
+                0..2,
+                Backup {
+                    backup: 0,
+                    offset: 0
+                }
+            )])
+        );
+    }
+
+    #[test]
+    fn each_block_comes_from_the_newest_backup_that_holds_it() {
+        // full: 6 blocks; incr 1 changes 1 and 4; incr 2 changes 4 and
+        // grows the file to 8 blocks (block 7 listed, 6 never written).
+        let chain = [full(6), incremental(&[4, 1], 6), incremental(&[4, 7], 8)];
+        let plan = plan_rebuild("f", &chain, G).unwrap();
+        assert_eq!(
+            plan,
+            RebuildPlan::Blocks(vec![
+                (
+                    0..1,
+                    Backup {
+                        backup: 0,
+                        offset: 0
+                    }
+                ),
+                (
+                    1..2,
+                    Backup {
+                        backup: 1,
+                        offset: 8192 + 8192
+                    }
+                ),
+                (
+                    2..4,
+                    Backup {
+                        backup: 0,
+                        offset: 2 * 8192
+                    }
+                ),
+                (
+                    4..5,
+                    Backup {
+                        backup: 2,
+                        offset: 8192
+                    }
+                ),
+                (
+                    5..6,
+                    Backup {
+                        backup: 0,
+                        offset: 5 * 8192
+                    }
+                ),
+                (6..7, Zero),
+                (
+                    7..8,
+                    Backup {
+                        backup: 2,
+                        offset: 2 * 8192
+                    }
+                ),
+            ])
+        );
+        assert_eq!(plan.block_length(), Some(8));
+    }
+
+    #[test]
+    fn older_backups_give_nothing_beyond_the_newest_truncation_length() {
+        // Truncated to 2 blocks, then block 5 written again: 2..5 are zero,
+        // not the full backup's stale blocks; incr 1's block 3 is stale too.
+        let chain = [full(8), incremental(&[3], 8), incremental(&[5], 2)];
+        let plan = plan_rebuild("f", &chain, G).unwrap();
+        assert_eq!(
+            plan,
+            RebuildPlan::Blocks(vec![
+                (
+                    0..2,
+                    Backup {
+                        backup: 0,
+                        offset: 0
+                    }
+                ),
+                (2..5, Zero),
+                (
+                    5..6,
+                    Backup {
+                        backup: 2,
+                        offset: 8192
+                    }
+                ),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_short_full_version_leaves_zeros_and_a_partial_block_is_not_used() {
+        let chain = [
+            FileVersion::Full {
+                size: 2 * 8192 + 100,
+            },
+            incremental(&[], 4),
+        ];
+        let plan = plan_rebuild("f", &chain, G).unwrap();
+        assert_eq!(
+            plan,
+            RebuildPlan::Blocks(vec![
+                (
+                    0..2,
+                    Backup {
+                        backup: 0,
+                        offset: 0
+                    }
+                ),
+                (2..4, Zero),
+            ])
+        );
+    }
+
+    #[test]
+    fn the_search_stops_at_the_newest_full_version() {
+        // Backup 1 has the file whole (a new relation then): backup 0's
+        // version is never read.
+        let chain = [full(9), full(2), incremental(&[1], 2)];
+        let plan = plan_rebuild("f", &chain, G).unwrap();
+        assert_eq!(
+            plan,
+            RebuildPlan::Blocks(vec![
+                (
+                    0..1,
+                    Backup {
+                        backup: 1,
+                        offset: 0
+                    }
+                ),
+                (
+                    1..2,
+                    Backup {
+                        backup: 2,
+                        offset: 8192
+                    }
+                ),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_broken_chain_is_refused() {
+        let err =
+            plan_rebuild("base/5/1", &[incremental(&[0], 1), incremental(&[], 1)], G).unwrap_err();
+        assert_eq!(
+            err,
+            IncrementalError::NoFullVersion {
+                file: "base/5/1".into()
+            }
+        );
+        let err = plan_rebuild(
+            "base/5/1",
+            &[full(1), FileVersion::Absent, incremental(&[], 1)],
+            G,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            IncrementalError::MissingVersion {
+                file: "base/5/1".into(),
+                backup: 1
+            }
+        );
+        assert!(plan_rebuild("f", &[], G).is_err());
+        assert!(plan_rebuild("f", &[full(1), FileVersion::Absent], G).is_err());
+    }
+
+    #[test]
+    fn every_planned_block_lies_inside_its_source() {
+        // Whatever the chain, a run never reads past the version it names.
+        let chain = [
+            full(5),
+            incremental(&[0, 9, 4], 10),
+            incremental(&[2], 7),
+            incremental(&[6, 1], 12),
+        ];
+        let RebuildPlan::Blocks(runs) = plan_rebuild("f", &chain, G).unwrap() else {
+            panic!("expected blocks");
+        };
+        let mut next = 0;
+        for (range, source) in runs {
+            assert_eq!(range.start, next, "runs are contiguous");
+            next = range.end;
+            if let Backup { backup, offset } = source {
+                let end = offset + u64::from(range.end - range.start) * 8192;
+                let size = match &chain[backup] {
+                    FileVersion::Full { size } => *size,
+                    FileVersion::Incremental(h) => h.file_size(G),
+                    FileVersion::Absent => 0,
+                };
+                assert!(
+                    end <= size,
+                    "{range:?} from backup {backup} ends at {end} of {size}"
+                );
+            }
+        }
+        assert_eq!(next, 12);
+    }
+
+    /// A chain of random versions: a full one first, then incrementals
+    /// (sometimes a full one again, as for a relation created anew).
+    fn chain() -> impl proptest::strategy::Strategy<Value = Vec<FileVersion>> {
+        use proptest::prelude::*;
+        let version = prop_oneof![
+            1 => (0u64..40).prop_map(|blocks| FileVersion::Full { size: blocks * 8192 }),
+            4 => (proptest::collection::btree_set(0u32..40, 0..10), 0u32..40).prop_map(
+                |(blocks, truncation)| {
+                    let blocks: Vec<u32> = blocks.into_iter().rev().collect();
+                    incremental(&blocks, truncation)
+                }
+            ),
+        ];
+        ((0u64..40), proptest::collection::vec(version, 0..6)).prop_map(|(first, rest)| {
+            let mut chain = vec![full(first)];
+            chain.extend(rest);
+            chain
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plans_read_only_inside_their_sources_and_keep_the_newest_blocks(chain in chain()) {
+            let newest = chain.len() - 1;
+            match plan_rebuild("f", &chain, G).unwrap() {
+                RebuildPlan::Copy { backup } => {
+                    // Only a full version of exactly the right length, when
+                    // nothing newer changed a block below that length.
+                    let FileVersion::Full { size } = chain[backup] else { panic!("copy of an incremental") };
+                    if backup != newest {
+                        proptest::prop_assert_eq!(size, u64::from(chain_limit(&chain)) * 8192);
+                    }
+                    for version in &chain[backup + 1..] {
+                        let FileVersion::Incremental(h) = version else { panic!("copy past a full version") };
+                        proptest::prop_assert!(h.blocks.iter().all(|&b| b >= chain_limit(&chain)));
+                    }
+                }
+                RebuildPlan::Blocks(runs) => {
+                    let FileVersion::Incremental(latest) = &chain[newest] else { panic!("blocks for a full version") };
+                    let mut next = 0;
+                    for (range, source) in &runs {
+                        proptest::prop_assert_eq!(range.start, next);
+                        next = range.end;
+                        if let Backup { backup, offset } = *source {
+                            let end = offset + u64::from(range.end - range.start) * 8192;
+                            let size = match &chain[backup] {
+                                FileVersion::Full { size } => *size,
+                                FileVersion::Incremental(h) => h.file_size(G),
+                                FileVersion::Absent => 0,
+                            };
+                            proptest::prop_assert!(end <= size);
+                        }
+                    }
+                    proptest::prop_assert_eq!(next, latest.rebuilt_block_length());
+                    for &block in &latest.blocks {
+                        let (_, source) = runs.iter().find(|(r, _)| r.contains(&block)).unwrap();
+                        let from_newest = matches!(source, Backup { backup, .. } if *backup == newest);
+                        proptest::prop_assert!(from_newest);
+                    }
+                }
+            }
+        }
+    }
+
+    fn chain_limit(chain: &[FileVersion]) -> u32 {
+        match chain.last() {
+            Some(FileVersion::Incremental(h)) => h.truncation_block_length,
+            _ => u32::MAX,
+        }
+    }
+}
