@@ -22,6 +22,10 @@ pub struct BaseBackupOptions {
     pub fast_checkpoint: bool,
     /// The server-side rate limit in bytes/s; `None` for none.
     pub max_rate: Option<u64>,
+    /// Only what changed since the backup whose manifest was uploaded on
+    /// this connection (`ReplicationConnection::upload_manifest`;
+    /// PostgreSQL 17+, with `summarize_wal = on`).
+    pub incremental: bool,
 }
 
 /// The `BASE_BACKUP` command for a server of `major`. It asks for progress
@@ -55,6 +59,9 @@ pub fn command(major: u32, options: &BaseBackupOptions) -> String {
         ];
         if let Some(kb) = max_rate_kb {
             parts.push(format!("MAX_RATE {kb}"));
+        }
+        if options.incremental {
+            parts.push("INCREMENTAL".to_owned());
         }
         format!("BASE_BACKUP ( {} )", parts.join(", "))
     } else {
@@ -397,7 +404,21 @@ mod tests {
             label: "walden backup 2026-12-07T06:00:00Z".into(),
             fast_checkpoint: fast,
             max_rate,
+            incremental: false,
         }
+    }
+
+    #[test]
+    fn an_incremental_backup_is_asked_for_by_option() {
+        let incremental = BaseBackupOptions {
+            incremental: true,
+            ..options(true, None)
+        };
+        assert_eq!(
+            command(17, &incremental),
+            "BASE_BACKUP ( LABEL 'walden backup 2026-12-07T06:00:00Z', PROGRESS, CHECKPOINT 'fast', \
+             WAIT false, MANIFEST 'yes', TABLESPACE_MAP, INCREMENTAL )"
+        );
     }
 
     #[test]

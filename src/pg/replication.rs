@@ -86,6 +86,8 @@ pub enum ServerMessage {
     DataRow(Vec<Option<String>>),
     CommandComplete(String),
     CopyOutResponse,
+    /// The server waits for the client's COPY data (`UPLOAD_MANIFEST`).
+    CopyInResponse,
     CopyData(Bytes),
     CopyDone,
     /// The command is over; the connection takes the next one.
@@ -337,6 +339,7 @@ impl ReplicationConnection {
                 ServerMessage::DataRow(row) => rows.push(row),
                 ServerMessage::ReadyForQuery => return Ok(rows),
                 ServerMessage::CopyOutResponse
+                | ServerMessage::CopyInResponse
                 | ServerMessage::CopyData(_)
                 | ServerMessage::CopyDone => {
                     return Err(
@@ -384,6 +387,47 @@ impl ReplicationConnection {
         })
     }
 
+    /// `UPLOAD_MANIFEST` (PostgreSQL 17+): sends a previous backup's
+    /// `backup_manifest`, exactly as the server wrote it, so that the next
+    /// `BASE_BACKUP ( INCREMENTAL )` on this connection sends only what
+    /// changed since that backup. The server checks the manifest (its own
+    /// checksum, its system identifier, that its WAL range is summarized)
+    /// when the backup starts, and refuses it with an error then.
+    pub async fn upload_manifest(&mut self, manifest: &[u8]) -> Result<(), ReplicationError> {
+        const WHAT: &str = "UPLOAD_MANIFEST";
+        /// CopyData messages of at most this many bytes.
+        const PIECE: usize = 64 << 10;
+        self.send_command(WHAT).await?;
+        match self.next(WHAT).await? {
+            ServerMessage::CopyInResponse => {}
+            other => {
+                return Err(self.protocol(WHAT, format!("{other:?} where COPY IN was expected")))
+            }
+        }
+        let mut out = BytesMut::new();
+        for piece in manifest.chunks(PIECE) {
+            out.clear();
+            frontend::CopyData::new(piece)
+                .map_err(|e| self.io(WHAT, e))?
+                .write(&mut out);
+            self.send(&out, WHAT).await?;
+        }
+        out.clear();
+        frontend::copy_done(&mut out);
+        self.send(&out, WHAT).await?;
+        loop {
+            match self.next(WHAT).await? {
+                ServerMessage::ReadyForQuery => return Ok(()),
+                ServerMessage::CommandComplete(_) => {}
+                other => {
+                    return Err(
+                        self.protocol(WHAT, format!("unexpected {other:?} after the manifest"))
+                    )
+                }
+            }
+        }
+    }
+
     /// `SHOW name` on the walsender, which accepts it for any setting.
     pub async fn show(&mut self, name: &str) -> Result<String, ReplicationError> {
         let command = format!("SHOW {name}");
@@ -428,6 +472,7 @@ impl ReplicationConnection {
                     ServerMessage::CommandComplete(body.tag().unwrap_or_default().to_owned())
                 }
                 backend::Message::CopyOutResponse(_) => ServerMessage::CopyOutResponse,
+                backend::Message::CopyInResponse(_) => ServerMessage::CopyInResponse,
                 backend::Message::CopyData(body) => ServerMessage::CopyData(body.into_bytes()),
                 backend::Message::CopyDone => ServerMessage::CopyDone,
                 backend::Message::ReadyForQuery(_) => ServerMessage::ReadyForQuery,

@@ -83,6 +83,7 @@ pub(super) async fn take(plan: &Plan) -> Result<Taken> {
         label: plan.label.clone(),
         fast_checkpoint: checkpoint == Checkpoint::Fast,
         max_rate: plan.options.max_rate.map(|rate| rate.bytes_per_sec()),
+        incremental: false,
     };
     let mut backup = BaseBackup::start(&mut connection, major, &request)
         .await
