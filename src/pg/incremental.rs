@@ -286,6 +286,85 @@ pub fn plan_rebuild(
     Ok(RebuildPlan::Blocks(runs(&sources, geometry)))
 }
 
+/// A run of blocks one backup's version of a file supplies: `blocks`
+/// blocks read from byte `offset` of that version, written from block
+/// `to_block` of the rebuilt file on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockCopy {
+    pub offset: u64,
+    pub to_block: u32,
+    pub blocks: u32,
+}
+
+/// What a [`RebuildPlan::Blocks`] plan reads from backup `backup`, in the
+/// order the blocks stand in that backup's file, so the file can be read
+/// once, front to back, as it streams out of the repository.
+pub fn copies_from(runs: &[(Range<u32>, BlockSource)], backup: usize) -> Vec<BlockCopy> {
+    let mut copies: Vec<BlockCopy> = runs
+        .iter()
+        .filter_map(|(range, source)| match *source {
+            BlockSource::Backup { backup: b, offset } if b == backup => Some(BlockCopy {
+                offset,
+                to_block: range.start,
+                blocks: range.end - range.start,
+            }),
+            _ => None,
+        })
+        .collect();
+    copies.sort_by_key(|c| c.offset);
+    copies
+}
+
+/// Copies `copies` (ordered by offset, as [`copies_from`] gives them) from
+/// `source`, one backup's version of the file read front to back, into
+/// `out` at their block positions. Blocks no backup supplies are left as
+/// they are: create `out` with [`RebuildPlan::block_length`] blocks of
+/// zeros (`File::set_len` makes them without writing). A source shorter
+/// than the plan says is an error, never a short file.
+pub fn copy_blocks<R: std::io::Read, W: std::io::Write + std::io::Seek>(
+    mut source: R,
+    copies: &[BlockCopy],
+    out: &mut W,
+    geometry: BlockGeometry,
+) -> std::io::Result<()> {
+    let block_size = u64::from(geometry.block_size);
+    let mut position = 0u64;
+    let mut buffer = vec![0u8; geometry.block_size as usize];
+    for copy in copies {
+        if copy.offset < position {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "block copies overlap or are out of order",
+            ));
+        }
+        let skipped = std::io::copy(
+            &mut std::io::Read::take(&mut source, copy.offset - position),
+            &mut std::io::sink(),
+        )?;
+        if skipped != copy.offset - position {
+            return Err(short_source(copy.offset));
+        }
+        out.seek(std::io::SeekFrom::Start(
+            u64::from(copy.to_block) * block_size,
+        ))?;
+        for _ in 0..copy.blocks {
+            source
+                .read_exact(&mut buffer)
+                .map_err(|_| short_source(copy.offset + u64::from(copy.blocks) * block_size))?;
+            out.write_all(&buffer)?;
+        }
+        position = copy.offset + u64::from(copy.blocks) * block_size;
+    }
+    Ok(())
+}
+
+fn short_source(needed: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        format!("the file ends before byte {needed}, which the rebuild needs"),
+    )
+}
+
 /// Joins consecutive blocks read one after another from the same file.
 fn runs(
     sources: &[Option<BlockSource>],
@@ -633,6 +712,92 @@ mod tests {
             }
         }
         assert_eq!(next, 12);
+    }
+
+    /// Rebuilds a file from in-memory versions through `copies_from` and
+    /// `copy_blocks`, as a restore does from streamed parts.
+    fn rebuild(chain: &[(FileVersion, Vec<u8>)]) -> Vec<u8> {
+        let versions: Vec<FileVersion> = chain.iter().map(|(v, _)| v.clone()).collect();
+        match plan_rebuild("f", &versions, G).unwrap() {
+            RebuildPlan::Copy { backup } => chain[backup].1.clone(),
+            RebuildPlan::Blocks(runs) => {
+                let length = runs.last().map_or(0, |(r, _)| r.end) as usize;
+                let mut out = std::io::Cursor::new(vec![0u8; length * 8192]);
+                for (backup, (_, bytes)) in chain.iter().enumerate() {
+                    copy_blocks(&bytes[..], &copies_from(&runs, backup), &mut out, G).unwrap();
+                }
+                out.into_inner()
+            }
+        }
+    }
+
+    /// A block whose every byte says which backup wrote it and where.
+    fn block(backup: u8, number: u32) -> Vec<u8> {
+        let mut b = vec![backup; 8192];
+        b[..4].copy_from_slice(&number.to_le_bytes());
+        b
+    }
+
+    fn incremental_with_data(
+        backup: u8,
+        blocks: &[u32],
+        truncation: u32,
+    ) -> (FileVersion, Vec<u8>) {
+        let FileVersion::Incremental(header) = incremental(blocks, truncation) else {
+            unreachable!()
+        };
+        let mut bytes = header_bytes(blocks, truncation);
+        bytes.resize(header.header_length as usize, 0);
+        for &b in blocks {
+            bytes.extend(block(backup, b));
+        }
+        (FileVersion::Incremental(header), bytes)
+    }
+
+    fn full_with_data(backup: u8, blocks: u32) -> (FileVersion, Vec<u8>) {
+        let bytes: Vec<u8> = (0..blocks).flat_map(|b| block(backup, b)).collect();
+        (
+            FileVersion::Full {
+                size: bytes.len() as u64,
+            },
+            bytes,
+        )
+    }
+
+    #[test]
+    fn a_rebuilt_file_holds_each_blocks_newest_version_and_zeros() {
+        let chain = [
+            full_with_data(0, 6),
+            incremental_with_data(1, &[4, 1], 6),
+            incremental_with_data(2, &[4, 7], 8),
+        ];
+        let rebuilt = rebuild(&chain);
+        let expected: Vec<u8> = [
+            block(0, 0),
+            block(1, 1),
+            block(0, 2),
+            block(0, 3),
+            block(2, 4),
+            block(0, 5),
+            vec![0; 8192],
+            block(2, 7),
+        ]
+        .concat();
+        assert_eq!(rebuilt.len(), expected.len());
+        assert!(rebuilt == expected, "the rebuilt file differs");
+    }
+
+    #[test]
+    fn a_short_source_is_an_error_not_a_short_file() {
+        let (version, mut bytes) = incremental_with_data(1, &[0, 1], 2);
+        bytes.truncate(bytes.len() - 100);
+        let chain = [full_with_data(0, 2).0, version];
+        let RebuildPlan::Blocks(runs) = plan_rebuild("f", &chain, G).unwrap() else {
+            panic!()
+        };
+        let mut out = std::io::Cursor::new(vec![0u8; 2 * 8192]);
+        let err = copy_blocks(&bytes[..], &copies_from(&runs, 1), &mut out, G).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
     /// A chain of random versions: a full one first, then incrementals
