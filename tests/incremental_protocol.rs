@@ -13,6 +13,11 @@ use walden::pg::incremental::{
 };
 use walden::pg::replication::ReplicationConnection;
 use walden::pg::ConnectOptions;
+use walden::pipeline::Identities;
+use walden::repo::catalog;
+use walden::repo::part_restore::read_server_manifest;
+use walden::storage::local::LocalStore;
+use walden::storage::ObjectStore;
 
 /// The main archive's tar and the server's manifest of one backup.
 struct Received {
@@ -266,4 +271,63 @@ fn incremental_backups_over_the_protocol_on_postgresql_17() {
 #[test]
 fn incremental_backups_over_the_protocol_on_postgresql_18() {
     scenario(18);
+}
+
+/// The base of an incremental backup is a walden backup taken over the
+/// replication protocol: the server's manifest it keeps reads back through
+/// the restore path's checks and is accepted by the server; a backup taken
+/// from the data directory keeps none and is refused as a base.
+#[test]
+fn a_network_backups_server_manifest_is_the_base_of_an_incremental_one() {
+    let test = "a_network_backups_server_manifest_is_the_base_of_an_incremental_one";
+    let Some(bin) = pg_bin_of_major(17, test) else {
+        return;
+    };
+    let mut site = site::Site::on(bin, RepoKind::Local, test, &[]).expect("a local repository");
+    site.primary
+        .configure(&[("summarize_wal", "on".into())])
+        .unwrap();
+    create_repl_user(&site.primary, "scram-sha-256");
+    serve_over_tcp(&mut site.primary, "scram-sha-256");
+    site.batch(1);
+    let out = network_backup(&site, &site.repo, &site.primary, &[])
+        .output()
+        .unwrap();
+    site::assert_ok(&out, "backup-push over the network");
+
+    let store: std::sync::Arc<dyn ObjectStore> =
+        std::sync::Arc::new(LocalStore::new(site.repo.local_dir()));
+    let newest = |store: std::sync::Arc<dyn ObjectStore>| async move {
+        let listed = catalog::list(store.as_ref()).await.unwrap();
+        std::sync::Arc::new(listed.into_iter().rev().find_map(|b| b.manifest).unwrap())
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let manifest = newest(store.clone()).await;
+        let server_manifest = read_server_manifest(store.clone(), manifest, Identities::default())
+            .await
+            .unwrap();
+        assert!(server_manifest.starts_with(b"{"), "{test}");
+        site.batch(2);
+        let mut connection = connect(&site.primary).await;
+        connection.upload_manifest(&server_manifest).await.unwrap();
+        let incremental = base_backup(&mut connection, 17, true).await.unwrap();
+        connection.close().await;
+        assert!(
+            !incremental_files(&incremental.main_tar).is_empty(),
+            "{test}: no INCREMENTAL files"
+        );
+    });
+
+    site::assert_ok(&site.backup(&[]), "backup-push --pgdata");
+    runtime.block_on(async {
+        let manifest = newest(store.clone()).await;
+        let err = read_server_manifest(store.clone(), manifest, Identities::default())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("--pgdata"), "{test}: {err}");
+    });
 }

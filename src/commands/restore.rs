@@ -17,14 +17,15 @@ use crate::pg::recovery::{
     self, ArchiveMode, RecoverySettings, RecoveryTarget, TargetAction, TargetTimeline,
 };
 use crate::pg::Lsn;
-use crate::pipeline::{Identities, Stages};
+use crate::pipeline::Identities;
 use crate::repo::catalog::TargetBound;
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::inventory::Inventory;
 use crate::repo::layout;
-use crate::repo::manifest::{FileEntry, Manifest, TablespaceEntry};
+use crate::repo::manifest::{Manifest, TablespaceEntry};
+use crate::repo::part_restore::{self, PartJob};
 use crate::repo::selection::{self, Candidates, Request};
-use crate::repo::tarpart::{self, Modes, OnBytes, PartTarget};
+use crate::repo::tarpart::Modes;
 use crate::storage::ObjectStore;
 
 pub async fn run(args: &RestoreArgs, settings: &Settings) -> Result<()> {
@@ -197,12 +198,12 @@ pub async fn unpack(
         .map(|index| {
             let job = PartJob {
                 index,
-                roots: roots.clone(),
+                root: roots[&manifest.parts[index].tablespace_oid].clone(),
                 modes,
                 identities: identities.clone(),
                 on_bytes: on_bytes.clone(),
             };
-            restore_part(store.clone(), manifest.clone(), job)
+            part_restore::restore_part(store.clone(), manifest.clone(), job)
         })
         .buffer_unordered(jobs as usize)
         .try_fold(0, |total, files| async move { Ok(total + files) })
@@ -636,70 +637,6 @@ fn create_dir_with_mode(dir: &Path, mode: u32) -> Result<()> {
         .create(dir)
         .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)))
         .map_err(|e| Error::failed(format!("creating {}: {e}", dir.display())))
-}
-
-/// Downloads, decodes and unpacks one part, checking every file and the
-/// part's own checksum against the manifest.
-/// One part to restore, with what its unpacking thread needs.
-struct PartJob {
-    index: usize,
-    roots: HashMap<Option<u32>, PathBuf>,
-    modes: Modes,
-    identities: Identities,
-    on_bytes: OnBytes,
-}
-
-async fn restore_part(
-    store: Arc<dyn ObjectStore>,
-    manifest: Arc<Manifest>,
-    job: PartJob,
-) -> Result<usize> {
-    let PartJob {
-        index,
-        roots,
-        modes,
-        identities,
-        on_bytes,
-    } = job;
-    let part = &manifest.parts[index];
-    let key = layout::backup_object_key(&manifest.name, &part.key);
-    let (_, stages) = Stages::split_name(&part.key);
-    let root = roots[&part.tablespace_oid].clone();
-    let object = store
-        .get(&key, None)
-        .await
-        .map_err(|e| Error::from(e).context(format!("reading {key}")))?;
-    let body = tokio_util::io::SyncIoBridge::new(object.body);
-    let manifest_for_task = manifest.clone();
-    let (digest, files) = tokio::task::spawn_blocking(move || {
-        let expected: HashMap<&str, &FileEntry> = manifest_for_task
-            .files
-            .iter()
-            .filter(|f| f.part == index)
-            .map(|f| (f.path.as_str(), f))
-            .collect();
-        let target = PartTarget {
-            root: &root,
-            expected: &expected,
-            plain_bytes: manifest_for_task.parts[index].plain_bytes,
-            modes,
-        };
-        tarpart::unpack_part(
-            std::io::BufReader::with_capacity(1 << 20, body),
-            stages,
-            &identities,
-            &target,
-            &on_bytes,
-        )
-    })
-    .await
-    .map_err(|e| Error::failed(format!("restoring {key}: the unpacking thread failed: {e}")))?
-    .map_err(|e| e.context(format!("restoring {key}")))?;
-    digest
-        .verify(&part.sha256)
-        .map_err(|e| Error::from(e).context(format!("backup part {key}")))?;
-    tracing::info!(part = %part.key, files, bytes = digest.bytes, "part restored");
-    Ok(files)
 }
 
 /// backup_label and tablespace_map from pg_backup_stop, the recovery

@@ -8,6 +8,7 @@ pub mod identity;
 pub mod inventory;
 pub mod layout;
 pub mod manifest;
+pub mod part_restore;
 pub mod retention;
 pub mod selection;
 pub mod tar_recut;

@@ -37,14 +37,13 @@ use crate::pipeline::throttle::{ThrottledReader, TokenBucket};
 use crate::pipeline::{Digest, EncodeOptions};
 use crate::repo::layout;
 use crate::repo::manifest::Part;
+use crate::repo::part_restore::SERVER_MANIFEST;
 use crate::repo::tar_recut::{self, PartSinks, SetAside};
 use crate::repo::tarpart::{OnBytes, PartWriter, WrittenEntry};
 use crate::storage::{Metadata, ObjectStore, PutMode, StorageResult};
 
 const BACKUP_LABEL: &str = "backup_label";
 const TABLESPACE_MAP: &str = "tablespace_map";
-/// The name pg_basebackup gives the server's manifest, and pg_verifybackup looks for.
-const SERVER_MANIFEST: &str = "backup_manifest";
 
 /// Once the checkpoint is done the server sends without pause (even at the
 /// lowest MAX_RATE, a chunk every second or so); this long without a byte
