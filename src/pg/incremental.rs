@@ -405,6 +405,10 @@ mod tests {
     use super::*;
     use BlockSource::{Backup, Zero};
 
+    fn at(backup: usize, offset: u64) -> BlockSource {
+        Backup { backup, offset }
+    }
+
     const G: BlockGeometry = BlockGeometry {
         block_size: 8192,
         segment_blocks: 131_072,
@@ -507,16 +511,7 @@ mod tests {
         assert_eq!(plan, RebuildPlan::Copy { backup: 0 });
         // Same blocks but truncated since: rebuilt, not copied.
         let plan = plan_rebuild("f", &[full(4), incremental(&[], 2)], G).unwrap();
-        assert_eq!(
-            plan,
-            RebuildPlan::Blocks(vec![(
-                0..2,
-                Backup {
-                    backup: 0,
-                    offset: 0
-                }
-            )])
-        );
+        assert_eq!(plan, RebuildPlan::Blocks(vec![(0..2, at(0, 0))]));
     }
 
     #[test]
@@ -528,49 +523,13 @@ mod tests {
         assert_eq!(
             plan,
             RebuildPlan::Blocks(vec![
-                (
-                    0..1,
-                    Backup {
-                        backup: 0,
-                        offset: 0
-                    }
-                ),
-                (
-                    1..2,
-                    Backup {
-                        backup: 1,
-                        offset: 8192 + 8192
-                    }
-                ),
-                (
-                    2..4,
-                    Backup {
-                        backup: 0,
-                        offset: 2 * 8192
-                    }
-                ),
-                (
-                    4..5,
-                    Backup {
-                        backup: 2,
-                        offset: 8192
-                    }
-                ),
-                (
-                    5..6,
-                    Backup {
-                        backup: 0,
-                        offset: 5 * 8192
-                    }
-                ),
+                (0..1, at(0, 0)),
+                (1..2, at(1, 8192 + 8192)),
+                (2..4, at(0, 2 * 8192)),
+                (4..5, at(2, 8192)),
+                (5..6, at(0, 5 * 8192)),
                 (6..7, Zero),
-                (
-                    7..8,
-                    Backup {
-                        backup: 2,
-                        offset: 2 * 8192
-                    }
-                ),
+                (7..8, at(2, 2 * 8192)),
             ])
         );
         assert_eq!(plan.block_length(), Some(8));
@@ -584,23 +543,7 @@ mod tests {
         let plan = plan_rebuild("f", &chain, G).unwrap();
         assert_eq!(
             plan,
-            RebuildPlan::Blocks(vec![
-                (
-                    0..2,
-                    Backup {
-                        backup: 0,
-                        offset: 0
-                    }
-                ),
-                (2..5, Zero),
-                (
-                    5..6,
-                    Backup {
-                        backup: 2,
-                        offset: 8192
-                    }
-                ),
-            ])
+            RebuildPlan::Blocks(vec![(0..2, at(0, 0)), (2..5, Zero), (5..6, at(2, 8192)),])
         );
     }
 
@@ -615,16 +558,7 @@ mod tests {
         let plan = plan_rebuild("f", &chain, G).unwrap();
         assert_eq!(
             plan,
-            RebuildPlan::Blocks(vec![
-                (
-                    0..2,
-                    Backup {
-                        backup: 0,
-                        offset: 0
-                    }
-                ),
-                (2..4, Zero),
-            ])
+            RebuildPlan::Blocks(vec![(0..2, at(0, 0)), (2..4, Zero),])
         );
     }
 
@@ -636,22 +570,7 @@ mod tests {
         let plan = plan_rebuild("f", &chain, G).unwrap();
         assert_eq!(
             plan,
-            RebuildPlan::Blocks(vec![
-                (
-                    0..1,
-                    Backup {
-                        backup: 1,
-                        offset: 0
-                    }
-                ),
-                (
-                    1..2,
-                    Backup {
-                        backup: 2,
-                        offset: 8192
-                    }
-                ),
-            ])
+            RebuildPlan::Blocks(vec![(0..1, at(1, 0)), (1..2, at(2, 8192)),])
         );
     }
 
