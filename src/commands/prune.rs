@@ -121,6 +121,7 @@ pub fn complete_facts(manifest: &Manifest) -> Result<CompleteBackup> {
         start_lsn,
         stop_lsn,
         stop_time: manifest.stop_time,
+        parent: manifest.parent.clone(),
     })
 }
 

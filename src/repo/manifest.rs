@@ -18,6 +18,11 @@ use serde::{Deserialize, Serialize};
 /// The manifest format this walden writes and understands.
 pub const MANIFEST_FORMAT: u32 = 1;
 
+/// The first format whose manifests may name a parent (incremental
+/// backups): above [`MANIFEST_FORMAT`] until walden rebuilds them, so
+/// every manifest naming one is refused as newer than this walden.
+pub const INCREMENTAL_FORMAT: u32 = 2;
+
 /// PostgreSQL's control file, without which a data directory cannot start.
 pub use crate::pg::datadir::CONTROL_FILE;
 
@@ -62,6 +67,12 @@ pub struct Manifest {
     /// written before walden recorded it; readers must do without.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub durations: Option<Durations>,
+    /// The backup this one is an increment on; `None` for a full backup.
+    /// Only manifests of format 2 and later (PostgreSQL 17 incremental
+    /// backups) name one, so that a walden that cannot rebuild an
+    /// incremental refuses it instead of restoring it as a full backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// The phases of a base backup, in milliseconds, one after the other: what
@@ -323,6 +334,21 @@ impl Manifest {
             });
         }
         check_name(&self.name).map_err(|r| invalid(format!("name {:?}", self.name), r))?;
+        if let Some(parent) = &self.parent {
+            if self.format < INCREMENTAL_FORMAT {
+                return Err(invalid(
+                    format!("parent {parent:?}"),
+                    format!("only an incremental backup's manifest (format {INCREMENTAL_FORMAT} or later) names a parent"),
+                ));
+            }
+            check_name(parent).map_err(|r| invalid(format!("parent {parent:?}"), r))?;
+            if *parent == self.name {
+                return Err(invalid(
+                    format!("parent {parent:?}"),
+                    "is the backup itself",
+                ));
+            }
+        }
         let (start, stop) = self.lsn_range()?;
         if stop < start {
             return Err(invalid(
@@ -1302,6 +1328,31 @@ mod tests {
             m.files[global].mode = mode;
             assert_eq!(m.group_access(), group, "{mode:o}");
         }
+    }
+
+    #[test]
+    fn only_a_newer_format_names_a_parent() {
+        // Until walden rebuilds incrementals, a manifest naming a parent is
+        // refused: as newer than this walden when it says format 2, as
+        // invalid when it claims format 1 (which a restore would treat as
+        // a full backup).
+        let mut m = good();
+        m.parent = Some("base_000000010000000000000028".into());
+        let err = m.validate().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("only an incremental backup's manifest"),
+            "{err}"
+        );
+        m.format = INCREMENTAL_FORMAT;
+        assert!(matches!(
+            Manifest::from_json(&m.to_json()),
+            Err(ManifestError::NewerFormat { found: 2, .. })
+        ));
+        let full = good();
+        assert!(!String::from_utf8(full.to_json())
+            .unwrap()
+            .contains("parent"));
     }
 
     #[test]

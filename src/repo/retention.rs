@@ -33,6 +33,8 @@ pub struct CompleteBackup {
     pub start_lsn: Lsn,
     pub stop_lsn: Lsn,
     pub stop_time: DateTime<Utc>,
+    /// The backup an incremental one builds on; `None` for a full backup.
+    pub parent: Option<String>,
 }
 
 impl CompleteBackup {
@@ -166,7 +168,8 @@ pub fn reach(
 ///    complete backup is kept. An incomplete backup is deleted when its
 ///    newest object is older than `now - incomplete_grace`, and kept
 ///    otherwise (with a warning if its age is unknown). Time arithmetic
-///    saturates: either clock may be far off.
+///    saturates: either clock may be far off. A kept incremental backup
+///    keeps every backup it builds on, down to its full backup.
 /// 2. A kept complete backup reaches the timelines `reach` lists.
 /// 3. On a timeline reached by kept backups, WAL is kept from the lowest
 ///    segment where one of them enters it; below that, segments, `.partial`
@@ -310,6 +313,7 @@ fn decide_backups(
             ));
         }
     }
+    keep_what_incrementals_build_on(&order, &mut reasons, warnings);
     order
         .iter()
         .zip(reasons)
@@ -364,6 +368,43 @@ fn decide_backups(
             }
         })
         .collect()
+}
+
+/// A kept incremental backup restores only with every backup it builds on:
+/// each of those is kept too, with the reason, down to the chain's full
+/// backup (whose WAL floor then keeps the WAL from there on). A parent that
+/// is not a complete backup in the repository is warned about: that chain
+/// cannot be restored.
+fn keep_what_incrementals_build_on(
+    order: &[&BackupFacts],
+    reasons: &mut [Vec<String>],
+    warnings: &mut Vec<String>,
+) {
+    let index: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (b.name.as_str(), i))
+        .collect();
+    let mut todo: Vec<usize> = (0..order.len())
+        .filter(|&i| order[i].complete.is_some() && !reasons[i].is_empty())
+        .collect();
+    while let Some(i) = todo.pop() {
+        let Some(parent) = order[i].complete.as_ref().and_then(|c| c.parent.as_deref()) else {
+            continue;
+        };
+        match index.get(parent).filter(|&&p| order[p].complete.is_some()) {
+            Some(&p) => {
+                if reasons[p].is_empty() {
+                    todo.push(p);
+                }
+                reasons[p].push(format!("base of kept incremental backup {}", order[i].name));
+            }
+            None => warnings.push(format!(
+                "backup {} builds on {parent}, which is not a complete backup in the repository: it cannot be restored",
+                order[i].name
+            )),
+        }
+    }
 }
 
 /// Whether `backup`'s timeline received WAL at or after `cutoff` (or at an
@@ -626,6 +667,7 @@ mod tests {
                 start_lsn: start,
                 stop_lsn: Lsn(start.0 + 0x1000),
                 stop_time,
+                parent: None,
             }),
             newest_object: Some(stop_time),
             stored_bytes: 1000,
@@ -700,6 +742,59 @@ mod tests {
         policy: &Policy,
     ) -> Plan {
         run_at(now(), backups, wal, histories, policy)
+    }
+
+    /// `backup` as an incremental on `parent`.
+    fn on(mut backup: BackupFacts, parent: &BackupFacts) -> BackupFacts {
+        backup.complete.as_mut().unwrap().parent = Some(parent.name.clone());
+        backup
+    }
+
+    #[test]
+    fn a_kept_incremental_keeps_its_chain_and_the_chains_wal() {
+        // full (old) <- incr 1 <- incr 2 (newest); an unrelated older full
+        // goes. retain 1 keeps incr 2, and with it incr 1 and the full,
+        // and the WAL from the full's start.
+        let unrelated = complete(1, lsn(1, 0x28), days_ago(9));
+        let base = complete(1, lsn(3, 0x28), days_ago(8));
+        let first = on(complete(1, lsn(5, 0x28), days_ago(4)), &base);
+        let second = on(complete(1, lsn(7, 0x28), hours_ago(1)), &first);
+        let backups = [
+            unrelated.clone(),
+            base.clone(),
+            first.clone(),
+            second.clone(),
+        ];
+        let plan = run(&backups, &segs(1, 1..=8), &BTreeMap::new(), &full(1));
+        assert_eq!(plan.delete_backups, vec![unrelated.name.clone()]);
+        let reasons = |b: &BackupFacts| {
+            plan.backups
+                .iter()
+                .find(|d| d.name == b.name)
+                .unwrap()
+                .reasons
+                .join("; ")
+        };
+        assert!(reasons(&base).contains(&format!("base of kept incremental backup {}", first.name)));
+        assert!(
+            reasons(&first).contains(&format!("base of kept incremental backup {}", second.name))
+        );
+        assert_eq!(
+            plan.timelines[0].keep_from.as_deref(),
+            Some("000000010000000000000003")
+        );
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+        // A chain whose base is gone cannot be restored: said, not hidden.
+        let orphan = [second.clone()];
+        let plan = run(&orphan, &segs(1, 7..=8), &BTreeMap::new(), &full(1));
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains(&format!("builds on {}", first.name))),
+            "{:?}",
+            plan.warnings
+        );
     }
 
     #[test]
@@ -1756,6 +1851,8 @@ mod tests {
             complete: bool,
             stop_hour: i64,
             newest_hour: Option<i64>,
+            /// Picks the backup an incremental builds on, if any.
+            parent: Option<usize>,
         }
 
         #[derive(Debug, Clone)]
@@ -1803,16 +1900,18 @@ mod tests {
                 prop::bool::weighted(0.75),
                 0..2000i64,
                 prop::option::weighted(0.9, 0..2000i64),
+                prop::option::weighted(0.4, any::<usize>()),
             )
-                .prop_map(|(timeline, position, complete, stop_hour, newest_hour)| {
-                    BackupSpec {
+                .prop_map(
+                    |(timeline, position, complete, stop_hour, newest_hour, parent)| BackupSpec {
                         timeline,
                         position,
                         complete,
                         stop_hour,
                         newest_hour,
-                    }
-                })
+                        parent,
+                    },
+                )
         }
 
         fn scenario() -> impl Strategy<Value = Scenario> {
@@ -1942,11 +2041,26 @@ mod tests {
                 if backups.iter().any(|b| b.name == name) {
                     continue;
                 }
+                // An incremental builds on an earlier complete backup of
+                // its timeline, as backup-push --incremental picks one.
+                let bases: Vec<&BackupFacts> = backups
+                    .iter()
+                    .filter(|b| {
+                        b.complete
+                            .as_ref()
+                            .is_some_and(|c| c.timeline == tli && c.start_lsn < start)
+                    })
+                    .collect();
+                let parent = spec
+                    .parent
+                    .filter(|_| !bases.is_empty())
+                    .map(|k| bases[k % bases.len()].name.clone());
                 let complete = spec.complete.then(|| CompleteBackup {
                     timeline: tli,
                     start_lsn: start,
                     stop_lsn: Lsn(start.0 + 0x1000),
                     stop_time: hour(spec.stop_hour),
+                    parent,
                 });
                 let newest_object = match &complete {
                     Some(c) => Some(c.stop_time),
@@ -2061,6 +2175,20 @@ mod tests {
                         prop_assert!(
                             !deleted_wal.contains(key.as_str()),
                             "{} needs {key}, which the plan deletes", b.name
+                        );
+                    }
+                }
+
+                // (f) A kept incremental keeps what it builds on, down to
+                // its full backup.
+                for b in &world.backups {
+                    let Some(parent) = b.complete.as_ref().and_then(|c| c.parent.as_deref()) else {
+                        continue;
+                    };
+                    if !deleted_backups.contains(b.name.as_str()) {
+                        prop_assert!(
+                            !deleted_backups.contains(parent),
+                            "{} is kept but its base {parent} is deleted", b.name
                         );
                     }
                 }

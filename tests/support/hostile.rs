@@ -256,6 +256,7 @@ impl CraftedBackup {
             bytes: 0,
             stored_bytes: 0,
             durations: None,
+            parent: None,
         };
         lie(&mut manifest);
         manifest.bytes = manifest.files.iter().map(|f| f.size).sum();

@@ -461,6 +461,7 @@ fn build_manifest(input: ManifestInput<'_>) -> Manifest {
         parts,
         files,
         durations: Some(input.durations),
+        parent: None,
     }
 }
 
