@@ -98,10 +98,11 @@ fn rebuilt(full_tar: &[u8], incremental_tar: &[u8], path: &str) -> Vec<u8> {
         },
         FileVersion::Incremental(header),
     ];
-    match plan_rebuild(path, &versions, geometry).unwrap() {
+    let plan = plan_rebuild(path, &versions, geometry).unwrap();
+    let length = plan.block_length().unwrap_or(0) as usize;
+    match plan {
         RebuildPlan::Copy { backup } => [full, increment][backup].clone(),
         RebuildPlan::Blocks(runs) => {
-            let length = runs.last().map_or(0, |(r, _)| r.end) as usize;
             let mut out = std::io::Cursor::new(vec![0u8; length * 8192]);
             for (backup, bytes) in [&full, &increment].into_iter().enumerate() {
                 copy_blocks(&bytes[..], &copies_from(&runs, backup), &mut out, geometry).unwrap();

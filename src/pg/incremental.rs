@@ -186,7 +186,8 @@ pub enum RebuildPlan {
 }
 
 impl RebuildPlan {
-    /// The rebuilt file's size, given the sizes of full versions.
+    /// The rebuilt file's length in blocks; `None` for a copy, which is as
+    /// long as the version it copies.
     pub fn block_length(&self) -> Option<u32> {
         match self {
             RebuildPlan::Copy { .. } => None,
@@ -637,10 +638,11 @@ mod tests {
     /// `copy_blocks`, as a restore does from streamed parts.
     fn rebuild(chain: &[(FileVersion, Vec<u8>)]) -> Vec<u8> {
         let versions: Vec<FileVersion> = chain.iter().map(|(v, _)| v.clone()).collect();
-        match plan_rebuild("f", &versions, G).unwrap() {
+        let plan = plan_rebuild("f", &versions, G).unwrap();
+        let length = plan.block_length().unwrap_or(0) as usize;
+        match plan {
             RebuildPlan::Copy { backup } => chain[backup].1.clone(),
             RebuildPlan::Blocks(runs) => {
-                let length = runs.last().map_or(0, |(r, _)| r.end) as usize;
                 let mut out = std::io::Cursor::new(vec![0u8; length * 8192]);
                 for (backup, (_, bytes)) in chain.iter().enumerate() {
                     copy_blocks(&bytes[..], &copies_from(&runs, backup), &mut out, G).unwrap();
