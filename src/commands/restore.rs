@@ -181,6 +181,12 @@ pub async fn unpack(
     manifest
         .check_restorable()
         .map_err(|e| Error::failed(format!("backup {}: {e}", manifest.name)))?;
+    if let Some(parent) = &manifest.parent {
+        return Err(Error::failed(format!(
+            "backup {} is incremental (on top of {parent}): this walden cannot rebuild it yet",
+            manifest.name
+        )));
+    }
     let identity = identity::load(store.as_ref()).await?;
     check_identity(&manifest, identity.as_ref(), &store.url())?;
     let roots = placement(&manifest, pgdata, remap)?;

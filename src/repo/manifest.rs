@@ -15,12 +15,16 @@ use std::path::{Component, Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// The manifest format this walden writes and understands.
-pub const MANIFEST_FORMAT: u32 = 1;
+/// The newest manifest format this walden understands.
+pub const MANIFEST_FORMAT: u32 = 2;
+
+/// The format of a full backup's manifest: still 1, so that an older
+/// walden, which knows nothing of chains, can restore every full backup.
+pub const FULL_FORMAT: u32 = 1;
 
 /// The first format whose manifests may name a parent (incremental
-/// backups): above [`MANIFEST_FORMAT`] until walden rebuilds them, so
-/// every manifest naming one is refused as newer than this walden.
+/// backups). An older walden refuses such a manifest as newer than it
+/// rather than restore an incremental backup as if it were full.
 pub const INCREMENTAL_FORMAT: u32 = 2;
 
 /// PostgreSQL's control file, without which a data directory cannot start.
@@ -851,7 +855,7 @@ mod tests {
     #[test]
     fn good_fixture_is_accepted_and_round_trips() {
         let m = good();
-        assert_eq!(m.format, MANIFEST_FORMAT);
+        assert_eq!(m.format, FULL_FORMAT);
         assert_eq!(m.tablespaces.len(), 1);
         assert_eq!(m.tablespaces[0].oid, 16385);
         assert!(m.parts.iter().any(|p| p.tablespace_oid == Some(16385)));
@@ -991,7 +995,7 @@ mod tests {
             ("truncated.json", "backup manifest is truncated"),
             (
                 "future-format.json",
-                "backup manifest has format 99, but this walden reads only format 1",
+                "backup manifest has format 99, but this walden reads only format 2",
             ),
             (
                 "bad-part-index.json",
@@ -1182,7 +1186,7 @@ mod tests {
                 "OID listed twice",
             ),
             (|m, _, _| m.format = 0, "formats start at 1"),
-            (|m, _, _| m.format = 2, "has format 2"),
+            (|m, _, _| m.format = 3, "has format 3"),
         ];
         for (mutate, expected) in cases {
             let mut bad = m.clone();
@@ -1332,10 +1336,8 @@ mod tests {
 
     #[test]
     fn only_a_newer_format_names_a_parent() {
-        // Until walden rebuilds incrementals, a manifest naming a parent is
-        // refused: as newer than this walden when it says format 2, as
-        // invalid when it claims format 1 (which a restore would treat as
-        // a full backup).
+        // A manifest naming a parent must say format 2: one claiming
+        // format 1 would be restored as a full backup by an older walden.
         let mut m = good();
         m.parent = Some("base_000000010000000000000028".into());
         let err = m.validate().unwrap_err();
@@ -1345,9 +1347,11 @@ mod tests {
             "{err}"
         );
         m.format = INCREMENTAL_FORMAT;
+        assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+        m.format = INCREMENTAL_FORMAT + 1;
         assert!(matches!(
             Manifest::from_json(&m.to_json()),
-            Err(ManifestError::NewerFormat { found: 2, .. })
+            Err(ManifestError::NewerFormat { found: 3, .. })
         ));
         let full = good();
         assert!(!String::from_utf8(full.to_json())

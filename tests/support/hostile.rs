@@ -233,7 +233,7 @@ impl CraftedBackup {
         }
         let now = chrono::Utc::now();
         let mut manifest = Manifest {
-            format: walden::repo::manifest::MANIFEST_FORMAT,
+            format: walden::repo::manifest::FULL_FORMAT,
             name: self.name.clone(),
             label: "crafted".into(),
             start_lsn: "0/2000028".into(),

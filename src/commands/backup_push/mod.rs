@@ -17,7 +17,7 @@ use crate::pg::{SegmentName, WalSegmentSize};
 use crate::pipeline::EncodeOptions;
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::manifest::{
-    Durations, FileEntry, FileKind, Manifest, Part, TablespaceEntry, MANIFEST_FORMAT,
+    Durations, FileEntry, FileKind, Manifest, Part, TablespaceEntry, FULL_FORMAT,
 };
 use crate::repo::tarpart::{PartEntryKind, WrittenEntry};
 use crate::repo::wal::{self, WalFile};
@@ -430,7 +430,7 @@ fn build_manifest(input: ManifestInput<'_>) -> Manifest {
         parts.push(uploaded.part);
     }
     Manifest {
-        format: MANIFEST_FORMAT,
+        format: FULL_FORMAT,
         name: input.name.to_string(),
         label: input.label.to_string(),
         start_lsn: input.start.lsn.to_string(),
