@@ -309,7 +309,7 @@ _walden() {
             return 0
             ;;
         walden__subcmd__backup__subcmd__push)
-            opts="-v -q -h -V --pgdata --pg-host --pg-port --pg-user --pg-database --pg-sslmode --pg-sslrootcert --pg-sslcert --pg-sslkey --max-rate --io-priority --jobs --checkpoint --archive-timeout --part-size-mib --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
+            opts="-v -q -h -V --pgdata --pg-host --pg-port --pg-user --pg-database --pg-sslmode --pg-sslrootcert --pg-sslcert --pg-sslkey --max-rate --io-priority --jobs --checkpoint --archive-timeout --incremental --incremental-from --incremental-or-full --max-chain --part-size-mib --config --verbose --quiet --repo --compression --compression-level --encrypt-recipient --encrypt-recipients-file --decrypt-identity --log-format --log-level --io-timeout --s3-endpoint --s3-region --s3-path-style --s3-profile --s3-checksums --s3-storage-class --s3-sse --s3-sse-kms-key-id --gcs-endpoint --gcs-grpc-endpoint --gcs-credentials-file --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,6 +368,14 @@ _walden() {
                     return 0
                     ;;
                 --archive-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --incremental-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-chain)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -152,7 +152,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s v -l verbose
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -s V -l version -d 'Print version'
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pgdata -d 'The cluster\'s data directory, read from disk (must be the one the server reports); without it and PGDATA, the backup comes over the network (replication protocol, as pg_basebackup)' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pgdata -d 'Read the backup from this data directory; without it, over the network' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-host -d 'Server host or Unix-socket directory [env: PGHOST; default: /var/run/postgresql]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-port -d 'Server port [env: PGPORT; default: 5432]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l pg-user -d 'User to connect as (needs pg_backup_start rights) [env: PGUSER; default: the OS user]' -r
@@ -168,6 +168,8 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l jobs -d 'P
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l checkpoint -d 'Start checkpoint [default: spread]' -r -f -a "spread\t'Spread the start checkpoint over checkpoint_completion_target × checkpoint_timeout (gentle; the default; up to 4.5 min with PostgreSQL\'s defaults, announced with the server\'s estimate)'
 fast\t'Checkpoint at once (faster start, an I/O burst)'"
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l archive-timeout -d 'Fail when the WAL the backup ends in has not reached the repository after this long: archiving is broken [default: 10m]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l incremental-from -d 'Build on this backup instead of the newest (implies --incremental)' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l max-chain -d 'The longest chain, its full backup included; then the next backup is full' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l part-size-mib -d 'Target plaintext size of one tar part, in MiB' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l config -d 'TOML configuration file [default: /etc/walden/walden.toml if present]' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l repo -d 'Repository: a local directory (absolute path or file:///path), s3://bucket/prefix or gs://bucket/prefix' -r
@@ -201,6 +203,8 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l s3-sse-kms
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-endpoint -d 'GCS JSON API endpoint of an emulator; requests are then anonymous unless --gcs-credentials-file is given' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-grpc-endpoint -d 'GCS gRPC endpoint (list, delete, metadata) of an emulator [default: --gcs-endpoint]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l gcs-credentials-file -d 'Service-account key file (JSON) [default: Application Default Credentials]' -r -F
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l incremental -d 'Only the blocks changed since the newest backup (PostgreSQL 17+, summarize_wal = on)'
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l incremental-or-full -d 'Like --incremental, but a full backup (and a warning) when one cannot be taken'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s v -l verbose -d 'More log output (repeat for more)'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s q -l quiet -d 'Quiet: print nothing on success (for cron), only warnings and errors; repeat for errors only'
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -s h -l help -d 'Print help (see more with \'--help\')'

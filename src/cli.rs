@@ -294,6 +294,8 @@ impl PgConnectArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupPushArgs {
+    /// Read the backup from this data directory; without it, over the network.
+    ///
     /// The cluster's data directory, read from disk (must be the one the server reports); without it and PGDATA, the backup comes over the network (replication protocol, as pg_basebackup).
     #[arg(long, env = "PGDATA", value_name = "DIR")]
     pub pgdata: Option<PathBuf>,
@@ -304,10 +306,48 @@ pub struct BackupPushArgs {
     #[command(flatten)]
     pub backup: crate::config::BackupSettingsArgs,
 
+    #[command(flatten)]
+    pub incremental: IncrementalArgs,
+
     /// Target plaintext size of one tar part, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 1024, hide = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub part_size_mib: u64,
+}
+
+/// What kind of backup backup-push takes: full unless asked otherwise.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Incremental backups (PostgreSQL 17 or later)")]
+pub struct IncrementalArgs {
+    /// Only the blocks changed since the newest backup (PostgreSQL 17+, summarize_wal = on).
+    ///
+    /// Take an incremental backup: only the blocks changed since the newest complete backup on the server's timeline, which must have been taken over the network (no --pgdata). Needs PostgreSQL 17 or later with summarize_wal = on. When it cannot be taken, backup-push says why and fails, unless --incremental-or-full. A restore rebuilds the full data directory from the chain, in place.
+    #[arg(long)]
+    pub incremental: bool,
+
+    /// Build on this backup instead of the newest (implies --incremental).
+    #[arg(long, hide_short_help = true, value_name = "NAME")]
+    pub incremental_from: Option<String>,
+
+    /// Like --incremental, but a full backup (and a warning) when one cannot be taken.
+    ///
+    /// Like --incremental, but take a full backup (with a warning saying why) when an incremental one cannot be taken: a server older than 17, summarize_wal off, no backup to build on, a broken chain.
+    #[arg(long, hide_short_help = true, conflicts_with = "incremental_from")]
+    pub incremental_or_full: bool,
+
+    /// The longest chain, its full backup included; then the next backup is full.
+    ///
+    /// The longest chain, counting its full backup: when the backup to build on is already the last this allows, the backup is a full one, so a restore never reads more than this many backups.
+    #[arg(long, hide_short_help = true, value_name = "N", default_value_t = 7,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_chain: u32,
+}
+
+impl IncrementalArgs {
+    /// Whether an incremental backup was asked for, by any of the flags.
+    pub fn wanted(&self) -> bool {
+        self.incremental || self.incremental_from.is_some() || self.incremental_or_full
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,25 +5,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::{StreamExt, TryStreamExt};
-
 use crate::cli::RestoreArgs;
 use crate::commands::progress::Progress;
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::pg::conninfo::Conninfo;
 use crate::pg::control::{self, ConnectOptions, ControlError, ControlSession, SlotMade};
+use crate::pg::incremental::{self, BlockGeometry};
 use crate::pg::recovery::{
     self, ArchiveMode, RecoverySettings, RecoveryTarget, TargetAction, TargetTimeline,
 };
 use crate::pg::Lsn;
 use crate::pipeline::Identities;
 use crate::repo::catalog::TargetBound;
+use crate::repo::chain_restore::{self, ChainTarget};
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::inventory::Inventory;
 use crate::repo::layout;
 use crate::repo::manifest::{Manifest, TablespaceEntry};
-use crate::repo::part_restore::{self, PartJob};
 use crate::repo::selection::{self, Candidates, Request};
 use crate::repo::tarpart::Modes;
 use crate::storage::ObjectStore;
@@ -181,14 +180,12 @@ pub async fn unpack(
     manifest
         .check_restorable()
         .map_err(|e| Error::failed(format!("backup {}: {e}", manifest.name)))?;
-    if let Some(parent) = &manifest.parent {
-        return Err(Error::failed(format!(
-            "backup {} is incremental (on top of {parent}): this walden cannot rebuild it yet",
-            manifest.name
-        )));
-    }
     let identity = identity::load(store.as_ref()).await?;
     check_identity(&manifest, identity.as_ref(), &store.url())?;
+    // The whole chain is read before anything is written: a broken one is
+    // refused with nothing to clean up.
+    let chain = chain_restore::load_chain(store.as_ref(), manifest).await?;
+    let manifest = chain[0].clone();
     let roots = placement(&manifest, pgdata, remap)?;
     let modes = Modes::for_cluster(manifest.group_access());
     for (oid, root) in &roots {
@@ -197,23 +194,22 @@ pub async fn unpack(
     }
     tracing::info!(backup = %manifest.name, pgdata = %pgdata.display(), parts = manifest.parts.len(), "restoring");
 
-    let manifest = Arc::new(manifest);
-    let progress = Progress::bytes(manifest.bytes, &format!("restoring {}", manifest.name));
-    let on_bytes = progress.counter();
-    let files: usize = futures::stream::iter(0..manifest.parts.len())
-        .map(|index| {
-            let job = PartJob {
-                index,
-                root: roots[&manifest.parts[index].tablespace_oid].clone(),
-                modes,
-                identities: identities.clone(),
-                on_bytes: on_bytes.clone(),
-            };
-            part_restore::restore_part(store.clone(), manifest.clone(), job)
-        })
-        .buffer_unordered(jobs as usize)
-        .try_fold(0, |total, files| async move { Ok(total + files) })
-        .await?;
+    if chain.len() > 1 {
+        tracing::info!(backup = %manifest.name, chain = chain.len(), full = %chain[chain.len() - 1].name, "rebuilding an incremental backup from its chain");
+    }
+    // Every byte of the newest backup is read, and at most every byte of
+    // the older ones: the bar may end early, never past its end.
+    let total: u64 = chain.iter().map(|m| m.bytes).sum();
+    let progress = Progress::bytes(total, &format!("restoring {}", manifest.name));
+    let target = ChainTarget {
+        roots: &roots,
+        modes,
+        identities,
+        jobs: jobs as usize,
+        geometry: BlockGeometry::default(),
+    };
+    let files =
+        chain_restore::restore_chain(store.clone(), &chain, &target, progress.counter()).await?;
     progress.finish();
     // Data durable before the files that make the directory startable, and
     // those durable before reporting success: a crash in between must never
@@ -670,7 +666,12 @@ fn write_control_files(
     for dir in crate::pg::datadir::restored_wal_dirs(manifest.pg_version) {
         create_dir_with_mode(&pgdata.join(dir), modes.dir)?;
     }
-    write("backup_label", manifest.backup_label.as_bytes())?;
+    // An incremental backup's label says so, and PostgreSQL refuses to
+    // start from it: the rebuilt directory is a full backup's.
+    write(
+        "backup_label",
+        incremental::label_of_rebuilt(&manifest.backup_label).as_bytes(),
+    )?;
     if !manifest.tablespaces.is_empty() {
         // PostgreSQL creates pg_tblspc/<oid> links from this file at startup.
         let map: Vec<u8> = manifest

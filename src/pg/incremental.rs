@@ -153,6 +153,123 @@ impl IncrementalHeader {
     }
 }
 
+/// Reads an incremental file's header from the front of `reader`, leaving
+/// it at the first block. Bounded like [`IncrementalHeader::parse`]: the
+/// block count is checked before the list is read.
+pub fn read_header(
+    reader: &mut (impl std::io::Read + ?Sized),
+    file: &str,
+    geometry: BlockGeometry,
+) -> Result<IncrementalHeader, IncrementalError> {
+    let short = |e: std::io::Error| IncrementalError::Invalid {
+        file: file.to_owned(),
+        detail: format!("reading the header: {e}"),
+    };
+    let mut bytes = vec![0u8; 12];
+    reader.read_exact(&mut bytes).map_err(short)?;
+    let count = u32::from_le_bytes(bytes[4..8].try_into().expect("four bytes"));
+    if count <= geometry.segment_blocks {
+        bytes.resize(12 + 4 * count as usize, 0);
+        reader.read_exact(&mut bytes[12..]).map_err(short)?;
+    }
+    let header = IncrementalHeader::parse(file, &bytes, geometry)?;
+    let padding = header.header_length - bytes.len() as u64;
+    let skipped = std::io::copy(
+        &mut std::io::Read::take(&mut *reader, padding),
+        &mut std::io::sink(),
+    )
+    .map_err(short)?;
+    if skipped != padding {
+        return Err(IncrementalError::Invalid {
+            file: file.to_owned(),
+            detail: "the file ends inside its header".into(),
+        });
+    }
+    Ok(header)
+}
+
+/// The blocks of one rebuilt file that older backups of the chain may
+/// still supply, for a restore that reads the chain newest first. The same
+/// rules as [`plan_rebuild`], one backup at a time: the newest version's
+/// blocks are written first; an older incremental version supplies the
+/// blocks it lists that are below the newest truncation length and that no
+/// newer version supplied; the first full version supplies every block
+/// still missing below that length, and ends the search.
+#[derive(Debug, Clone)]
+pub struct PendingBlocks {
+    /// The newest version's truncation length: older backups supply
+    /// nothing at or beyond it.
+    limit: u32,
+    /// One bit per block below `limit`: supplied by a newer version.
+    supplied: Vec<u64>,
+}
+
+impl PendingBlocks {
+    /// After the newest version, incremental with `header`, was written.
+    pub fn after_newest(header: &IncrementalHeader) -> PendingBlocks {
+        let limit = header.truncation_block_length;
+        let mut pending = PendingBlocks {
+            limit,
+            supplied: vec![0; (limit as usize).div_ceil(64)],
+        };
+        for &block in &header.blocks {
+            pending.mark(block);
+        }
+        pending
+    }
+
+    fn is_supplied(&self, block: u32) -> bool {
+        self.supplied[block as usize / 64] & (1 << (block % 64)) != 0
+    }
+
+    fn mark(&mut self, block: u32) {
+        if block < self.limit {
+            self.supplied[block as usize / 64] |= 1 << (block % 64);
+        }
+    }
+
+    /// Which of an older incremental version's listed blocks to take, in
+    /// the order they follow its header; they count as supplied from now on.
+    pub fn take_incremental(&mut self, header: &IncrementalHeader) -> Vec<bool> {
+        header
+            .blocks
+            .iter()
+            .map(|&block| {
+                let take = block < self.limit && !self.is_supplied(block);
+                if take {
+                    self.mark(block);
+                }
+                take
+            })
+            .collect()
+    }
+
+    /// Which blocks to take from an older full version of `size` bytes,
+    /// in ascending order: every one below the limit and inside the file
+    /// (a partial last block is never used) that no newer version supplied.
+    /// The rebuild is complete after them.
+    pub fn take_full(&self, size: u64, geometry: BlockGeometry) -> impl Iterator<Item = u32> + '_ {
+        let present = size / u64::from(geometry.block_size);
+        let usable = u64::from(self.limit).min(present) as u32;
+        (0..usable).filter(|&block| !self.is_supplied(block))
+    }
+}
+
+/// The lines of an incremental backup's `backup_label` that name the
+/// backup it builds on. PostgreSQL refuses to start from a label holding
+/// them ("this is an incremental backup, not a data directory").
+const INCREMENTAL_LABEL_LINES: [&str; 2] = ["INCREMENTAL FROM LSN:", "INCREMENTAL FROM TLI:"];
+
+/// The `backup_label` of a data directory rebuilt from an incremental
+/// backup: the backup's own, without the lines that make it incremental
+/// (as pg_combinebackup writes it). A full backup's label is unchanged.
+pub fn label_of_rebuilt(label: &str) -> String {
+    label
+        .split_inclusive('\n')
+        .filter(|line| !INCREMENTAL_LABEL_LINES.iter().any(|p| line.starts_with(p)))
+        .collect()
+}
+
 /// One file as one backup of the chain holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileVersion {
@@ -721,6 +838,83 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 
+    /// Rebuilds a file newest first through [`PendingBlocks`], reading each
+    /// version front to back as a restore streams it.
+    fn rebuild_newest_first(chain: &[(FileVersion, Vec<u8>)]) -> Vec<u8> {
+        let bs = 8192usize;
+        let (newest, bytes) = chain.last().unwrap();
+        let header = match newest {
+            FileVersion::Full { .. } => return bytes.clone(),
+            FileVersion::Incremental(_) => read_header(&mut &bytes[..], "f", G).unwrap(),
+            FileVersion::Absent => unreachable!(),
+        };
+        let mut out = vec![0u8; header.rebuilt_block_length() as usize * bs];
+        let mut body = &bytes[header.header_length as usize..];
+        for &b in &header.blocks {
+            out[b as usize * bs..][..bs].copy_from_slice(&body[..bs]);
+            body = &body[bs..];
+        }
+        let mut pending = PendingBlocks::after_newest(&header);
+        for (version, bytes) in chain[..chain.len() - 1].iter().rev() {
+            match version {
+                FileVersion::Full { size } => {
+                    for b in pending.take_full(*size, G) {
+                        out[b as usize * bs..][..bs]
+                            .copy_from_slice(&bytes[b as usize * bs..][..bs]);
+                    }
+                    return out;
+                }
+                FileVersion::Incremental(_) => {
+                    let mut reader = &bytes[..];
+                    let header = read_header(&mut reader, "f", G).unwrap();
+                    let take = pending.take_incremental(&header);
+                    for (&b, take) in header.blocks.iter().zip(take) {
+                        if take {
+                            out[b as usize * bs..][..bs].copy_from_slice(&reader[..bs]);
+                        }
+                        reader = &reader[bs..];
+                    }
+                }
+                FileVersion::Absent => unreachable!(),
+            }
+        }
+        panic!("no full version")
+    }
+
+    #[test]
+    fn a_rebuilt_directory_gets_a_full_backups_label() {
+        let label = "START WAL LOCATION: 0/9000028 (file 000000010000000000000009)\nCHECKPOINT LOCATION: 0/9000080\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2026-12-07 10:00:00 UTC\nLABEL: x\nSTART TIMELINE: 1\nINCREMENTAL FROM LSN: 0/7000028\nINCREMENTAL FROM TLI: 1\n";
+        let rebuilt = label_of_rebuilt(label);
+        assert!(!rebuilt.contains("INCREMENTAL"), "{rebuilt}");
+        assert!(rebuilt.ends_with("START TIMELINE: 1\n"), "{rebuilt}");
+        let full = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\nLABEL: y";
+        assert_eq!(label_of_rebuilt(full), full);
+    }
+
+    #[test]
+    fn a_header_is_read_from_a_stream_and_left_at_the_first_block() {
+        let (_, bytes) = incremental_with_data(3, &[5, 1], 9);
+        let mut reader = &bytes[..];
+        let header = read_header(&mut reader, "f", G).unwrap();
+        assert_eq!(header.blocks, vec![5, 1]);
+        assert_eq!(reader, &bytes[8192..]);
+        let empty = header_bytes(&[], 4);
+        let mut reader = &empty[..];
+        assert_eq!(
+            read_header(&mut reader, "f", G)
+                .unwrap()
+                .truncation_block_length,
+            4
+        );
+        assert!(reader.is_empty());
+        // Hostile or short: an error, and no huge allocation first.
+        let mut huge = header_bytes(&[], 0);
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(read_header(&mut &huge[..], "f", G).is_err());
+        assert!(read_header(&mut &bytes[..20], "f", G).is_err());
+        assert!(read_header(&mut &bytes[..100], "f", G).is_err());
+    }
+
     /// A chain of random versions: a full one first, then incrementals
     /// (sometimes a full one again, as for a relation created anew).
     fn chain() -> impl proptest::strategy::Strategy<Value = Vec<FileVersion>> {
@@ -739,6 +933,43 @@ mod tests {
             chain.extend(rest);
             chain
         })
+    }
+
+    /// A chain like [`chain`], with every version's bytes.
+    fn chain_with_data() -> impl proptest::strategy::Strategy<Value = Vec<(FileVersion, Vec<u8>)>> {
+        use proptest::prelude::*;
+        let version = prop_oneof![
+            1 => (0u32..12).prop_map(Err),
+            4 => (proptest::collection::btree_set(0u32..12, 0..6), 0u32..12, any::<bool>())
+                .prop_map(|(blocks, truncation, reversed)| {
+                    let mut blocks: Vec<u32> = blocks.into_iter().collect();
+                    if reversed {
+                        blocks.reverse();
+                    }
+                    Ok((blocks, truncation))
+                }),
+        ];
+        ((0u32..12), proptest::collection::vec(version, 0..5)).prop_map(|(first, rest)| {
+            let mut chain = vec![full_with_data(0, first)];
+            for (i, v) in rest.into_iter().enumerate() {
+                let backup = i as u8 + 1;
+                chain.push(match v {
+                    Err(blocks) => full_with_data(backup, blocks),
+                    Ok((blocks, truncation)) => incremental_with_data(backup, &blocks, truncation),
+                });
+            }
+            chain
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn newest_first_rebuilds_exactly_what_the_plan_does(chain in chain_with_data()) {
+            let planned = rebuild(&chain);
+            let streamed = rebuild_newest_first(&chain);
+            proptest::prop_assert_eq!(planned.len(), streamed.len());
+            proptest::prop_assert!(planned == streamed, "the rebuilt files differ");
+        }
     }
 
     proptest::proptest! {

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::{Identities, Stages};
 use crate::repo::layout;
 use crate::repo::manifest::{FileEntry, FileKind, Manifest};
-use crate::repo::tarpart::{self, Modes, OnBytes, PartTarget};
+use crate::repo::tarpart::{self, EntrySink, Modes, OnBytes, PartTarget, WriteEntries};
 use crate::storage::ObjectStore;
 
 /// The name pg_basebackup gives the server's manifest, which a backup over
@@ -20,7 +20,8 @@ pub struct PartJob {
     pub index: usize,
     /// The data directory, or the tablespace's location.
     pub root: PathBuf,
-    pub modes: Modes,
+    /// What becomes of each entry: [`WriteEntries`] for a plain restore.
+    pub sink: Box<dyn EntrySink + Send>,
     pub identities: Identities,
     pub on_bytes: OnBytes,
 }
@@ -36,7 +37,7 @@ pub async fn restore_part(
     let PartJob {
         index,
         root,
-        modes,
+        mut sink,
         identities,
         on_bytes,
     } = job;
@@ -60,13 +61,13 @@ pub async fn restore_part(
             root: &root,
             expected: &expected,
             plain_bytes: manifest_for_task.parts[index].plain_bytes,
-            modes,
         };
         tarpart::unpack_part(
             std::io::BufReader::with_capacity(1 << 20, body),
             stages,
             &identities,
             &target,
+            sink.as_mut(),
             &on_bytes,
         )
     })
@@ -108,7 +109,9 @@ pub async fn read_server_manifest(
     let job = PartJob {
         index: entry.part,
         root: scratch.path().to_path_buf(),
-        modes: Modes::for_cluster(false),
+        sink: Box::new(WriteEntries {
+            modes: Modes::for_cluster(false),
+        }),
         identities,
         on_bytes: Arc::new(|_| {}),
     };

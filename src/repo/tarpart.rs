@@ -303,7 +303,37 @@ pub struct PartTarget<'a> {
     pub expected: &'a HashMap<&'a str, &'a FileEntry>,
     /// The part's plaintext size from the manifest: decoding stops there.
     pub plain_bytes: u64,
+}
+
+/// What unpacking does with each entry once it is proven against the
+/// manifest: listed, of its listed kind and size, at a path inside the root.
+///
+/// Contract: `file` may read as much of `body` as it wants; the rest is
+/// read after it returns, and the whole is checked against the manifest's
+/// size and checksum then, so an implementation must not take what it
+/// wrote for good before the part is done (a failed check fails the part,
+/// and the restore with it). Nothing is called for symbolic links.
+pub trait EntrySink {
+    /// A directory entry, `placed` = root joined with its path.
+    fn dir(&mut self, placed: &Path) -> Result<()>;
+    /// A file entry: `body` yields its `listed.size` bytes.
+    fn file(&mut self, placed: &Path, listed: &FileEntry, body: &mut dyn Read) -> Result<()>;
+}
+
+/// The plain restore: every directory and file written where it belongs,
+/// with PostgreSQL's permissions; a file that already exists is an error.
+pub struct WriteEntries {
     pub modes: Modes,
+}
+
+impl EntrySink for WriteEntries {
+    fn dir(&mut self, placed: &Path) -> Result<()> {
+        make_dir(placed, self.modes.dir)
+    }
+
+    fn file(&mut self, placed: &Path, _listed: &FileEntry, body: &mut dyn Read) -> Result<()> {
+        write_file(body, placed, self.modes)
+    }
 }
 
 /// Unpacks one part into `target.root`, placing every entry with
@@ -320,6 +350,7 @@ pub fn unpack_part<R: Read + Send>(
     stages: Stages,
     identities: &Identities,
     target: &PartTarget<'_>,
+    sink: &mut dyn EntrySink,
     on_bytes: &OnBytes,
 ) -> Result<(Digest, usize)> {
     let root = target.root;
@@ -401,9 +432,9 @@ pub fn unpack_part<R: Read + Send>(
             }
             let placed = safe_join(root, &path).map_err(|e| Error::failed(e.to_string()))?;
             match kind {
-                FileKind::Dir => make_dir(&placed, target.modes.dir)?,
+                FileKind::Dir => sink.dir(&placed)?,
                 FileKind::File => {
-                    write_file(&mut entry, &placed, listed, target.modes)?;
+                    checked_file(&mut entry, &placed, listed, sink)?;
                     on_bytes(listed.size);
                     files += 1;
                 }
@@ -516,34 +547,24 @@ fn make_dir(path: &Path, mode: u32) -> Result<()> {
         .map_err(|e| Error::failed(format!("creating {}: {e}", path.display())))
 }
 
-/// Writes exactly the listed number of bytes (the caller checked the tar
-/// entry's size; `take` keeps that true whatever the reader does), then
-/// checks the checksum.
-fn write_file(src: &mut impl Read, target: &Path, listed: &FileEntry, modes: Modes) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let fail = |e: io::Error| Error::failed(format!("writing {}: {e}", target.display()));
-    if let Some(parent) = target.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(modes.dir)
-            .create(parent)
-            .map_err(fail)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(modes.file)
-        .open(target)
-        .map_err(fail)?;
-    let mut out = HashingWriter {
-        inner: io::BufWriter::with_capacity(1 << 20, file),
+/// Hands the entry's bytes to `sink`, reads what it left, and checks the
+/// whole against the manifest (the caller checked the tar entry's size;
+/// `take` keeps that true whatever the reader does).
+fn checked_file(
+    src: &mut impl Read,
+    target: &Path,
+    listed: &FileEntry,
+    sink: &mut dyn EntrySink,
+) -> Result<()> {
+    let mut body = HashingReader {
+        inner: src.take(listed.size),
         sha: Sha256::new(),
         bytes: 0,
     };
-    io::copy(&mut src.take(listed.size), &mut out).map_err(|e| corrupt(target, e))?;
-    let (file, sha, bytes) = out.finish().map_err(fail)?;
-    drop(file);
-    let sha = hex::encode(sha);
+    sink.file(target, listed, &mut body)?;
+    io::copy(&mut body, &mut io::sink()).map_err(|e| corrupt(target, e))?;
+    let bytes = body.bytes;
+    let sha = hex::encode(body.sha.finalize());
     if bytes != listed.size || listed.sha256.as_deref() != Some(sha.as_str()) {
         return Err(Error::failed(format!(
             "{} does not match its manifest entry ({} bytes, sha256 {sha}; expected {} bytes, sha256 {}): the backup is corrupt",
@@ -556,32 +577,51 @@ fn write_file(src: &mut impl Read, target: &Path, listed: &FileEntry, modes: Mod
     Ok(())
 }
 
-struct HashingWriter<W: Write> {
-    inner: W,
+/// Creates `target` (and missing parent directories) and copies `src`
+/// into it; a file already there is an error, never overwritten.
+fn write_file(src: &mut dyn Read, target: &Path, modes: Modes) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: io::Error| Error::failed(format!("writing {}: {e}", target.display()));
+    make_parent(target, modes)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(modes.file)
+        .open(target)
+        .map_err(fail)?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    io::copy(src, &mut out).map_err(|e| corrupt(target, e))?;
+    out.flush().map_err(fail)?;
+    Ok(())
+}
+
+/// Creates the directories above `target` that are missing, with PostgreSQL's mode.
+pub fn make_parent(target: &Path, modes: Modes) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(parent) = target.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(modes.dir)
+            .create(parent)
+            .map_err(|e| Error::failed(format!("creating {}: {e}", parent.display())))?;
+    }
+    Ok(())
+}
+
+struct HashingReader<R: Read> {
+    inner: R,
     sha: Sha256,
     bytes: u64,
 }
 
-impl<W: Write> HashingWriter<W> {
-    fn finish(mut self) -> io::Result<(W, [u8; 32], u64)> {
-        self.inner.flush()?;
-        Ok((self.inner, self.sha.finalize().into(), self.bytes))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
         self.sha.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy, StorageError, 
 
 /// Takes the backup of the server `plan.connect` reaches, whose data
 /// directory is `pgdata`, and stores its parts.
-pub(super) async fn take(plan: &Plan, pgdata: &Path) -> Result<Taken> {
+pub(super) async fn take(plan: &Plan<'_>, pgdata: &Path) -> Result<Taken> {
     let session = ControlSession::connect(&plan.connect)
         .await
         .map_err(unsupported_or_failed)?;
@@ -111,6 +111,7 @@ pub(super) async fn take(plan: &Plan, pgdata: &Path) -> Result<Taken> {
         copy_ms: millis(copied - copy_started),
         planned: total,
         archiver: Some(session),
+        parent: None,
     })
 }
 

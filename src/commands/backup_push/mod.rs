@@ -18,12 +18,14 @@ use crate::pipeline::EncodeOptions;
 use crate::repo::identity::{self, RepoIdentity};
 use crate::repo::manifest::{
     Durations, FileEntry, FileKind, Manifest, Part, TablespaceEntry, FULL_FORMAT,
+    INCREMENTAL_FORMAT,
 };
 use crate::repo::tarpart::{PartEntryKind, WrittenEntry};
 use crate::repo::wal::{self, WalFile};
 use crate::repo::{catalog, layout};
 use crate::storage::{Metadata, ObjectStore, PutMode, StorageError};
 
+mod incremental;
 mod local;
 mod network;
 
@@ -31,6 +33,11 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
     let encode = settings.encode_options()?;
     let options = settings.backup(&args.backup);
+    if args.pgdata.is_some() && args.incremental.wanted() {
+        return Err(Error::usage(
+            "incremental backups are taken over the replication protocol: drop --pgdata (and unset PGDATA) to take one",
+        ));
+    }
     if let Some(priority) = options.io_priority {
         set_io_priority(priority);
     }
@@ -43,6 +50,8 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
             .options()
             .map_err(|e| Error::usage(e.to_string()))?,
         part_size: args.part_size_mib << 20,
+        incremental: &args.incremental,
+        identities: settings.identities()?,
         label: format!(
             "walden backup {}",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
@@ -65,6 +74,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         copy_ms,
         planned,
         archiver,
+        parent,
     } = taken;
     let copied = Instant::now();
 
@@ -101,6 +111,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         tablespaces: &tablespaces,
         parts,
         durations,
+        parent,
     });
     let (bytes, files) = (manifest.bytes, manifest.files.len());
     // The file list is the one part of a backup's memory that grows with
@@ -146,7 +157,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
 }
 
 /// What both ways of taking a backup start from.
-pub(super) struct Plan {
+pub(super) struct Plan<'a> {
     pub store: Arc<dyn ObjectStore>,
     pub encode: EncodeOptions,
     pub options: BackupSettings,
@@ -154,6 +165,10 @@ pub(super) struct Plan {
     /// Target plaintext bytes of one part.
     pub part_size: u64,
     pub label: String,
+    /// What kind of backup was asked for (over the network only).
+    pub incremental: &'a crate::cli::IncrementalArgs,
+    /// To read a base backup's server manifest in an encrypted repository.
+    pub identities: crate::pipeline::Identities,
 }
 
 /// The server a backup is taken from.
@@ -191,6 +206,8 @@ pub(super) struct Taken {
     pub planned: u64,
     /// A session that can say what the archiver is doing, when there is one.
     pub archiver: Option<ControlSession>,
+    /// The backup this one builds on, for an incremental backup.
+    pub parent: Option<String>,
 }
 
 /// Names the backup that started at `start` and records that it has
@@ -415,6 +432,7 @@ struct ManifestInput<'a> {
     tablespaces: &'a [Tablespace],
     parts: Vec<UploadedPart>,
     durations: Durations,
+    parent: Option<String>,
 }
 
 fn build_manifest(input: ManifestInput<'_>) -> Manifest {
@@ -430,7 +448,11 @@ fn build_manifest(input: ManifestInput<'_>) -> Manifest {
         parts.push(uploaded.part);
     }
     Manifest {
-        format: FULL_FORMAT,
+        format: if input.parent.is_some() {
+            INCREMENTAL_FORMAT
+        } else {
+            FULL_FORMAT
+        },
         name: input.name.to_string(),
         label: input.label.to_string(),
         start_lsn: input.start.lsn.to_string(),
@@ -461,7 +483,7 @@ fn build_manifest(input: ManifestInput<'_>) -> Manifest {
         parts,
         files,
         durations: Some(input.durations),
-        parent: None,
+        parent: input.parent,
     }
 }
 

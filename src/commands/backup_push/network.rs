@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::io::SyncIoBridge;
 
+use super::incremental::{self, ServerState};
 use super::{
     announce_checkpoint, failed, millis, record_start, unsupported_or_failed, Plan, ServerFacts,
     Taken, UploadedPart,
@@ -56,7 +57,7 @@ const CHUNKS_IN_FLIGHT: usize = 16;
 
 /// Takes a backup over the replication connection `plan.connect`
 /// describes and stores its parts.
-pub(super) async fn take(plan: &Plan) -> Result<Taken> {
+pub(super) async fn take(plan: &Plan<'_>) -> Result<Taken> {
     let mut connection = ReplicationConnection::connect(&plan.connect)
         .await
         .map_err(connect_failed)?;
@@ -69,6 +70,30 @@ pub(super) async fn take(plan: &Plan) -> Result<Taken> {
     };
     tracing::info!(mode = "replication", server = %connection.target(), major, "backing up over the replication protocol");
     server.ensure_repository(plan.store.as_ref()).await?;
+    let state = ServerState {
+        major,
+        system_identifier: identity.system_identifier,
+        timeline: identity.timeline,
+        summarize_wal: if plan.incremental.wanted() && major >= incremental::FIRST_MAJOR {
+            connection
+                .show("summarize_wal")
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            Err("not read".into())
+        },
+    };
+    let base =
+        incremental::choose_base(plan.incremental, &plan.store, &plan.identities, &state).await?;
+    if let Some(base) = &base {
+        tracing::info!(base = %base.name, chain = base.chain_length, "taking an incremental backup");
+        connection
+            .upload_manifest(&base.server_manifest)
+            .await
+            .map_err(|e| {
+                failed(e).context(format!("sending the server manifest of {}", base.name))
+            })?;
+    }
 
     let checkpoint = plan.options.checkpoint;
     let checkpoint_settings = if checkpoint == Checkpoint::Fast {
@@ -82,7 +107,7 @@ pub(super) async fn take(plan: &Plan) -> Result<Taken> {
         label: plan.label.clone(),
         fast_checkpoint: checkpoint == Checkpoint::Fast,
         max_rate: plan.options.max_rate.map(|rate| rate.bytes_per_sec()),
-        incremental: false,
+        incremental: base.is_some(),
     };
     let mut backup = BaseBackup::start(&mut connection, major, &request)
         .await
@@ -174,6 +199,7 @@ pub(super) async fn take(plan: &Plan) -> Result<Taken> {
         copy_ms: millis(copied - copy_started),
         planned,
         archiver: None,
+        parent: base.map(|b| b.name),
     })
 }
 
