@@ -244,14 +244,22 @@ impl PendingBlocks {
             .collect()
     }
 
-    /// Which blocks to take from an older full version of `size` bytes,
-    /// in ascending order: every one below the limit and inside the file
-    /// (a partial last block is never used) that no newer version supplied.
+    /// Which blocks to take from an older full version of `size` bytes, as
+    /// runs of consecutive blocks in ascending order (so they are copied in
+    /// large writes): every block below the limit and inside the file (a
+    /// partial last block is never used) that no newer version supplied.
     /// The rebuild is complete after them.
-    pub fn take_full(&self, size: u64, geometry: BlockGeometry) -> impl Iterator<Item = u32> + '_ {
+    pub fn take_full(&self, size: u64, geometry: BlockGeometry) -> Vec<Range<u32>> {
         let present = size / u64::from(geometry.block_size);
         let usable = u64::from(self.limit).min(present) as u32;
-        (0..usable).filter(|&block| !self.is_supplied(block))
+        let mut runs: Vec<Range<u32>> = Vec::new();
+        for block in (0..usable).filter(|&block| !self.is_supplied(block)) {
+            match runs.last_mut() {
+                Some(run) if run.end == block => run.end += 1,
+                _ => runs.push(block..block + 1),
+            }
+        }
+        runs
     }
 }
 
@@ -858,9 +866,12 @@ mod tests {
         for (version, bytes) in chain[..chain.len() - 1].iter().rev() {
             match version {
                 FileVersion::Full { size } => {
-                    for b in pending.take_full(*size, G) {
-                        out[b as usize * bs..][..bs]
-                            .copy_from_slice(&bytes[b as usize * bs..][..bs]);
+                    let mut last_end = 0;
+                    for run in pending.take_full(*size, G) {
+                        assert!(run.start >= last_end && run.start < run.end, "runs ascend");
+                        last_end = run.end;
+                        let range = run.start as usize * bs..run.end as usize * bs;
+                        out[range.clone()].copy_from_slice(&bytes[range]);
                     }
                     return out;
                 }

@@ -145,6 +145,9 @@ pub async fn restore_chain(
     Ok(files)
 }
 
+/// The largest write when copying a run of blocks from a full version.
+const COPY_CHUNK: usize = 1 << 20;
+
 /// Files being rebuilt, by their path in the restored cluster, with the
 /// blocks older backups may still supply.
 type Pending = Arc<Mutex<HashMap<PathBuf, PendingBlocks>>>;
@@ -330,14 +333,23 @@ impl EntrySink for OlderEntries {
             lock(&self.pending).insert(rebuilt, waiting);
             return Ok(());
         }
+        // Runs of blocks, copied in writes of up to COPY_CHUNK bytes: an
+        // unchanged segment is mostly one run.
+        let mut chunk = vec![0u8; COPY_CHUNK];
         let mut position = 0u64;
-        for number in waiting.take_full(listed.size, self.geometry) {
-            let offset = u64::from(number) * block_size;
+        for run in waiting.take_full(listed.size, self.geometry) {
+            let mut offset = u64::from(run.start) * block_size;
+            let end = u64::from(run.end) * block_size;
             io::copy(&mut body.take(offset - position), &mut io::sink())
                 .map_err(|e| short(placed, e))?;
-            body.read_exact(&mut block).map_err(|e| short(placed, e))?;
-            file.write_all_at(&block, offset).map_err(fail)?;
-            position = offset + block_size;
+            while offset < end {
+                let n = (end - offset).min(COPY_CHUNK as u64) as usize;
+                body.read_exact(&mut chunk[..n])
+                    .map_err(|e| short(placed, e))?;
+                file.write_all_at(&chunk[..n], offset).map_err(fail)?;
+                offset += n as u64;
+            }
+            position = end;
         }
         Ok(())
     }
