@@ -1,6 +1,7 @@
 //! The on-store format: where each kind of object lives, and the repository's identity record.
 
 pub mod catalog;
+pub mod chains;
 pub mod continuity;
 pub mod drills;
 pub mod forks;
