@@ -120,7 +120,7 @@ pub enum Command {
 
     /// Re-read the repository: every checksum, manifest and each backup's WAL chain.
     #[command(
-        long_about = "Re-read objects and check them: every part of each complete backup is downloaded, decrypted, decompressed and compared with the manifest's SHA-256 and size; with --wal, every archived WAL file is read and compared with the checksum recorded when it was archived. Always checked from the listing: that WAL is continuous from each backup's start segment to the newest archived segment on its timeline and the timelines that branched from it, that each backup's parts exist with the recorded sizes, incomplete backups, and objects walden did not write (orphans).\n\nExits 0 when everything is fine and 1 on any problem, each named with the object it concerns."
+        long_about = "Re-read objects and check them: every part of each complete backup is downloaded, decrypted, decompressed and compared with the manifest's SHA-256 and size; with --wal, every archived WAL file is read and compared with the checksum recorded when it was archived. Always checked from the listing: that WAL is continuous from each backup's start segment to the newest archived segment on its timeline and the timelines that branched from it, that each backup's parts exist with the recorded sizes, that every backup an incremental backup builds on is a complete backup of the same cluster down to a full backup, incomplete backups, and objects walden did not write (orphans).\n\nExits 0 when everything is fine and 1 on any problem, each named with the object it concerns."
     )]
     Verify(VerifyArgs),
 
@@ -420,7 +420,7 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Backups to verify [default: every complete backup].
+    /// Backups to verify, each with every backup it builds on [default: every complete backup].
     #[arg(value_name = "BACKUP")]
     pub backups: Vec<String>,
 
