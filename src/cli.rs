@@ -120,13 +120,13 @@ pub enum Command {
 
     /// Re-read the repository: every checksum, manifest and each backup's WAL chain.
     #[command(
-        long_about = "Re-read objects and check them: every part of each complete backup is downloaded, decrypted, decompressed and compared with the manifest's SHA-256 and size; with --wal, every archived WAL file is read and compared with the checksum recorded when it was archived. Always checked from the listing: that WAL is continuous from each backup's start segment to the newest archived segment on its timeline and the timelines that branched from it, that each backup's parts exist with the recorded sizes, incomplete backups, and objects walden did not write (orphans).\n\nExits 0 when everything is fine and 1 on any problem, each named with the object it concerns."
+        long_about = "Re-read objects and check them: every part of each complete backup is downloaded, decrypted, decompressed and compared with the manifest's SHA-256 and size; with --wal, every archived WAL file is read and compared with the checksum recorded when it was archived. Always checked from the listing: that WAL is continuous from each backup's start segment to the newest archived segment on its timeline and the timelines that branched from it, that each backup's parts exist with the recorded sizes, that every backup an incremental backup builds on is a complete backup of the same cluster down to a full backup, incomplete backups, and objects walden did not write (orphans).\n\nExits 0 when everything is fine and 1 on any problem, each named with the object it concerns."
     )]
     Verify(VerifyArgs),
 
     /// Is the archive healthy? Nagios exit codes and Prometheus metrics.
     #[command(
-        long_about = "Report the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); 3 on a usage error or a --prometheus file that cannot be written (UNKNOWN, unless the verdict is critical). The first line of stdout is the one-line verdict, always printed before anything else can fail.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
+        long_about = "Report the complete backups (full and incremental, and the chains the incremental ones form), the newest complete backup (age, size), the newest archived WAL file (age), WAL gaps since the newest backup, the repository's size and the last drill.\n\nFor cron, Nagios or Icinga: exits 0 when everything is within the thresholds (OK), 1 for a warning and 2 when critical (no backup at all, a WAL gap after the newest backup, the last drill failed, a threshold's critical age passed, or the repository cannot be read); a chain of incremental backups with a link gone is a warning; 3 on a usage error or a --prometheus file that cannot be written (UNKNOWN, unless the verdict is critical). The first line of stdout is the one-line verdict, always printed before anything else can fail.\n\n--prometheus FILE writes the figures as a node_exporter textfile (atomically, mode 0644), e.g. /var/lib/prometheus/node-exporter/walden.prom."
     )]
     Status(StatusArgs),
 
@@ -460,7 +460,7 @@ pub struct PruneArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Backups to verify [default: every complete backup].
+    /// Backups to verify, each with every backup it builds on [default: every complete backup].
     #[arg(value_name = "BACKUP")]
     pub backups: Vec<String>,
 

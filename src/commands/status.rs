@@ -12,6 +12,7 @@ use crate::config::{Settings, StatusSettings};
 use crate::error::{Error, Kind, Result};
 use crate::metrics::{self, Metric, MetricKind, Sample};
 use crate::pg::{SegmentName, WalFileName};
+use crate::repo::chains::Chains;
 use crate::repo::continuity::{self, Span};
 use crate::repo::drills::{self, DrillRecord, ListedDrill};
 use crate::repo::forks::Fork;
@@ -23,6 +24,15 @@ pub struct Figures {
     pub repo: String,
     pub checked_at: DateTime<Utc>,
     pub backup_count: usize,
+    /// The complete backups by type (they add up to `backup_count`).
+    pub full_backup_count: usize,
+    pub incremental_backup_count: usize,
+    /// Chains the incremental backups form, one per full backup (or broken
+    /// link) they build on.
+    pub chain_count: usize,
+    /// Each place a chain of incremental backups breaks, with the backups it
+    /// leaves unrestorable (a warning).
+    pub broken_chains: Vec<String>,
     pub incomplete_backup_count: usize,
     pub last_backup: Option<String>,
     pub last_backup_time: Option<DateTime<Utc>>,
@@ -138,11 +148,21 @@ async fn gather(store: &dyn crate::storage::ObjectStore, settings: &Settings) ->
         Some(drill) => Some(drills::load(store, &drill.key).await?),
         None => None,
     };
+    let chains = Chains::of_entries(&inventory.backups);
+    let summary = chains.summary();
     Ok(Figures {
         repo: store.url(),
         forks: inventory.forks(),
         checked_at: inventory.taken_at,
         backup_count: inventory.complete_backups().count(),
+        full_backup_count: summary.full,
+        incremental_backup_count: summary.incremental,
+        chain_count: summary.chains,
+        broken_chains: chains
+            .breaks()
+            .into_iter()
+            .map(|(b, affected)| b.describe(&affected))
+            .collect(),
         incomplete_backup_count: inventory.incomplete_backups().count(),
         last_backup: newest.map(|(b, _)| b.name.clone()),
         last_backup_time: newest.map(|(_, m)| m.stop_time),
@@ -252,6 +272,9 @@ pub fn assess(
     for problem in &figures.problems {
         findings.push((Severity::Warning, problem.clone()));
     }
+    for broken in &figures.broken_chains {
+        findings.push((Severity::Warning, broken.clone()));
+    }
     let severity = findings
         .iter()
         .map(|(s, _)| *s)
@@ -311,6 +334,7 @@ fn print_human(figures: &Figures, severity: Severity, reasons: &[String]) {
         ),
         _ => println!("newest backup: none"),
     }
+    println!("backups:       {}", backup_counts(figures));
     match &figures.last_wal {
         Some(name) => println!(
             "newest WAL:    {name} (up to {}), archived {}; {} files",
@@ -343,6 +367,32 @@ fn print_human(figures: &Figures, severity: Severity, reasons: &[String]) {
         ),
         None => println!("last drill:    never (run walden drill to prove the backups restore)"),
     }
+}
+
+/// "5 (2 full, 3 incremental in 2 chains)": the complete backups by type.
+fn backup_counts(figures: &Figures) -> String {
+    let total = figures.backup_count;
+    let mut text = match (figures.full_backup_count, figures.incremental_backup_count) {
+        (0, 0) => total.to_string(),
+        (full, 0) => format!("{total} ({full} full)"),
+        (full, incremental) => format!(
+            "{total} ({full} full, {incremental} incremental in {} chain{})",
+            figures.chain_count,
+            if figures.chain_count == 1 { "" } else { "s" }
+        ),
+    };
+    if !figures.broken_chains.is_empty() {
+        text.push_str(&format!(
+            "; {} broken chain link{}",
+            figures.broken_chains.len(),
+            if figures.broken_chains.len() == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+    }
+    text
 }
 
 /// Logs a metrics file that could not be written, when the verdict (already
@@ -400,6 +450,16 @@ fn write_metrics(
                 "walden_backup_count",
                 "Complete backups in the repository.",
                 f.backup_count as f64,
+            ),
+            labelled(
+                "walden_incremental_backups",
+                "Complete incremental backups (each restores with the backups it builds on).",
+                f.incremental_backup_count as f64,
+            ),
+            labelled(
+                "walden_broken_backup_chains",
+                "Places where a chain of incremental backups breaks: a backup it builds on is gone, incomplete, of another cluster or a loop.",
+                f.broken_chains.len() as f64,
             ),
             labelled(
                 "walden_incomplete_backups",
@@ -618,6 +678,34 @@ mod tests {
         assert_eq!(metric(&written(&f), "walden_last_drill_success"), 0.0);
         f.last_drill = Some(drill(true));
         assert_eq!(metric(&written(&f), "walden_last_drill_success"), 1.0);
+    }
+
+    #[test]
+    fn a_broken_chain_is_a_warning_and_the_counts_say_how_many_chains() {
+        let mut f = healthy();
+        f.backup_count = 5;
+        f.full_backup_count = 2;
+        f.incremental_backup_count = 3;
+        f.chain_count = 2;
+        assert_eq!(assess(&f, &thresholds(), now()).0, Severity::Ok);
+        assert_eq!(backup_counts(&f), "5 (2 full, 3 incremental in 2 chains)");
+
+        let broken = "backup b builds on a, which is not in the repository: b cannot be restored";
+        f.broken_chains = vec![broken.to_string()];
+        let (severity, reasons) = assess(&f, &thresholds(), now());
+        assert_eq!(severity, Severity::Warning);
+        assert_eq!(reasons, [broken]);
+        assert_eq!(
+            backup_counts(&f),
+            "5 (2 full, 3 incremental in 2 chains); 1 broken chain link"
+        );
+
+        f.incremental_backup_count = 0;
+        f.chain_count = 0;
+        f.full_backup_count = 5;
+        f.broken_chains.clear();
+        assert_eq!(backup_counts(&f), "5 (5 full)");
+        assert_eq!(backup_counts(&Figures::default()), "0");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::config::{Settings, DEFAULT_INCOMPLETE_GRACE};
 use crate::error::{Error, Result};
 
 use crate::pipeline::{Decoder, Digest, Identities, Stages};
+use crate::repo::chains::Chains;
 use crate::repo::continuity::{self, Gap, Span};
 use crate::repo::inventory::Inventory;
 use crate::repo::layout;
@@ -109,10 +110,16 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
 
     let archived = inventory.segments_by_timeline();
     let size = inventory.segment_size();
+    // Over every backup, selected or not: an incremental backup restores
+    // only with each backup it builds on.
+    let chains = Chains::of_entries(&inventory.backups);
     let mut reports = Vec::new();
     for manifest in &selected {
         let mut backup_problems = check_parts_listed(manifest, &inventory);
         let parts_listed = backup_problems.is_empty();
+        if let Some(text) = chains.get(&manifest.name).and_then(|c| c.problem()) {
+            backup_problems.push(problem(&layout::backup_prefix(&manifest.name), text));
+        }
         let gaps = match Span::of(manifest) {
             Ok(span) => continuity::gaps(span, &inventory.histories, &archived, size),
             Err(e) => {
@@ -180,7 +187,8 @@ pub async fn run(args: &VerifyArgs, settings: &Settings) -> Result<()> {
     }
 }
 
-/// The complete backups to verify: the named ones, or all.
+/// The complete backups to verify: the named ones with every complete
+/// backup they build on (restoring one reads them all), or all.
 fn select<'a>(inventory: &'a Inventory, names: &[String]) -> Result<Vec<&'a Manifest>> {
     if names.is_empty() {
         return Ok(inventory
@@ -188,6 +196,28 @@ fn select<'a>(inventory: &'a Inventory, names: &[String]) -> Result<Vec<&'a Mani
             .filter_map(|b| b.manifest.as_ref())
             .collect());
     }
+    let named = named(inventory, names)?;
+    let mut selected: Vec<&Manifest> = Vec::new();
+    for manifest in named {
+        // Down the chain while its links are there (a broken link is
+        // reported with the backup); each step adds a backup not yet
+        // selected, so a chain that loops ends too.
+        let mut next = Some(manifest);
+        while let Some(m) = next.filter(|m| !selected.iter().any(|s| s.name == m.name)) {
+            selected.push(m);
+            next = m.parent.as_deref().and_then(|parent| {
+                inventory
+                    .complete_backups()
+                    .find(|b| b.name == parent)
+                    .and_then(|b| b.manifest.as_ref())
+            });
+        }
+    }
+    Ok(selected)
+}
+
+/// The complete backups named on the command line.
+fn named<'a>(inventory: &'a Inventory, names: &[String]) -> Result<Vec<&'a Manifest>> {
     names
         .iter()
         .map(|name| {

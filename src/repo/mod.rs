@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod chain_restore;
+pub mod chains;
 pub mod continuity;
 pub mod drills;
 pub mod forks;
