@@ -159,6 +159,26 @@ fn chain_scenario(major: u32) {
         bytes_of(&full)
     );
 
+    let kinds: Vec<(String, u64, serde_json::Value)> = list
+        .iter()
+        .map(|b| {
+            (
+                b["type"].as_str().unwrap().to_owned(),
+                b["chain_length"].as_u64().unwrap(),
+                b["parent"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("full".into(), 1, serde_json::Value::Null),
+            ("incremental".into(), 2, full.as_str().into()),
+            ("incremental".into(), 3, first.as_str().into()),
+        ],
+        "{test}: backup-list --json"
+    );
+
     step("restore the newest incremental to the end");
     let ts_target = site.scratch.pg_dir("ts-restored");
     let ts_oid = db.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts_inc'");
@@ -203,6 +223,13 @@ fn chain_scenario(major: u32) {
     assert!(
         !cluster.data.join("recovery.signal").exists(),
         "{test}: a refused restore left a startable directory"
+    );
+    let out = site.walden(&["verify"]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(code(&out), 1, "{test}: verify of a broken chain: {said}");
+    assert!(
+        said.contains(&second) && said.contains("cannot be restored"),
+        "{test}: {said}"
     );
 
     step("summarize_wal off is a clear error, or a full backup when asked");
