@@ -54,13 +54,9 @@ const STATE: &str = "SELECT string_agg(format('%s=%s', c.relname, \
 
 /// Restores `name` with `args`, starts it, waits for promotion, checks
 /// every index and table with amcheck, and returns the state.
-fn restore_state(site: &Site, repo: &TestRepo, dir: &str, name: &str, args: &[&str]) -> String {
-    let cluster = Cluster::new(&site.bin, &site.scratch, dir).with_env(&repo.env);
-    let data = cluster.data.display().to_string();
-    let mut all = vec!["restore", name];
-    all.extend_from_slice(args);
-    all.extend_from_slice(&["--pgdata", &data]);
-    let out = site.walden_with(repo, &all);
+fn restore_state(site: &Site, dir: &str, name: &str, args: &[&str]) -> String {
+    let all = [&[name][..], args].concat();
+    let (cluster, out) = site.restore(dir, &all);
     assert_ok(&out, &format!("restore {name} {args:?}"));
     cluster
         .configure(&[("archive_mode", "off".into())])
@@ -184,13 +180,7 @@ fn chain_scenario(major: u32) {
     let ts_oid = db.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts_inc'");
     let map = format!("{ts_oid}={}", ts_target.display());
     assert_eq!(
-        restore_state(
-            &site,
-            &site.repo,
-            "r-end",
-            &second,
-            &["--tablespace-map", &map]
-        ),
+        restore_state(&site, "r-end", &second, &["--tablespace-map", &map]),
         state_end,
         "{test}: the newest incremental, to the end"
     );
@@ -199,7 +189,6 @@ fn chain_scenario(major: u32) {
     assert_eq!(
         restore_state(
             &site,
-            &site.repo,
             "r-between",
             &first,
             &["--target-xid", &between, "--target-action", "promote"]
@@ -374,13 +363,7 @@ fn object_store_chain(kind: RepoKind, test: &str) {
     let Some(site) = incremental_site(17, kind, test) else {
         return;
     };
-    use age::secrecy::ExposeSecret;
-    let identity = age::x25519::Identity::generate();
-    let key = site.scratch.path().join("key.txt");
-    std::fs::write(&key, format!("{}\n", identity.to_string().expose_secret())).unwrap();
-    site.scratch.run_as.give(&key).unwrap();
-    let key = key.display().to_string();
-    let recipient = identity.to_public().to_string();
+    let (key, recipient) = site.age_key();
     site.primary.sql(
         "CREATE TABLE updated (id int PRIMARY KEY, v int); \
          INSERT INTO updated SELECT g, 0 FROM generate_series(1, 10000) g",
@@ -429,7 +412,6 @@ fn object_store_chain(kind: RepoKind, test: &str) {
     assert_eq!(
         restore_state(
             &site,
-            &site.repo,
             "restored",
             &incremental,
             &["--decrypt-identity", &key]

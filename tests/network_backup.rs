@@ -425,13 +425,7 @@ fn network_backup_on(kind: RepoKind, test: &str) {
     let Some(site) = network_site(kind, test) else {
         return;
     };
-    use age::secrecy::ExposeSecret;
-    let identity = age::x25519::Identity::generate();
-    let key = site.scratch.path().join("key.txt");
-    std::fs::write(&key, format!("{}\n", identity.to_string().expose_secret())).unwrap();
-    site.scratch.run_as.give(&key).unwrap();
-    let key = key.display().to_string();
-    let recipient = identity.to_public().to_string();
+    let (key, recipient) = site.age_key();
     site.batch(1);
     let out = network_backup(
         &site,

@@ -73,6 +73,17 @@ impl Site {
         cmd
     }
 
+    /// A new age key in the scratch directory, readable by the PostgreSQL
+    /// account: its identity file's path and its recipient.
+    pub fn age_key(&self) -> (String, String) {
+        use age::secrecy::ExposeSecret;
+        let identity = age::x25519::Identity::generate();
+        let key = self.scratch.path().join("key.txt");
+        std::fs::write(&key, format!("{}\n", identity.to_string().expose_secret())).unwrap();
+        self.scratch.run_as.give(&key).unwrap();
+        (key.display().to_string(), identity.to_public().to_string())
+    }
+
     /// `--pgdata`, `--pg-host` and `--pg-user` of the primary.
     pub fn primary_args(&self) -> Vec<String> {
         cluster_args(&self.primary)
