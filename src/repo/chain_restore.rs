@@ -113,6 +113,7 @@ pub async fn restore_chain(
                 pending: pending.clone(),
                 geometry: target.geometry,
                 skip_server_manifest: chain.len() > 1 && root == target.roots[&None],
+                incremental: newest.parent.is_some(),
             })
         },
     )
@@ -127,6 +128,7 @@ pub async fn restore_chain(
         restore_parts(store.clone(), older, &parts, target, &on_bytes, |_| {
             Box::new(OlderEntries {
                 pending: pending.clone(),
+                incremental: older.parent.is_some(),
                 geometry: target.geometry,
             })
         })
@@ -210,7 +212,7 @@ fn parts_holding(
         let Ok(placed) = safe_join(root, &file.path) else {
             continue;
         };
-        let Ok((rebuilt, _)) = rebuilt_path(&placed) else {
+        let Ok((rebuilt, _)) = rebuilt_path(&placed, manifest.parent.is_some()) else {
             continue;
         };
         if waiting.contains(&rebuilt) {
@@ -232,8 +234,13 @@ fn parts_holding(
 }
 
 /// The path a file is restored to, and whether it is an incremental file
-/// (`INCREMENTAL.<name>`, rebuilt as `<name>` next to it).
-fn rebuilt_path(placed: &Path) -> Result<(PathBuf, bool)> {
+/// (`INCREMENTAL.<name>`, rebuilt as `<name>` next to it). Only an
+/// incremental backup (`in_incremental`) holds incremental files: in a full
+/// backup a file of that name is an ordinary file, restored as it is.
+fn rebuilt_path(placed: &Path, in_incremental: bool) -> Result<(PathBuf, bool)> {
+    if !in_incremental {
+        return Ok((placed.to_path_buf(), false));
+    }
     let name = placed.file_name().and_then(|n| n.to_str()).unwrap_or("");
     match name.strip_prefix(INCREMENTAL_PREFIX) {
         None => Ok((placed.to_path_buf(), false)),
@@ -261,6 +268,8 @@ struct NewestEntries {
     pending: Pending,
     geometry: BlockGeometry,
     skip_server_manifest: bool,
+    /// Whether this backup is incremental, so may hold incremental files.
+    incremental: bool,
 }
 
 impl EntrySink for NewestEntries {
@@ -272,7 +281,7 @@ impl EntrySink for NewestEntries {
         if self.skip_server_manifest && listed.path == SERVER_MANIFEST {
             return Ok(());
         }
-        let (rebuilt, incremental) = rebuilt_path(placed)?;
+        let (rebuilt, incremental) = rebuilt_path(placed, self.incremental)?;
         if !incremental {
             return self.write.file(placed, listed, body);
         }
@@ -300,6 +309,8 @@ impl EntrySink for NewestEntries {
 /// read (and checked) and dropped.
 struct OlderEntries {
     pending: Pending,
+    /// Whether this backup is incremental, so may hold incremental files.
+    incremental: bool,
     geometry: BlockGeometry,
 }
 
@@ -309,7 +320,7 @@ impl EntrySink for OlderEntries {
     }
 
     fn file(&mut self, placed: &Path, listed: &FileEntry, body: &mut dyn Read) -> Result<()> {
-        let (rebuilt, incremental) = rebuilt_path(placed)?;
+        let (rebuilt, incremental) = rebuilt_path(placed, self.incremental)?;
         let Some(mut waiting) = lock(&self.pending).remove(&rebuilt) else {
             return Ok(());
         };
@@ -389,4 +400,28 @@ fn create_file(path: &Path, modes: Modes) -> Result<std::fs::File> {
 fn short(placed: &Path, e: io::Error) -> Error {
     Error::from(crate::pipeline::PipelineError::from(e))
         .context(format!("reading {}", placed.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_incremental_backup_holds_incremental_files() {
+        let placed = Path::new("/restore/base/5/INCREMENTAL.16384");
+        assert_eq!(
+            rebuilt_path(placed, true).unwrap(),
+            (PathBuf::from("/restore/base/5/16384"), true)
+        );
+        // A full backup's file of that name is restored as it is.
+        assert_eq!(
+            rebuilt_path(placed, false).unwrap(),
+            (placed.to_path_buf(), false)
+        );
+        assert_eq!(
+            rebuilt_path(Path::new("/restore/base/5/16384"), true).unwrap(),
+            (PathBuf::from("/restore/base/5/16384"), false)
+        );
+        assert!(rebuilt_path(Path::new("/restore/base/5/INCREMENTAL."), true).is_err());
+    }
 }
