@@ -56,15 +56,7 @@ const STATE: &str = "SELECT string_agg(format('%s=%s', c.relname, \
 /// every index and table with amcheck, and returns the state.
 fn restore_state(site: &Site, dir: &str, name: &str, args: &[&str]) -> String {
     let all = [&[name][..], args].concat();
-    let (cluster, out) = site.restore(dir, &all);
-    assert_ok(&out, &format!("restore {name} {args:?}"));
-    cluster
-        .configure(&[("archive_mode", "off".into())])
-        .unwrap();
-    cluster.start().unwrap();
-    cluster
-        .wait_until_promoted(Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("restore {name} {args:?}: {e}"));
+    let cluster = site.restore_and_promote(dir, &all);
     let broken = cluster.sql(
         "CREATE EXTENSION IF NOT EXISTS amcheck; \
          SELECT count(*) FROM pg_class c, LATERAL verify_heapam(c.oid) \

@@ -248,7 +248,6 @@ fn rebuilt_path(placed: &Path, in_incremental: bool) -> Result<(PathBuf, bool)> 
             "{} is not a valid incremental file name: the backup is damaged or crafted",
             placed.display()
         ))),
-        Some(rest) if rest.contains('/') => unreachable!("a file name holds no slash"),
         Some(rest) => Ok((placed.with_file_name(rest), true)),
     }
 }

@@ -159,6 +159,12 @@ impl Site {
 
     /// Restores, starts with archiving off, waits for promotion, returns "count:max(batch)" per batch.
     pub fn restore_and_count(&self, name: &str, args: &[&str]) -> String {
+        batches(&self.restore_and_promote(name, args))
+    }
+
+    /// Restores into a new directory, starts it with archiving off and
+    /// waits until it has recovered and promoted; returns it running.
+    pub fn restore_and_promote(&self, name: &str, args: &[&str]) -> Cluster {
         let (cluster, out) = self.restore(name, args);
         assert!(out.status.success(), "restore {args:?}: {}", stderr(&out));
         cluster
@@ -168,7 +174,7 @@ impl Site {
         cluster
             .wait_until_promoted(Duration::from_secs(120))
             .unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        batches(&cluster)
+        cluster
     }
 }
 
