@@ -75,9 +75,10 @@ pub struct SettingsArgs {
     )]
     pub compression: Option<CompressionName>,
 
-    /// zstd level for new objects, 1..=19 [default: 3].
-    #[arg(long, global = true, env = "WALDEN_COMPRESSION_LEVEL", value_name = "N",
-          value_parser = clap::value_parser!(i32).range(1..=19), hide_short_help = true, help_heading = "Compression and encryption")]
+    /// zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 3].
+    #[arg(long, global = true, env = "WALDEN_COMPRESSION_LEVEL", value_name = "N", allow_negative_numbers = true,
+          value_parser = parse_zstd_level, hide_short_help = true, help_heading = "Compression and encryption")]
+    #[serde(default, deserialize_with = "zstd_level_opt")]
     pub compression_level: Option<i32>,
 
     /// Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment.
@@ -540,6 +541,24 @@ fn value_name(value: &impl ValueEnum) -> String {
         .to_possible_value()
         .map(|v| v.get_name().to_string())
         .unwrap_or_default()
+}
+
+fn parse_zstd_level(text: &str) -> std::result::Result<i32, String> {
+    let level = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    Compression::check_zstd_level(level)
+}
+
+fn zstd_level_opt<'de, D>(deserializer: D) -> std::result::Result<Option<i32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let level = i32::deserialize(deserializer)?;
+    Compression::check_zstd_level(level)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn from_str_opt<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>

@@ -14,7 +14,7 @@ use crate::pg::{parse_long_page_header, SegmentName, WalFileName, WalSegmentSize
 use crate::pipeline::{Identities, Stages};
 use crate::repo::wal::{self, WalFile};
 use crate::spool;
-use crate::spool::prefetched::{write_replacing, Prefetched, Verified};
+use crate::spool::prefetched::{Prefetched, Replacing, Verified};
 use crate::storage::ObjectStore;
 
 pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
@@ -54,14 +54,27 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
 
     let store = settings.store()?;
     let identities = settings.identities()?;
+    let write_failed = |e: std::io::Error| {
+        Error::failed(format!(
+            "cannot write {} to {}: {e}",
+            file_name,
+            args.dest.display()
+        ))
+    };
+    // Decoded straight into a file beside the destination, renamed into
+    // place once verified: memory stays bounded, and a failed or
+    // interrupted fetch leaves no half file where PostgreSQL looks.
+    let mut out = Replacing::beside(&args.dest).map_err(write_failed)?;
     let fetched = fetch_verified(
         store.as_ref(),
         &name,
         settings.preferred_stages(),
         &identities,
+        &mut out,
     )
     .await?;
     let Some(fetched) = fetched else {
+        drop(out);
         let target = WalFile {
             timeline: name.timeline().0,
             file_name: &file_name,
@@ -77,19 +90,12 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
             store.url()
         )));
     };
-
-    write_replacing(&args.dest, &fetched.plain).map_err(|e| {
-        Error::failed(format!(
-            "cannot write {} to {}: {e}",
-            file_name,
-            args.dest.display()
-        ))
-    })?;
+    out.commit(&args.dest).map_err(write_failed)?;
     tracing::info!(
         wal = %file_name,
         key = %fetched.key,
         bytes_in = fetched.stored_bytes,
-        bytes_out = fetched.plain.len(),
+        bytes_out = fetched.plain_bytes,
         ms = started.elapsed().as_millis() as u64,
         "restored"
     );
@@ -111,37 +117,40 @@ fn cluster_system_identifier(dest: &Path) -> Option<u64> {
 /// checksum, and for a segment its header against its name.
 struct FetchedWal {
     key: String,
-    plain: Vec<u8>,
     stored_bytes: u64,
+    plain_bytes: u64,
     /// The segment size its header states (0 for other files).
     segment_bytes: u32,
 }
 
+/// Fetches `name` into `out` and checks it; `out` holds what was written
+/// only when this returns `Ok(Some(_))`.
 async fn fetch_verified(
     store: &dyn ObjectStore,
     name: &WalFileName,
     preferred: Stages,
     identities: &Identities,
+    out: &mut dyn std::io::Write,
 ) -> Result<Option<FetchedWal>> {
     let file_name = name.file_name();
     let target = WalFile {
         timeline: name.timeline().0,
         file_name: &file_name,
     };
-    let Some(fetched) = wal::fetch(store, target, preferred, identities).await? else {
+    let Some(fetched) = wal::fetch_into(store, target, preferred, identities, out).await? else {
         return Ok(None);
     };
     let mut segment_bytes = 0;
     if let Some(segment) = name.segment() {
         // The checksum proves the bytes are what was pushed; the header proves
         // they are the segment PostgreSQL asked for.
-        segment_bytes = check_segment(&fetched.plain, &segment)
+        segment_bytes = check_segment(&fetched.first_page, &segment)
             .map_err(|e| Error::failed(format!("{}: {e}", fetched.key)))?;
     }
     Ok(Some(FetchedWal {
         key: fetched.key,
-        plain: fetched.plain,
         stored_bytes: fetched.stored_bytes,
+        plain_bytes: fetched.plain_bytes,
         segment_bytes,
     }))
 }
@@ -200,7 +209,7 @@ impl Prefetch {
         let Some(entry) = self.wait_for(segment) else {
             return Ok(None);
         };
-        let segment_bytes = match check_segment(&entry.content, segment) {
+        let segment_bytes = match check_segment(&entry.first_page, segment) {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::warn!(wal = %segment, "ignoring a prefetched copy: {e}");
@@ -318,23 +327,28 @@ impl Prefetch {
                 let (store, identities) = (store.as_ref(), &identities);
                 async move {
                     let name = WalFileName::Segment(segment);
-                    let fetched = fetch_verified(store, &name, preferred, identities).await;
-                    (segment, fetched)
+                    let mut entry = match self.spool.begin(&segment) {
+                        Ok(entry) => entry,
+                        Err(e) => return (segment, Err(spool_error(e)), None),
+                    };
+                    let fetched =
+                        fetch_verified(store, &name, preferred, identities, &mut entry).await;
+                    (segment, fetched, Some(entry))
                 }
             })
             .buffered(WORKER_JOBS);
-        while let Some((segment, fetched)) = fetches.next().await {
-            match fetched {
-                Ok(Some(fetched)) => {
-                    if let Err(e) = self.spool.store(&segment, &fetched.plain) {
+        while let Some((segment, fetched, entry)) = fetches.next().await {
+            match (fetched, entry) {
+                (Ok(Some(_)), Some(entry)) => {
+                    if let Err(e) = self.spool.commit(&segment, entry) {
                         tracing::warn!(wal = %segment, "cannot write to the spool: {e}");
                         break;
                     }
                     tracing::debug!(wal = %segment, "prefetched");
                 }
                 // Not archived yet: the recovery is at the archive's end.
-                Ok(None) => break,
-                Err(e) => {
+                (Ok(_), _) => break,
+                (Err(e), _) => {
                     tracing::warn!(wal = %segment, "prefetch failed: {e}");
                     break;
                 }

@@ -11,8 +11,21 @@ pub enum Compression {
 }
 
 impl Compression {
-    /// zstd's own default: a good speed/ratio trade-off for WAL.
+    /// zstd's own default, what `zstd` without a level means.
     pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
+    /// The zstd levels walden accepts: zstd's "fast" levels down to -7 and
+    /// 1 to 19 (0 would silently mean zstd's default; above 19 needs far
+    /// more memory to decode).
+    pub fn check_zstd_level(level: i32) -> Result<i32, String> {
+        if (-7..=-1).contains(&level) || (1..=19).contains(&level) {
+            Ok(level)
+        } else {
+            Err(format!(
+                "zstd level {level} is not accepted: use -7 to -1 (fastest) or 1 to 19"
+            ))
+        }
+    }
 
     /// The codec objects written with this setting carry.
     pub fn codec(&self) -> Codec {
@@ -26,7 +39,7 @@ impl Compression {
 
 /// A compression setting that is not `none`, `zstd`, `zstd:LEVEL` or `snappy`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown compression {0:?}: expected none, zstd, zstd:LEVEL (1-22) or snappy")]
+#[error("unknown compression {0:?}: expected none, zstd, zstd:LEVEL (-7 to -1, 1 to 19) or snappy")]
 pub struct UnknownCompression(pub String);
 
 impl FromStr for Compression {
@@ -45,14 +58,8 @@ impl FromStr for Compression {
             other => {
                 let level = other.strip_prefix("zstd:").ok_or_else(unknown)?;
                 let level: i32 = level.parse().map_err(|_| unknown())?;
-                // Negative "fast" levels exist but trade too much ratio to be
-                // worth exposing; 0 would silently mean "default".
-                let max = *zstd::compression_level_range().end();
-                if (1..=max).contains(&level) {
-                    Ok(Compression::Zstd { level })
-                } else {
-                    Err(unknown())
-                }
+                let level = Self::check_zstd_level(level).map_err(|_| unknown())?;
+                Ok(Compression::Zstd { level })
             }
         }
     }
@@ -229,7 +236,7 @@ mod tests {
     #[test]
     fn compression_rejects_unknown_and_bad_levels() {
         for bad in [
-            "lz4", "", "zstd:", "zstd:0", "zstd:-5", "zstd:23", "zstd:x", "gzip",
+            "lz4", "", "zstd:", "zstd:0", "zstd:-8", "zstd:20", "zstd:x", "gzip",
         ] {
             let err = bad.parse::<Compression>().unwrap_err();
             assert!(

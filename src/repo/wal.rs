@@ -1,6 +1,6 @@
 //! Archiving and fetching WAL objects: the duplicate rule and checksum verification.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use bytes::Bytes;
 use futures::future::join_all;
@@ -172,20 +172,63 @@ pub struct Fetched {
     pub stored_bytes: u64,
 }
 
-/// Reads and decodes `wal`, verifying the plaintext checksum and size
-/// recorded at archive time. `None` when the file is not in the archive.
+/// What a verified read wrote out.
+#[derive(Debug)]
+pub struct Written {
+    pub key: String,
+    pub stored_bytes: u64,
+    pub plain_bytes: u64,
+    /// The start of the plaintext (a segment's first page, with its header).
+    pub first_page: Vec<u8>,
+}
+
+/// Reads and decodes `wal` into `out`, verifying the plaintext checksum and
+/// size recorded at archive time. `None` when the file is not in the
+/// archive.
+///
+/// `out` receives plaintext before the checksum is known to match: write
+/// it where nobody reads it until this returns `Ok(Some(_))`.
+///
+/// In the steady state this is one request: a GET of the name the current
+/// settings write. Only when nothing stands there are the other names
+/// looked up (the settings changed since the file was archived).
+pub async fn fetch_into(
+    store: &dyn ObjectStore,
+    wal: WalFile<'_>,
+    preferred: Stages,
+    identities: &Identities,
+    out: &mut dyn Write,
+) -> Result<Option<Written>> {
+    let key = layout::wal_key(wal.timeline, wal.file_name, preferred);
+    match get_stored(store, &key).await {
+        Ok((meta, stored)) => {
+            return verify_into(store, &key, preferred, identities, (meta, stored), out).map(Some)
+        }
+        Err(StorageError::NotFound { .. }) => {}
+        Err(e) => return Err(Error::from(e).context(format!("reading {key} from {}", store.url()))),
+    }
+    let Some(found) = find(store, wal, preferred).await? else {
+        return Ok(None);
+    };
+    read_verified_into(store, &found.key, found.stages, identities, out)
+        .await
+        .map(Some)
+}
+
+/// [`fetch_into`] memory.
 pub async fn fetch(
     store: &dyn ObjectStore,
     wal: WalFile<'_>,
     preferred: Stages,
     identities: &Identities,
 ) -> Result<Option<Fetched>> {
-    let Some(found) = find(store, wal, preferred).await? else {
-        return Ok(None);
-    };
-    read_verified(store, &found.key, found.stages, identities)
-        .await
-        .map(Some)
+    let mut plain = Vec::new();
+    let written = fetch_into(store, wal, preferred, identities, &mut plain).await?;
+    Ok(written.map(|w| Fetched {
+        key: w.key,
+        plain,
+        stored_bytes: w.stored_bytes,
+    }))
 }
 
 async fn read_and_decode(
@@ -194,14 +237,31 @@ async fn read_and_decode(
     identities: &Identities,
 ) -> Result<(Vec<u8>, pipeline::Digest)> {
     let file = layout::parse_wal_key(&found.key).map(|(file, _)| file);
-    let (_, stored) = store
-        .get_bytes_at_most(&found.key, stored_bound(file.as_ref()))
-        .await
-        .map_err(|e| {
-            Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
-        })?;
-    decode_bounded(&stored, found.stages, identities, file.as_ref(), None)
-        .map_err(|e| e.context(format!("decoding {} from {}", found.key, store.url())))
+    let (_, stored) = get_stored(store, &found.key).await.map_err(|e| {
+        Error::from(e).context(format!("reading {} from {}", found.key, store.url()))
+    })?;
+    let mut plain = Vec::new();
+    let (digest, _) = decode_bounded(
+        &stored,
+        found.stages,
+        identities,
+        file.as_ref(),
+        None,
+        &mut plain,
+    )
+    .map_err(|e| e.context(format!("decoding {} from {}", found.key, store.url())))?;
+    Ok((plain, digest))
+}
+
+/// The stored object at `key`, refused unread when it is larger than the
+/// most its plaintext may be plus what the stages add (zstd's worst case
+/// and age's per-chunk tags are far below 1/64).
+async fn get_stored(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> std::result::Result<(ObjectMeta, Bytes), StorageError> {
+    let most = stored_bound(layout::parse_wal_key(key).map(|(file, _)| file).as_ref());
+    store.get_bytes_at_most(key, most).await
 }
 
 /// Reads the WAL object at `key` (written with `stages`) and checks it
@@ -215,6 +275,24 @@ pub async fn read_verified(
     stages: Stages,
     identities: &Identities,
 ) -> Result<Fetched> {
+    let mut plain = Vec::new();
+    let written = read_verified_into(store, key, stages, identities, &mut plain).await?;
+    Ok(Fetched {
+        key: written.key,
+        plain,
+        stored_bytes: written.stored_bytes,
+    })
+}
+
+/// [`read_verified`] into `out`, which receives plaintext before it is
+/// verified (see [`fetch_into`]).
+pub async fn read_verified_into(
+    store: &dyn ObjectStore,
+    key: &str,
+    stages: Stages,
+    identities: &Identities,
+    out: &mut dyn Write,
+) -> Result<Written> {
     let read_failed = |e: StorageError| {
         // The object was just found: vanishing now is no proof that it was
         // never archived, so it must not read as "absent" (exit 1).
@@ -227,14 +305,20 @@ pub async fn read_verified(
         };
         Error::from(e).context(format!("reading {key} from {}", store.url()))
     };
-    // What is stored is bounded before it is read: a stored object can be
-    // no larger than the most its plaintext may be, plus what the stages
-    // add (zstd's worst case and age's per-chunk tags are far below 1/64).
-    let most = stored_bound(layout::parse_wal_key(key).map(|(file, _)| file).as_ref());
-    let (meta, stored) = store
-        .get_bytes_at_most(key, most)
-        .await
-        .map_err(read_failed)?;
+    let got = get_stored(store, key).await.map_err(read_failed)?;
+    verify_into(store, key, stages, identities, got, out)
+}
+
+/// Decodes `stored` (the object at `key`) into `out` and checks it against
+/// the checksum and size recorded in its metadata.
+fn verify_into(
+    store: &dyn ObjectStore,
+    key: &str,
+    stages: Stages,
+    identities: &Identities,
+    (meta, stored): (ObjectMeta, Bytes),
+    out: &mut dyn Write,
+) -> Result<Written> {
     let Some(expected) = meta.metadata.get(META_SHA256) else {
         return Err(Error::failed(format!(
             "{key} in {} has no recorded checksum, so nothing proves it is the file that was archived \
@@ -254,8 +338,9 @@ pub async fn read_verified(
         })?),
     };
     let file = layout::parse_wal_key(key).map(|(file, _)| file);
-    let (plain, digest) = decode_bounded(&stored, stages, identities, file.as_ref(), recorded)
-        .map_err(|e| e.context(format!("decoding {key} from {}", store.url())))?;
+    let (digest, first_page) =
+        decode_bounded(&stored, stages, identities, file.as_ref(), recorded, out)
+            .map_err(|e| e.context(format!("decoding {key} from {}", store.url())))?;
     digest
         .verify(expected)
         .map_err(|e| Error::from(e).context(format!("{key} in {}", store.url())))?;
@@ -268,10 +353,11 @@ pub async fn read_verified(
             )));
         }
     }
-    Ok(Fetched {
+    Ok(Written {
         key: key.to_string(),
-        plain,
         stored_bytes: meta.size,
+        plain_bytes: digest.bytes,
+        first_page,
     })
 }
 
@@ -319,45 +405,57 @@ pub fn plaintext_bound(
     }
 }
 
-/// Decodes `stored`, refusing to produce more than [`plaintext_bound`].
+/// Decodes `stored` into `out`, refusing to produce more than
+/// [`plaintext_bound`]; returns the digest and the first page.
 fn decode_bounded(
     stored: &[u8],
     stages: Stages,
     identities: &Identities,
     file: Option<&WalFileName>,
     recorded: Option<u64>,
-) -> Result<(Vec<u8>, Digest)> {
+    out: &mut dyn Write,
+) -> Result<(Digest, Vec<u8>)> {
+    let io_failed = |e: std::io::Error| Error::from(pipeline::PipelineError::from(e));
     let mut decoder = Decoder::from_buffered(stored, stages, identities)?;
-    let mut plain = Vec::with_capacity(FIRST_PAGE as usize);
-    read_up_to(&mut decoder, FIRST_PAGE, &mut plain)?;
-    // Reserve only once the bound is known: a recorded size is written by
-    // whoever can write the repository.
-    let bound = plaintext_bound(file, recorded, &plain).map_err(Error::failed)?;
-    if plain.len() as u64 <= bound {
-        if plain.len() as u64 == FIRST_PAGE {
-            // A segment is always full size: allocate it once.
-            plain.reserve_exact((bound + 1 - FIRST_PAGE) as usize);
-        }
-        read_up_to(&mut decoder, bound + 1 - plain.len() as u64, &mut plain)?;
-    }
-    if plain.len() as u64 > bound {
-        return Err(Error::failed(format!(
+    let mut first = Vec::with_capacity(FIRST_PAGE as usize);
+    (&mut decoder)
+        .take(FIRST_PAGE)
+        .read_to_end(&mut first)
+        .map_err(io_failed)?;
+    // The bound is known only now: a recorded size is written by whoever
+    // can write the repository.
+    let bound = plaintext_bound(file, recorded, &first).map_err(Error::failed)?;
+    let too_much = || {
+        Error::failed(format!(
             "it decodes to more than {bound} bytes, more than the file can hold: \
              corrupt, or a decompression bomb; refusing it"
-        )));
+        ))
+    };
+    if first.len() as u64 > bound {
+        return Err(too_much());
+    }
+    out.write_all(&first)
+        .map_err(|e| Error::failed(format!("cannot write the plaintext: {e}")))?;
+    let mut written = first.len() as u64;
+    let mut chunk = vec![0u8; DECODE_CHUNK];
+    loop {
+        let n = decoder.read(&mut chunk).map_err(io_failed)?;
+        if n == 0 {
+            break;
+        }
+        written += n as u64;
+        if written > bound {
+            return Err(too_much());
+        }
+        out.write_all(&chunk[..n])
+            .map_err(|e| Error::failed(format!("cannot write the plaintext: {e}")))?;
     }
     let digest = decoder.finish()?;
-    Ok((plain, digest))
+    Ok((digest, first))
 }
 
-/// Appends at most `limit` more plaintext bytes from `decoder` to `plain`.
-fn read_up_to(decoder: &mut Decoder<'_>, limit: u64, plain: &mut Vec<u8>) -> Result<()> {
-    decoder
-        .take(limit)
-        .read_to_end(plain)
-        .map_err(|e| Error::from(pipeline::PipelineError::from(e)))?;
-    Ok(())
-}
+/// How much plaintext is decoded at a time on its way to the output.
+const DECODE_CHUNK: usize = 256 << 10;
 
 /// Proves that a WAL file found nowhere in `store` is really absent before
 /// wal-fetch says so (which ends recovery, and PostgreSQL promotes): the
@@ -493,6 +591,69 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.kind, crate::error::Kind::Failed);
+    }
+
+    #[tokio::test]
+    async fn fetching_takes_one_request_unless_the_settings_changed() {
+        let store = MemoryStore::new();
+        let data = segment(&[7u8; 100_000]);
+        let zstd = opts(Compression::Zstd { level: 3 });
+        archive(
+            &store,
+            SEG,
+            plain(&mut &data[..]),
+            &zstd,
+            &Identities::none(),
+        )
+        .await
+        .unwrap();
+        store.take_requests();
+
+        let mut out = Vec::new();
+        let written = fetch_into(&store, SEG, zstd.stages(), &Identities::none(), &mut out)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, data);
+        assert_eq!(written.plain_bytes, data.len() as u64);
+        assert_eq!(written.first_page, data[..FIRST_PAGE as usize]);
+        let key = layout::wal_key(1, SEG.file_name, zstd.stages());
+        assert_eq!(store.take_requests(), [format!("GET {key}")]);
+
+        // Archived with zstd, fetched by settings that now say snappy: the
+        // other names are looked up, and the object is still found.
+        let snappy = opts(Compression::Snappy).stages();
+        let fetched = fetch(&store, SEG, snappy, &Identities::none())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (fetched.key.as_str(), fetched.plain == data),
+            (key.as_str(), true)
+        );
+        assert!(store.take_requests().len() > 2);
+    }
+
+    #[tokio::test]
+    async fn a_bad_object_under_the_preferred_name_is_an_error_not_a_fallback() {
+        let store = MemoryStore::new();
+        let zstd = opts(Compression::Zstd { level: 3 });
+        let key = layout::wal_key(1, SEG.file_name, zstd.stages());
+        let metadata = Metadata::from([(META_SHA256.to_string(), "00".repeat(32))]);
+        store
+            .put(
+                &key,
+                Bytes::from_static(b"not zstd"),
+                PutMode::CreateOnly,
+                &metadata,
+            )
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let err = fetch_into(&store, SEG, zstd.stages(), &Identities::none(), &mut out)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::Failed, "{err}");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 //! never handed to PostgreSQL.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::pg::SegmentName;
@@ -20,42 +20,110 @@ pub struct Prefetched {
 /// An entry whose content matched its CRC when read.
 #[derive(Debug)]
 pub struct Verified {
-    pub content: Vec<u8>,
     pub path: PathBuf,
+    /// The start of the segment (its first page, with the header).
+    pub first_page: Vec<u8>,
+    crc: u32,
 }
+
+/// How much of an entry [`Verified::first_page`] keeps.
+const FIRST_PAGE: usize = 8192;
 
 impl Verified {
     /// Moves the entry to `dest` (a rename when both are on one file
-    /// system, else a copy of the verified content), replacing `dest`.
+    /// system, else a copy checked against the entry's CRC again),
+    /// replacing `dest`.
     pub fn move_to(self, dest: &Path) -> io::Result<()> {
-        match fs::rename(&self.path, dest) {
-            Ok(()) => Ok(()),
+        let moved = match fs::rename(&self.path, dest) {
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                write_replacing(dest, &self.content)?;
-                let _ = fs::remove_file(&self.path);
-                Ok(())
+                let mut copy = Replacing::beside(dest)?;
+                io::copy(&mut File::open(&self.path)?, &mut copy)?;
+                if copy.crc32c() == self.crc {
+                    copy.commit(dest)
+                } else {
+                    Err(io::Error::other(
+                        "the spooled copy changed while it was copied",
+                    ))
+                }
             }
-            Err(e) => {
-                let _ = fs::remove_file(&self.path);
-                Err(e)
-            }
+            other => other,
+        };
+        let _ = fs::remove_file(&self.path);
+        moved
+    }
+}
+
+/// A file written under a temporary name beside where it goes, renamed into
+/// place by [`Replacing::commit`], so that nobody sees half a file; dropped
+/// uncommitted, it is removed. Its CRC-32C is kept as it is written. Not
+/// fsynced: PostgreSQL makes a restored segment durable itself when it
+/// keeps it, and a spool entry is checked against its CRC when used.
+#[derive(Debug)]
+pub struct Replacing {
+    temp: PathBuf,
+    file: File,
+    crc: u32,
+    committed: bool,
+}
+
+impl Replacing {
+    /// A file that will replace `path`, written beside it.
+    pub fn beside(path: &Path) -> io::Result<Replacing> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Replacing::at(path.with_file_name(format!(".{name}.walden-tmp-{}", std::process::id())))
+    }
+
+    fn at(temp: PathBuf) -> io::Result<Replacing> {
+        let file = File::create(&temp)?;
+        Ok(Replacing {
+            temp,
+            file,
+            crc: 0,
+            committed: false,
+        })
+    }
+
+    /// The CRC-32C of everything written so far.
+    pub fn crc32c(&self) -> u32 {
+        self.crc
+    }
+
+    /// Renames the file to `dest`, replacing whatever is there.
+    pub fn commit(mut self, dest: &Path) -> io::Result<()> {
+        fs::rename(&self.temp, dest)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Write for Replacing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for Replacing {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temp);
         }
     }
 }
 
-/// Writes `body` to `path` through a temporary file beside it and a rename,
-/// so that nobody sees half a file. Not fsynced: PostgreSQL makes a
-/// restored segment durable itself when it keeps it.
+/// Writes `body` to `path` through a temporary file beside it and a rename.
 pub fn write_replacing(path: &Path, body: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{name}.walden-tmp-{}", std::process::id()));
-    fs::write(&temp, body)?;
-    fs::rename(&temp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&temp);
-    })
+    let mut file = Replacing::beside(path)?;
+    file.write_all(body)?;
+    file.commit(path)
 }
 
 /// One complete-looking entry: the segment it claims to hold.
@@ -77,18 +145,28 @@ impl Prefetched {
         &self.dir
     }
 
-    /// Adds a verified segment. Written to a temporary name and renamed, so
-    /// that a reader sees a whole entry or none (and checks the CRC anyway).
-    pub fn store(&self, segment: &SegmentName, plain: &[u8]) -> io::Result<()> {
+    /// Starts an entry for `segment`, under a temporary name until
+    /// [`Prefetched::commit`]: a reader sees a whole entry or none (and
+    /// checks the CRC anyway).
+    pub fn begin(&self, segment: &SegmentName) -> io::Result<Replacing> {
         fs::create_dir_all(&self.dir)?;
-        let temp = self
-            .dir
-            .join(format!(".{segment}.tmp-{}", std::process::id()));
-        fs::write(&temp, plain)?;
-        let name = format!("{segment}.{:08x}", crc32c::crc32c(plain));
-        fs::rename(&temp, self.dir.join(name)).inspect_err(|_| {
-            let _ = fs::remove_file(&temp);
-        })
+        Replacing::at(
+            self.dir
+                .join(format!(".{segment}.tmp-{}", std::process::id())),
+        )
+    }
+
+    /// Adds the verified entry `begin` started.
+    pub fn commit(&self, segment: &SegmentName, entry: Replacing) -> io::Result<()> {
+        let name = format!("{segment}.{:08x}", entry.crc32c());
+        entry.commit(&self.dir.join(name))
+    }
+
+    /// Adds a verified segment held in memory.
+    pub fn store(&self, segment: &SegmentName, plain: &[u8]) -> io::Result<()> {
+        let mut entry = self.begin(segment)?;
+        entry.write_all(plain)?;
+        self.commit(segment, entry)
     }
 
     /// Every entry, parsed from the directory listing (unverified).
@@ -121,10 +199,11 @@ impl Prefetched {
     /// moves the entry's file out of the spool (or deletes it).
     pub fn verified(&self, segment: &SegmentName) -> Option<Verified> {
         let entry = self.entries().into_iter().find(|e| &e.segment == segment)?;
-        match read_all(&entry.path) {
-            Ok(content) if crc32c::crc32c(&content) == entry.crc => Some(Verified {
-                content,
+        match crc_and_first_page(&entry.path) {
+            Ok((crc, first_page)) if crc == entry.crc => Some(Verified {
                 path: entry.path,
+                first_page,
+                crc,
             }),
             _ => {
                 let _ = fs::remove_file(&entry.path);
@@ -200,11 +279,20 @@ impl Prefetched {
     }
 }
 
-fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+/// The CRC-32C of the file at `path`, read in chunks, and its first page.
+fn crc_and_first_page(path: &Path) -> io::Result<(u32, Vec<u8>)> {
     let mut file = File::open(path)?;
-    let mut content = Vec::with_capacity(file.metadata()?.len() as usize);
-    file.read_to_end(&mut content)?;
-    Ok(content)
+    let mut chunk = vec![0u8; 256 << 10];
+    let (mut crc, mut first_page) = (0, Vec::with_capacity(FIRST_PAGE));
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            return Ok((crc, first_page));
+        }
+        crc = crc32c::crc32c_append(crc, &chunk[..n]);
+        let wanted = (FIRST_PAGE - first_page.len()).min(n);
+        first_page.extend_from_slice(&chunk[..wanted]);
+    }
 }
 
 #[cfg(test)]
@@ -224,11 +312,48 @@ mod tests {
         spool.store(&s, b"the segment").unwrap();
         assert!(spool.has(&s));
         let verified = spool.verified(&s).unwrap();
-        assert_eq!(verified.content, b"the segment");
+        assert_eq!(verified.first_page, b"the segment");
         let dest = dir.path().join("RECOVERYXLOG");
         verified.move_to(&dest).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"the segment");
         assert!(!spool.has(&s), "moved entries leave the spool");
+    }
+
+    #[test]
+    fn a_file_not_committed_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("RECOVERYXLOG");
+        fs::write(&dest, b"before").unwrap();
+        let mut half = Replacing::beside(&dest).unwrap();
+        half.write_all(b"half a segm").unwrap();
+        drop(half);
+        assert_eq!(fs::read(&dest).unwrap(), b"before");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+
+        let mut whole = Replacing::beside(&dest).unwrap();
+        whole.write_all(b"a whole segment").unwrap();
+        assert_eq!(whole.crc32c(), crc32c::crc32c(b"a whole segment"));
+        whole.commit(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"a whole segment");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_verified_entry_keeps_only_its_first_page_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Prefetched::new(dir.path());
+        let s = seg("000000010000000000000005");
+        let content: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        spool.store(&s, &content).unwrap();
+        let verified = spool.verified(&s).unwrap();
+        assert_eq!(verified.first_page, content[..FIRST_PAGE]);
+        let dest = dir.path().join("RECOVERYXLOG");
+        verified.move_to(&dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), content);
     }
 
     #[test]

@@ -23,6 +23,8 @@ type Objects = BTreeMap<String, (Bytes, Metadata, SystemTime)>;
 pub struct MemoryStore {
     objects: Mutex<Objects>,
     page_size: usize,
+    /// Every request made, e.g. `GET wal/…` (a listing counts one per page).
+    requests: Mutex<Vec<String>>,
 }
 
 impl MemoryStore {
@@ -30,7 +32,21 @@ impl MemoryStore {
         MemoryStore {
             objects: Mutex::new(BTreeMap::new()),
             page_size: DEFAULT_PAGE_SIZE,
+            requests: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The requests made since the last call, as `METHOD key` (`LIST
+    /// prefix` for each page of a listing), so tests can count round trips.
+    pub fn take_requests(&self) -> Vec<String> {
+        std::mem::take(&mut *self.requests.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn record(&self, method: &str, key: &str) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{method} {key}"));
     }
 
     /// Sets how many objects `list` takes per lock (at least 1), so tests
@@ -128,6 +144,7 @@ impl ObjectStore for MemoryStore {
     ) -> StorageResult<()> {
         validate_key(key)?;
         validate_metadata(key, metadata)?;
+        self.record("PUT", key);
         let mut objects = self.objects();
         if mode == PutMode::CreateOnly && objects.contains_key(key) {
             return Err(StorageError::AlreadyExists {
@@ -140,6 +157,7 @@ impl ObjectStore for MemoryStore {
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> StorageResult<GetResult> {
         validate_key(key)?;
+        self.record("GET", key);
         let (body, meta) = self.describe(key)?;
         let range = clamp_range(range, meta.size);
         let body = body.slice(range.start as usize..range.end as usize);
@@ -151,6 +169,7 @@ impl ObjectStore for MemoryStore {
 
     async fn head(&self, key: &str) -> StorageResult<ObjectMeta> {
         validate_key(key)?;
+        self.record("HEAD", key);
         self.describe(key).map(|(_, meta)| meta)
     }
 
@@ -159,6 +178,7 @@ impl ObjectStore for MemoryStore {
         // pages neither repeat nor skip the keys that stay.
         stream::unfold(Some(None::<String>), move |cursor| async move {
             let after = cursor?;
+            self.record("LIST", prefix);
             let page = self.page(prefix, after.as_deref());
             let last = page.last()?.key.clone();
             let next = (page.len() == self.page_size).then_some(Some(last));
@@ -170,6 +190,7 @@ impl ObjectStore for MemoryStore {
 
     async fn delete(&self, key: &str) -> StorageResult<()> {
         validate_key(key)?;
+        self.record("DELETE", key);
         self.objects().remove(key);
         Ok(())
     }
