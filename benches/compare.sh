@@ -10,14 +10,17 @@
 #      %p = pg_wal/SEG, then .ready becomes .done (read-ahead in walden and
 #      pgBackRest's async mode look at those .ready files). Variants: cp +
 #      fsync (floor), walden (sync; --jobs 2 and 4 read-ahead), pgBackRest
-#      archive-push zst sync and async (process-max 2). Each into a fresh
-#      repository on the same disk.
+#      archive-push zst sync and async (process-max 2), WAL-RUS wal-push
+#      (zstd 3, and its default lz4 1) and WAL-RUS's daemon (zstd 3,
+#      daemon-client as archive_command). Each into a fresh repository on
+#      the same disk.
 #   2. WAL fetch: (a) the restore_command loop of PostgreSQL's startup
 #      process (%p = pg_wal/RECOVERYXLOG, renamed to pg_wal/SEG afterwards,
 #      then one request past the end, which must say "absent"), and (b) a real
 #      archive recovery of those N segments from a cold copy of the cluster
 #      that wrote them, until promoted. Variants: walden wal-fetch (sync,
-#      --prefetch 8), pgBackRest archive-get sync and async.
+#      --prefetch 8), pgBackRest archive-get sync and async, WAL-RUS wal-fetch
+#      without and with prefetch (WALG_DOWNLOAD_CONCURRENCY 1 and 8).
 #   3. Base backup and restore of pgbench scale 100, the cluster listening
 #      on 127.0.0.1 with a replication user "repl" (scram-sha-256 password):
 #      walden backup-push from the data directory (--pgdata, local mode) and
@@ -45,7 +48,11 @@
 # then show medians and ranges),
 # BENCH_WAL_DIR (keep the generated WAL and the cold copy of its cluster there
 # and reuse them in later runs), WALDEN_BIN (a prebuilt walden instead of
-# `cargo build --release`), BENCH_KEEP=1 (keep the work directory).
+# `cargo build --release`), WALRUS_BIN (a prebuilt walrus instead of
+# `cargo install wal-rus --version 0.4.1 --root target/peers`, done by this
+# script when target/peers/bin/walrus is missing or another version; if that
+# fails, only the WAL-RUS rows are skipped, with the reason),
+# BENCH_KEEP=1 (keep the work directory).
 #
 # Progress goes to stderr, the tables to stdout. Everything lives in a mktemp
 # directory removed at exit; servers are stopped by PID. Needs ~15 GB free.
@@ -86,7 +93,7 @@ if [ -z "$SOURCE_BIN" ]; then
 fi
 # Only the flags below configure walden, pgBackRest and the connections.
 unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
-for v in $(compgen -e | grep -E '^(WALDEN_|PGBACKREST_)' || true); do unset "$v"; done
+for v in $(compgen -e | grep -E '^(WALDEN_|PGBACKREST_|WALG_|WALE_)' || true); do unset "$v"; done
 
 WORK=$(mktemp -d /tmp/walden-bench-compare-XXXXXX)
 chmod 755 "$WORK"
@@ -117,8 +124,10 @@ stop_server() { # datadir: fast shutdown by PID, wait until it is gone
   for i in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   echo "server $pid ($dir) did not stop in 30 s" >&2
 }
+WALRUS_DAEMON_PID=""          # a WAL-RUS daemon of the push section, while it runs
 cleanup() {
   local d
+  [ -z "$WALRUS_DAEMON_PID" ] || kill "$WALRUS_DAEMON_PID" 2>/dev/null || true
   for d in "${SERVERS[@]}"; do stop_server "$d"; done
   if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -152,6 +161,44 @@ timed() {
 }
 put() { echo "$2" > "$T/$1"; }          # put NAME VALUE: one figure for the report
 report() { python3 "$BIN/report.py" "$T" "$@"; }
+
+# ------------------------------------------------ WAL-RUS (the Rust peer)
+# Crate wal-rus, binary walrus: WAL-G's command line and WALG_* environment.
+# Installed with cargo into target/peers (kept between runs) unless WALRUS_BIN
+# names one; copied into $BIN like walden. When it cannot be had, WALRUS_WHY
+# says why and only its rows are skipped.
+WALRUS_VERSION=0.4.1
+WALRUS_WHY=""
+WALRUS=$BIN/walrus
+walrus_src=${WALRUS_BIN:-target/peers/bin/walrus}
+walrus_version() { "$1" --version 2>/dev/null | awk '{ print $2 }'; }
+if [ -z "${WALRUS_BIN:-}" ] && [ "$(walrus_version "$walrus_src" || true)" != "$WALRUS_VERSION" ]; then
+  if ! command -v cargo >/dev/null; then
+    WALRUS_WHY="no cargo to install wal-rus $WALRUS_VERSION"
+  else
+    log "installing WAL-RUS: cargo install wal-rus --version $WALRUS_VERSION --root target/peers (a few minutes) ..."
+    if ! cargo install wal-rus --version "$WALRUS_VERSION" --root target/peers --force >"$T/walrus-install.log" 2>&1; then
+      WALRUS_WHY="cargo install wal-rus --version $WALRUS_VERSION failed: $(grep -m1 '^error' "$T/walrus-install.log" || tail -n 1 "$T/walrus-install.log")"
+    fi
+  fi
+fi
+if [ -z "$WALRUS_WHY" ] && ! [ -x "$walrus_src" ]; then
+  WALRUS_WHY="no walrus binary at $walrus_src"
+fi
+if [ -z "$WALRUS_WHY" ]; then
+  cp "$walrus_src" "$WALRUS"
+  if ! "$WALRUS" --version >/dev/null 2>&1; then
+    WALRUS_WHY="$walrus_src does not run: $("$WALRUS" --version 2>&1 | head -1)"
+  fi
+fi
+if [ -n "$WALRUS_WHY" ]; then
+  echo "" >&2
+  echo "*********************************************************************" >&2
+  echo "*** WAL-RUS cannot run: $WALRUS_WHY" >&2
+  echo "*** its rows are skipped; the other tools are measured as usual" >&2
+  [ ! -s "$T/walrus-install.log" ] || tail -n 20 "$T/walrus-install.log" >&2
+  echo "*********************************************************************" >&2
+fi
 
 # Disk: the WAL (N x 16 MiB) exists up to three times at once, plus the
 # clusters; refuse early rather than fail half-way. Without the WAL sections,
@@ -210,7 +257,7 @@ def main():
         sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed")
     logfd = os.open(logpath, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     rssfile = result + ".rss"
-    acc = {"cpu": 0.0, "rss": 0, "bg": 0}
+    acc = {"cpu": 0.0, "rss": 0, "bg": 0, "skipped": 0}
 
     def reaped(ru, direct):
         acc["cpu"] += ru.ru_utime + ru.ru_stime
@@ -242,11 +289,23 @@ def main():
     if mode == "push":  # the archiver: oldest .ready first, .ready -> .done after success
         status = os.path.join(wal, "archive_status")
         for seg in sorted(f[:-6] for f in os.listdir(status) if f.endswith(".ready")):
+            ready = os.path.join(status, seg + ".ready")
+            n += 1
+            # PostgreSQL re-checks each .ready of its list before running the
+            # command: an archive_command may mark segments done itself (WAL-G
+            # style tools rename .ready to .done, WAL-RUS's daemon uploads
+            # ahead). Such a segment is skipped, and a .ready gone after
+            # success is only a WARNING there (durable_rename in pgarch.c).
+            if not os.path.exists(ready):
+                acc["skipped"] += 1
+                continue
             rc = run("pg_wal/" + seg, seg)
             if rc != 0:
                 sys.exit(f"archive_command failed for {seg} (exit {rc}); see {logpath}")
-            os.rename(os.path.join(status, seg + ".ready"), os.path.join(status, seg + ".done"))
-            n += 1
+            try:
+                os.rename(ready, os.path.join(status, seg + ".done"))
+            except FileNotFoundError:
+                pass
     else:  # the startup process: RECOVERYXLOG, kept under the segment's name
         names = open(sys.argv[6]).read().split()
         tmp = os.path.join(wal, "RECOVERYXLOG")
@@ -280,7 +339,7 @@ def main():
         time.sleep(0.005)
     t2 = time.monotonic()
     json.dump({"n": n, "loop_s": t1 - t0, "all_s": t2 - t0, "cpu_s": acc["cpu"], "maxrss_kib": acc["rss"],
-               "detached": acc["bg"], "lingered": len(lingered)}, open(result, "w"))
+               "detached": acc["bg"], "lingered": len(lingered), "skipped": acc["skipped"]}, open(result, "w"))
 
 main()
 PY
@@ -360,11 +419,16 @@ PUSH = [("cp", "`cp` + fsync (floor)"),
         ("w-j2", "walden wal-push --jobs 2 (read-ahead)"),
         ("w-j4", "walden wal-push --jobs 4 (read-ahead)"),
         ("b-sync", "pgBackRest archive-push (sync)"),
-        ("b-async", "pgBackRest archive-push async, process-max 2")]
+        ("b-async", "pgBackRest archive-push async, process-max 2"),
+        ("wr-zstd3", "WAL-RUS wal-push, zstd level 3"),
+        ("wr-lz4", "WAL-RUS wal-push, its default: lz4 level 1"),
+        ("wr-daemon", "WAL-RUS daemon (zstd 3, upload concurrency 4) + daemon-client wal-push")]
 FETCH = [("w-sync", "walden wal-fetch (sync)"),
          ("w-pf8", "walden wal-fetch --prefetch 8"),
          ("b-sync", "pgBackRest archive-get (sync)"),
-         ("b-async", "pgBackRest archive-get async, queue 128 MiB (8 segments)")]
+         ("b-async", "pgBackRest archive-get async, queue 128 MiB (8 segments)"),
+         ("wr-sync", "WAL-RUS wal-fetch, WALG_DOWNLOAD_CONCURRENCY=1 (no prefetch)"),
+         ("wr-pf8", "WAL-RUS wal-fetch, WALG_DOWNLOAD_CONCURRENCY=8 (forks wal-prefetch of 8)")]
 BACKUPS = ["walden", "wrepl", "pgbb", "pgbbc", "pgbr"]
 RESTORES = ["walden", "wrepl", "pgbb", "pgbr"]
 MEMORY = [("wrepl", "walden backup-push, replication mode"),
@@ -374,37 +438,51 @@ MEMORY = [("wrepl", "walden backup-push, replication mode"),
 of = f"median of {REPS} rounds (range)" if REPS > 1 else "one round"
 
 def loop_table(kind, rows, title, checked):
+    stored = kind == "push"  # the push table also shows the repository's size
     print(f"### {title}; {of}\n")
     print(f"| {N} segments x 16 MiB | s | seg/s | CPU ms/seg | peak RSS (largest process) | "
-          f"last command returned at s | detached processes | {checked} | load avg before |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"last command returned at s | detached processes | {checked} | " + ("stored | " if stored else "") +
+          "load avg before |")
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if stored else ""))
     for key, label in rows:
         name = f"{kind}-{key}"
         why = skipped(name)
         if why:
-            print(f"| {label} | **SKIPPED: {why}** | | | | | | | |"); continue
+            print(f"| {label} | **SKIPPED: {why}** | | | | | | | |" + (" |" if stored else "")); continue
         m = Loop(name)
         if not m.ok:
             continue
         ss = [r["all_s"] for r in m.rs]
         lingered = " (some still running after 60 s: stopped)" if any(r["lingered"] for r in m.rs) else ""
+        ahead = max(r.get("skipped", 0) for r in m.rs)
+        ahead = f" ({ahead} already done: not run)" if ahead else ""
+        size_col = ""
+        if stored:
+            b = figure(name, ".stored")
+            size_col = ("-" if b is None else size(b)) + " | "
         print(f"| {label} | {m.s():.2f}{rng(ss)} | {m.rate():.1f} | {m.cpu_ms():.1f} | {mib(m.rss())} | "
               f"{med([r['loop_s'] for r in m.rs]):.2f}{lingered} | {max(r['detached'] for r in m.rs)} | "
-              f"{'/'.join(sorted(set(val(f) for f in rounds(name, '.check'))))} | {loads(name)} |")
+              f"{'/'.join(sorted(set(val(f) for f in rounds(name, '.check'))))}{ahead} | {size_col}{loads(name)} |")
     print()
 
 def push():
     loop_table("push", PUSH, "WAL push: one process per segment, as the archiver runs archive_command", "archived objects")
     print("s: from the first command until every process involved had exited, including processes that detached "
           "from the command (pgBackRest async's background process, counted under \"detached processes\"). "
-          "CPU: user + system of all those processes, per segment. Peak RSS: the largest single process.\n")
+          "CPU: user + system of all those processes, per segment. Peak RSS: the largest single process. "
+          "WAL-RUS's daemon is no child of the archive loop: its CPU from the first segment to the last and its "
+          "peak RSS are added to its row. WAL-RUS renames .ready to .done itself, and its daemon archives up to 3 "
+          "segments ahead; as PostgreSQL's archiver does, the loop skips a segment whose .ready is gone "
+          "(\"already done\"). Stored: the repository after the run (`cp`: the raw segments).\n")
 
 def fetch():
     loop_table("fetch", FETCH, "WAL fetch (a): the startup process's restore_command loop "
                "(%p = pg_wal/RECOVERYXLOG, renamed to the segment; then one request past the end, answered \"absent\")",
                "segments identical to the source")
     print("pgBackRest's archive-get writes the segment without fsync (`.noSyncFile` in src/command/archive/get/; "
-          "PostgreSQL fetches it again after a crash); walden's wal-fetch fsyncs it before renaming it into place.\n")
+          "PostgreSQL fetches it again after a crash); walden's wal-fetch fsyncs it before renaming it into place, "
+          "and so does WAL-RUS (the file, not the directory). WAL-RUS reads the repository its zstd-3 wal-push "
+          "filled; its prefetch stages segments in pg_wal/.wal-g/prefetch/ and wal-fetch renames them into place.\n")
     print(f"### WAL fetch (b): real archive recovery of the {N} segments from a cold copy of the cluster that wrote them, "
           f"until promoted and answering; {of}\n")
     print("| restore_command | s until promoted | seg/s | distinct segments restored (server log) | load avg before |")
@@ -482,12 +560,13 @@ def memory():
 def summary():
     ran = e["SECTIONS"].split()
     rows = []
-    def add(what, w, p, fmt, higher_better, target=None):
-        if w is None and p is None:
+    def add(what, w, p, fmt, higher_better, target=None, peer=None):
+        why = skipped(peer) if peer else None  # peer: the peer's measurement, to say why it is missing
+        if w is None and p is None and not why:
             return  # its section did not run
         if w is None or p is None:
-            rows.append((what, "SKIPPED" if w is None else "-", "-" if p is None else fmt(p), "-",
-                         "", target or "-", "not measured"))
+            rows.append((what, "SKIPPED" if w is None else fmt(w), "-" if p is None else fmt(p), "-",
+                         "", target or "-", f"skipped: {why}" if why and p is None else "not measured"))
             return
         ratio, met = w / p, ""
         if target:
@@ -515,6 +594,28 @@ def summary():
     add("wal-fetch --prefetch 8 vs archive-get async: seg/s, recovery (b)", rec("w-pf8"), rec("b-async"), segs, True, "≥ 1.5x")
     add("wal-fetch --prefetch 8 vs archive-get sync: seg/s, recovery (b)", rec("w-pf8"), rec("b-sync"), segs, True, "≥ 1.5x")
     add("wal-fetch sync vs archive-get sync: seg/s, recovery (b)", rec("w-sync"), rec("b-sync"), segs, True)
+    # WAL-RUS (only when its section ran: a skipped row says why)
+    if "push" in ran:
+        def wr_push(what, wkey, pkey, fn, fmt, higher):
+            add(what, fn("push", wkey), fn("push", pkey), fmt, higher, peer=f"push-{pkey}")
+        wr_push("wal-push sync vs WAL-RUS wal-push zstd-3: seg/s", "w-sync", "wr-zstd3", rate, segs, True)
+        wr_push("wal-push sync vs WAL-RUS wal-push zstd-3: CPU per segment", "w-sync", "wr-zstd3", cpu, ms, False)
+        wr_push("wal-push sync (zstd-3) vs WAL-RUS wal-push default lz4-1: seg/s", "w-sync", "wr-lz4", rate, segs, True)
+        wr_push("wal-push sync (zstd-3) vs WAL-RUS wal-push default lz4-1: CPU per segment", "w-sync", "wr-lz4", cpu, ms, False)
+        wr_push("wal-push --jobs 4 vs WAL-RUS daemon (concurrency 4): seg/s", "w-j4", "wr-daemon", rate, segs, True)
+        wr_push("wal-push --jobs 4 vs WAL-RUS daemon (concurrency 4): CPU per segment", "w-j4", "wr-daemon", cpu, ms, False)
+        wr_push("wal-push --jobs 2 vs WAL-RUS daemon (concurrency 4): seg/s", "w-j2", "wr-daemon", rate, segs, True)
+    if "fetch" in ran:
+        add("wal-fetch sync vs WAL-RUS wal-fetch (no prefetch): seg/s, loop (a)", rate("fetch", "w-sync"),
+            rate("fetch", "wr-sync"), segs, True, peer="fetch-wr-sync")
+        add("wal-fetch --prefetch 8 vs WAL-RUS wal-fetch prefetch 8: seg/s, loop (a)", rate("fetch", "w-pf8"),
+            rate("fetch", "wr-pf8"), segs, True, peer="fetch-wr-pf8")
+        add("wal-fetch --prefetch 8 vs WAL-RUS wal-fetch prefetch 8: CPU per segment, loop (a)", cpu("fetch", "w-pf8"),
+            cpu("fetch", "wr-pf8"), ms, False, peer="fetch-wr-pf8")
+        add("wal-fetch sync vs WAL-RUS wal-fetch (no prefetch): seg/s, recovery (b)", rec("w-sync"), rec("wr-sync"),
+            segs, True, peer="recovery-wr-sync")
+        add("wal-fetch --prefetch 8 vs WAL-RUS wal-fetch prefetch 8: seg/s, recovery (b)", rec("w-pf8"), rec("wr-pf8"),
+            segs, True, peer="recovery-wr-pf8")
     bw, br = wall("backup-walden"), wall("backup-wrepl")
     add("backup-push replication mode vs pg_basebackup client-zstd: wall (issue 17)", br, wall("backup-pgbbc"), sec, False, "≤ 1.1x")
     add("backup-push replication mode vs pg_basebackup server-zstd: wall", br, wall("backup-pgbb"), sec, False)
@@ -559,10 +660,15 @@ def summary():
 PY
 
 # ---------------------------------------------------------------- header
-echo "## walden vs pgBackRest vs pg_basebackup ($(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo "## walden vs pgBackRest vs pg_basebackup vs WAL-RUS ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
 REV=$(git describe --always --dirty 2>/dev/null || echo "not a git checkout")
 echo "- $("$WALDEN" --version) ($([ -n "${GIVEN_BIN:-}" ] && echo "WALDEN_BIN=$GIVEN_BIN" || echo "built from $REV")); $(pgbackrest version); $($PGBIN/pg_basebackup --version); $($PGBIN/postgres --version)"
+if [ -z "$WALRUS_WHY" ]; then
+  echo "- WAL-RUS: $("$WALRUS" --version) ($([ -n "${WALRUS_BIN:-}" ] && echo "WALRUS_BIN=$WALRUS_BIN" || echo "cargo install wal-rus --version $WALRUS_VERSION"))"
+else
+  echo "- WAL-RUS: **skipped: $WALRUS_WHY**"
+fi
 echo "- $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GB RAM, load average at start $(cut -d' ' -f1-3 /proc/loadavg); work directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }')"
 SIZES=""                      # what the sections that run are measured on
 runs push && SIZES+="$SEGMENTS WAL segments, "
@@ -791,13 +897,14 @@ skip() { # name reason
 is_skipped() { [ -f "$T/$1.skip" ]; }
 loop_line() { # name: one line of progress from pgsim.py's result
   python3 -c "import json, sys; r = json.load(open(sys.argv[1]))
-print('%.2f s, %.1f seg/s, %.1f ms CPU/seg, %d detached' % (r['all_s'], r['n'] / r['all_s'], 1000 * r['cpu_s'] / r['n'], r['detached']))" "$T/$1.json"
+print('%.2f s, %.1f seg/s, %.1f ms CPU/seg, %d detached' % (r['all_s'], r['n'] / r['all_s'], 1000 * r['cpu_s'] / r['n'], r['detached'])
+      + (', %d already done (skipped)' % r['skipped'] if r.get('skipped') else ''))" "$T/$1.json"
 }
 
 # ================================================================ 1. WAL push
 ZSTD3="--compression zstd --compression-level 3"
-PUSH_KEYS="cp w-sync w-j2 w-j4 b-sync b-async"
-FETCH_KEYS="w-sync w-pf8 b-sync b-async"
+PUSH_KEYS="cp w-sync w-j2 w-j4 b-sync b-async wr-zstd3 wr-lz4 wr-daemon"
+FETCH_KEYS="w-sync w-pf8 b-sync b-async wr-sync wr-pf8"
 # The read-ahead and prefetch flags may not exist yet in this walden: say so
 # loudly in the tables instead of failing.
 if ! "$WALDEN" wal-push --help | grep -q -- '--jobs'; then
@@ -808,6 +915,36 @@ if ! "$WALDEN" wal-fetch --help | grep -q -- '--prefetch'; then
   skip fetch-w-pf8 "this walden has no wal-fetch --prefetch"
   skip recovery-w-pf8 "this walden has no wal-fetch --prefetch"
 fi
+# WAL-RUS: what this walrus can do. Its compression method and level come
+# from WALG_COMPRESSION_METHOD (default lz4) and WALG_COMPRESSION_LEVEL
+# (default 1, whatever the method); an unknown method fails every command.
+# wal-fetch forks a detached `walrus wal-prefetch` of the next
+# WALG_DOWNLOAD_CONCURRENCY segments (default 4) unless that is 1.
+WR_FETCH_FROM=wr-zstd3        # the push variant whose repository fetch reads
+WR_ZSTD3="WALG_COMPRESSION_METHOD=zstd WALG_COMPRESSION_LEVEL=3"
+WR_METHOD=zstd
+walrus_skip() { # reason KEY...: skip these WAL-RUS rows
+  local why=$1 k; shift
+  for k in "$@"; do is_skipped "$k" || skip "$k" "$why"; done
+}
+if [ -n "$WALRUS_WHY" ]; then
+  walrus_skip "$WALRUS_WHY" push-wr-zstd3 push-wr-lz4 push-wr-daemon fetch-wr-sync fetch-wr-pf8 recovery-wr-sync recovery-wr-pf8
+else
+  mkdir -p "$WORK/walrus-probe"
+  # an unsupported method fails in the configuration, before any storage access
+  probe=$(WALG_FILE_PREFIX=$WORK/walrus-probe WALG_COMPRESSION_METHOD=zstd \
+    "$WALRUS" wal-fetch 000000010000000000000001 "$WORK/walrus-probe/x" 2>&1 || true)
+  if [[ $probe == *"unsupported WALG_COMPRESSION_METHOD"* ]]; then
+    walrus_skip "this walrus has no zstd (WALG_COMPRESSION_METHOD=zstd unsupported)" push-wr-zstd3 push-wr-daemon
+    WR_FETCH_FROM=wr-lz4 WR_METHOD=lz4
+  fi
+  rm -rf "$WORK/walrus-probe"
+  walrus_help=$("$WALRUS" --help)
+  grep -qE '^ +daemon ' <<< "$walrus_help" ||
+    walrus_skip "this walrus has no daemon command" push-wr-daemon
+  grep -qE '^ +wal-prefetch ' <<< "$walrus_help" ||
+    walrus_skip "this walrus has no wal-prefetch" fetch-wr-pf8 recovery-wr-pf8
+fi
 
 # push_cmd KEY DATADIR REPO SPOOL: the archive_command of a variant
 push_cmd() {
@@ -817,13 +954,61 @@ push_cmd() {
     w-j2|w-j4) echo "$WALDEN --repo $3 wal-push $ZSTD3 --jobs ${1#w-j} --spool-dir $4 %p" ;;
     b-sync)    echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 archive-push %p" ;;
     b-async)   echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 --archive-async=y --spool-path=$4 archive-push %p" ;;
+    # (shell assignments before the command: no extra process)
+    wr-zstd3)  echo "WALG_FILE_PREFIX=$3 $WR_ZSTD3 $WALRUS wal-push %p" ;;
+    wr-lz4)    echo "WALG_FILE_PREFIX=$3 $WALRUS wal-push %p" ;;
+    # the daemon (started by walrus_daemon with PGDATA = the data directory,
+    # which relative paths are resolved against) does the work
+    wr-daemon) echo "$WALRUS daemon-client --socket $4/walrus.sock wal-push %p" ;;
   esac
+}
+# walrus_daemon start NAME DATADIR REPO SPOOL | stop NAME: WAL-RUS's daemon for
+# the wr-daemon push variant, as postgres, zstd 3, its default upload
+# concurrency (4: the archived segment and up to 3 .ready ones after it). It
+# is not a child of pgsim.py, so stop adds its CPU (from the start of the loop
+# on) and its peak RSS to pgsim.py's figures.
+walrus_daemon() {
+  local what=$1 name=$2 i
+  if [ "$what" = start ]; then
+    rm -f "$T/$name.daemon.pid"
+    pg bash -c "echo \$\$ > '$T/$name.daemon.pid'; PGDATA='$3' WALG_FILE_PREFIX='$4' $WR_ZSTD3 exec '$WALRUS' daemon --socket '$5/walrus.sock'" \
+      >"$T/$name.daemon.log" 2>&1 &
+    for i in $(seq 1 100); do
+      [ -S "$5/walrus.sock" ] && [ -s "$T/$name.daemon.pid" ] && break
+      sleep 0.1
+    done
+    WALRUS_DAEMON_PID=$(cat "$T/$name.daemon.pid" 2>/dev/null || true)
+    if ! [ -S "$5/walrus.sock" ] || [ -z "$WALRUS_DAEMON_PID" ] || ! kill -0 "$WALRUS_DAEMON_PID" 2>/dev/null; then
+      echo "the WAL-RUS daemon did not start; its log:" >&2; tail -n 20 "$T/$name.daemon.log" >&2; exit 1
+    fi
+    "$WALRUS" daemon-client --socket "$5/walrus.sock" check >/dev/null
+    cut -d' ' -f14,15 < "/proc/$WALRUS_DAEMON_PID/stat" > "$T/$name.daemon.cpu0"
+  else
+    [ -n "$WALRUS_DAEMON_PID" ] || return 0
+    python3 - "$WALRUS_DAEMON_PID" "$T/$name.daemon.cpu0" "$T/$name.json" <<'PY'
+import json, os, sys
+pid, cpu0, result = sys.argv[1], sys.argv[2], sys.argv[3]
+tck = os.sysconf("SC_CLK_TCK")
+stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+cpu = (int(stat[11]) + int(stat[12]) - sum(int(x) for x in open(cpu0).read().split())) / tck
+hwm = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("VmHWM:"))
+r = json.load(open(result))
+r["cpu_s"] += cpu
+r["maxrss_kib"] = max(r["maxrss_kib"], hwm)
+r["daemon_cpu_s"], r["daemon_rss_kib"] = cpu, hwm
+json.dump(r, open(result, "w"))
+PY
+    kill "$WALRUS_DAEMON_PID"
+    for i in $(seq 1 100); do kill -0 "$WALRUS_DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
+    WALRUS_DAEMON_PID=""
+  fi
 }
 archived() { # KEY REPO: archived segment objects in REPO
   case $1 in
     cp)  find "$2" -maxdepth 1 -type f -name '0*' | wc -l ;;
     w-*) find "$2/wal" -type f -printf '%f\n' | grep -cE '^[0-9A-F]{24}\.' || true ;;
     b-*) find "$2/archive/wal" -type f -name '[0-9A-F]*-*.zst' | wc -l ;;
+    wr-*) find "$2/wal_005" -type f -printf '%f\n' | grep -cE '^[0-9A-F]{24}\.' || true ;;
   esac
 }
 
@@ -843,12 +1028,15 @@ if runs push; then
       sync
       put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
       log "[$rep/$REPS] WAL push: $key"
+      [ "$key" != wr-daemon ] || walrus_daemon start "$name" "$d" "$repo" "$spool"
       run_loop push "$name" "$d" "$(push_cmd "$key" "$d" "$repo" "$spool")"
+      [ "$key" != wr-daemon ] || walrus_daemon stop "$name"
       expect_count "$name" "archived objects in $repo" "$(archived "$key" "$repo")"
+      put "$name.stored" "$(du -sb "$repo" | cut -f1)"
       log "  $(loop_line "$name")"
       rm -rf "$d" "$spool"
       # the fetch section reads what the sync variants stored in the last round
-      if [ "$rep" -lt "$REPS" ] || { [ "$key" != w-sync ] && [ "$key" != b-sync ]; }; then rm -rf "$repo"; fi
+      if [ "$rep" -lt "$REPS" ] || { [ "$key" != w-sync ] && [ "$key" != b-sync ] && [ "$key" != "$WR_FETCH_FROM" ]; }; then rm -rf "$repo"; fi
     done
   done
   sync
@@ -858,12 +1046,16 @@ fi
 # ================================================================ 2. WAL fetch
 RW=$WORK/repo-w-sync.r$REPS
 RB=$WORK/repo-b-sync.r$REPS
+RR=$WORK/repo-$WR_FETCH_FROM.r$REPS
 fetch_cmd() { # KEY DATADIR SPOOL: the restore_command of a variant
   case $1 in
     w-sync)  echo "$WALDEN --repo $RW wal-fetch %f %p" ;;
     w-pf8)   echo "$WALDEN --repo $RW wal-fetch --prefetch 8 --spool-dir $3 %f %p" ;;
     b-sync)  echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$RB archive-get %f \"%p\"" ;;
     b-async) echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$RB --archive-async=y --spool-path=$3 archive-get %f \"%p\"" ;;
+    # the method of the repository first (walrus tries the others after it)
+    wr-sync) echo "WALG_FILE_PREFIX=$RR WALG_COMPRESSION_METHOD=$WR_METHOD WALG_DOWNLOAD_CONCURRENCY=1 $WALRUS wal-fetch %f %p" ;;
+    wr-pf8)  echo "WALG_FILE_PREFIX=$RR WALG_COMPRESSION_METHOD=$WR_METHOD WALG_DOWNLOAD_CONCURRENCY=8 $WALRUS wal-fetch %f %p" ;;
   esac
 }
 
@@ -883,6 +1075,24 @@ fetch_loop() { # KEY ROUND
   expect_count "$name" "identical segments" "$(find "$d/pg_wal" -maxdepth 1 -type f -name '0*' | wc -l)"
   log "  $(loop_line "$name")"
   rm -rf "$d" "$spool"
+}
+
+# walrus_wait DIR: until no walrus process runs in DIR: the detached
+# wal-prefetch that WAL-RUS's wal-fetch forks outlives the restore_command
+# (and is no child of the server), and must not write into DIR as it goes.
+walrus_wait() {
+  local i p busy
+  for i in $(seq 1 300); do
+    busy=""
+    for p in /proc/[0-9]*; do
+      if [ "$(readlink "$p/exe" 2>/dev/null)" = "$WALRUS" ] && [ "$(readlink "$p/cwd" 2>/dev/null)" = "$1" ]; then
+        busy=1; break
+      fi
+    done
+    [ -n "$busy" ] || return 0
+    sleep 0.1
+  done
+  echo "a walrus process still runs in $1 after 30 s" >&2
 }
 
 # (b) real archive recovery: the cold copy of the cluster from before the
@@ -911,6 +1121,7 @@ recovery() { # KEY ROUND
   fi
   put recovery.rows "$rows"
   log "  $(printf %.2f "$(cat "$T/$name.s")") s, $(cat "$T/$name.restored") segments restored, $rows rows"
+  [[ $key != wr-* ]] || walrus_wait "$d"
   stop_and_remove "$d"
   rm -rf "$spool"
 }
@@ -923,7 +1134,7 @@ if runs fetch; then
     for key in $FETCH_KEYS; do is_skipped "recovery-$key" || recovery "$key" "$rep"; done
   done
   report fetch
-  rm -rf "$RW" "$RB"
+  rm -rf "$RW" "$RB" "$RR"
 fi
 
 # ================================================================ 3. backup and restore
