@@ -29,7 +29,7 @@ complete -c walden -n "__fish_walden_needs_command" -l repo -d 'Repository: a lo
 complete -c walden -n "__fish_walden_needs_command" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_needs_command" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_needs_command" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_needs_command" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_needs_command" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_needs_command" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -82,7 +82,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-push" -l repo -d 'Repo
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand wal-push" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-push" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-push" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -121,7 +121,7 @@ complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l repo -d 'Rep
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand wal-fetch" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -176,7 +176,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-push" -l repo -d 'R
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand backup-push" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-push" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-push" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -214,7 +214,7 @@ complete -c walden -n "__fish_walden_using_subcommand backup-list" -l repo -d 'R
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand backup-list" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand backup-list" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand backup-list" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -265,7 +265,7 @@ complete -c walden -n "__fish_walden_using_subcommand restore" -l repo -d 'Repos
 complete -c walden -n "__fish_walden_using_subcommand restore" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand restore" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand restore" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand restore" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand restore" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -310,7 +310,7 @@ complete -c walden -n "__fish_walden_using_subcommand prune" -l repo -d 'Reposit
 complete -c walden -n "__fish_walden_using_subcommand prune" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand prune" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand prune" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand prune" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand prune" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand prune" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -349,7 +349,7 @@ complete -c walden -n "__fish_walden_using_subcommand verify" -l repo -d 'Reposi
 complete -c walden -n "__fish_walden_using_subcommand verify" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand verify" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand verify" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand verify" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand verify" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand verify" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -392,7 +392,7 @@ complete -c walden -n "__fish_walden_using_subcommand status" -l repo -d 'Reposi
 complete -c walden -n "__fish_walden_using_subcommand status" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand status" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand status" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand status" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand status" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand status" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -436,7 +436,7 @@ complete -c walden -n "__fish_walden_using_subcommand drill" -l repo -d 'Reposit
 complete -c walden -n "__fish_walden_using_subcommand drill" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand drill" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand drill" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand drill" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand drill" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand drill" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -484,7 +484,7 @@ complete -c walden -n "__fish_walden_using_subcommand check" -l repo -d 'Reposit
 complete -c walden -n "__fish_walden_using_subcommand check" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand check" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand check" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand check" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand check" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand check" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -524,7 +524,7 @@ complete -c walden -n "__fish_walden_using_subcommand info" -l repo -d 'Reposito
 complete -c walden -n "__fish_walden_using_subcommand info" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand info" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand info" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand info" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand info" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand info" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -563,7 +563,7 @@ complete -c walden -n "__fish_walden_using_subcommand demo" -l repo -d 'Reposito
 complete -c walden -n "__fish_walden_using_subcommand demo" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand demo" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand demo" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand demo" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand demo" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand demo" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -601,7 +601,7 @@ complete -c walden -n "__fish_walden_using_subcommand man" -l repo -d 'Repositor
 complete -c walden -n "__fish_walden_using_subcommand man" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand man" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand man" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand man" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand man" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand man" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F
@@ -637,7 +637,7 @@ complete -c walden -n "__fish_walden_using_subcommand completions" -l repo -d 'R
 complete -c walden -n "__fish_walden_using_subcommand completions" -l compression -d 'Compression for new objects [default: zstd]. Reading picks the codec from the object\'s name, whatever this says' -r -f -a "none\t''
 zstd\t''
 snappy\t''"
-complete -c walden -n "__fish_walden_using_subcommand completions" -l compression-level -d 'zstd level for new objects, 1..=19 [default: 3]' -r
+complete -c walden -n "__fish_walden_using_subcommand completions" -l compression-level -d 'zstd level for new objects: -7 to -1 (fastest) or 1 to 19 [default: 1 for WAL, 3 for backups]' -r
 complete -c walden -n "__fish_walden_using_subcommand completions" -l encrypt-recipient -d 'Encrypt new objects to this age recipient (age1…); repeatable, or comma-separated in the environment' -r
 complete -c walden -n "__fish_walden_using_subcommand completions" -l encrypt-recipients-file -d 'File of age recipients, one per line (\'#\' comments allowed); adds to --encrypt-recipient' -r -F
 complete -c walden -n "__fish_walden_using_subcommand completions" -l decrypt-identity -d 'age identity file (from age-keygen) to decrypt objects when fetching or restoring' -r -F

@@ -191,7 +191,9 @@ fn check_config(settings: &Settings) -> std::result::Result<Config, (Line, Kind)
         )
     };
     let store = settings.store().map_err(bad)?;
-    let encode = settings.encode_options().map_err(bad)?;
+    let encode = settings
+        .encode_options(crate::config::Content::Wal)
+        .map_err(bad)?;
     let identities = settings.identities().map_err(bad)?;
     let keys = match (encode.recipients.len(), identities.is_empty()) {
         (0, true) => "no encryption".to_string(),

@@ -40,7 +40,7 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     // Settings before reading the file: a broken configuration is reported
     // as such, not as whatever the file read runs into.
     let store = settings.store()?;
-    let encode = settings.encode_options()?;
+    let encode = settings.encode_options(crate::config::Content::Wal)?;
     let identities = settings.identities()?;
     let (mut file, len, _) = open_wal_file(&args.path)?;
 

@@ -31,7 +31,7 @@ mod network;
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
-    let encode = settings.encode_options()?;
+    let encode = settings.encode_options(crate::config::Content::Backup)?;
     let options = settings.backup(&args.backup);
     if args.pgdata.is_some() && args.incremental.wanted() {
         return Err(Error::usage(
