@@ -44,26 +44,35 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     let identities = settings.identities()?;
     let (mut file, len, _) = open_wal_file(&args.path)?;
 
-    let mut system_identifier = None;
-    let body: Box<dyn Read + Send> = match &name {
+    // A segment's header names its cluster, which the repository's identity
+    // must match before anything is written; history files carry none.
+    let (body, cluster): (Box<dyn Read + Send>, _) = match &name {
         WalFileName::Segment(segment) | WalFileName::Partial(segment) => {
             let header = check_segment(&args.path, segment, &mut file, len)?;
-            let candidate = RepoIdentity::new(
-                header.system_identifier,
-                header.pg_major().unwrap_or(0),
-                header.segment_size,
-            );
-            identity::ensure(store.as_ref(), candidate).await?;
-            system_identifier = Some(header.system_identifier);
-            Box::new(file)
+            (Box::new(file), Some(header))
         }
         // What is checked is what is stored: the bytes read, not the file
         // read again.
         WalFileName::History(_) | WalFileName::Backup { .. } => {
             let contents = read_small_file(&args.path, file, len)?;
             check_small_file(&args.path, &name, &contents)?;
-            Box::new(std::io::Cursor::new(contents))
+            (Box::new(std::io::Cursor::new(contents)), None)
         }
+    };
+    let system_identifier = cluster.as_ref().map(|h| h.system_identifier);
+    // Read-ahead starts once the identity is confirmed, never before.
+    let (confirmed, identity_confirmed) = tokio::sync::oneshot::channel();
+    let ready = async {
+        if let Some(header) = cluster {
+            let candidate = RepoIdentity::new(
+                header.system_identifier,
+                header.pg_major().unwrap_or(0),
+                header.segment_size,
+            );
+            identity::ensure(store.as_ref(), candidate).await?;
+        }
+        let _ = confirmed.send(());
+        Ok(())
     };
 
     let context = PushContext {
@@ -71,7 +80,7 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
         encode: &encode,
         identities: &identities,
     };
-    let requested = context.push(&name, (body, len), started);
+    let requested = context.push(&name, (body, len), started, ready);
     // Read-ahead only follows a segment, whose header names the cluster.
     let (Some(read_ahead), Some(system_identifier)) = (read_ahead, system_identifier) else {
         return requested.await.map(drop);
@@ -80,24 +89,32 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
     if ahead.is_empty() {
         return requested.await.map(drop);
     }
-    let others = ahead
-        .into_iter()
-        .map(|path| context.push_ahead(path, system_identifier, &read_ahead.markers));
+    let others = futures::stream::iter(
+        ahead
+            .into_iter()
+            .map(|path| context.push_ahead(path, system_identifier, &read_ahead.markers)),
+    )
+    .buffer_unordered(read_ahead.jobs.max(2) - 1);
     // The requested segment first, then the read-ahead, N in flight; every
     // upload finishes before PostgreSQL gets its answer.
     let mut requested = Box::pin(requested);
-    let mut others = futures::stream::iter(others).buffer_unordered(read_ahead.jobs.max(2) - 1);
+    let mut others = Box::pin(async move {
+        if identity_confirmed.await.is_ok() {
+            others.for_each(|()| async {}).await;
+        }
+    });
     let mut outcome = None;
+    let mut others_done = false;
     loop {
         tokio::select! {
             done = &mut requested, if outcome.is_none() => outcome = Some(done),
-            next = others.next() => if next.is_none() { break },
+            () = &mut others, if !others_done => others_done = true,
+        }
+        if outcome.is_some() && others_done {
+            break;
         }
     }
-    match outcome {
-        Some(outcome) => outcome.map(drop),
-        None => requested.await.map(drop),
-    }
+    outcome.expect("the requested push finished").map(drop)
 }
 
 /// What every upload of one call shares.
@@ -114,6 +131,7 @@ impl PushContext<'_> {
         name: &WalFileName,
         (body, len): (Box<dyn Read + Send>, u64),
         started: Instant,
+        ready: impl std::future::Future<Output = Result<()>>,
     ) -> Result<()> {
         let file_name = name.file_name();
         let target = WalFile {
@@ -124,7 +142,15 @@ impl PushContext<'_> {
             reader: body,
             len: Some(len),
         };
-        let outcome = wal::archive(self.store, target, plain, self.encode, self.identities).await?;
+        let outcome = wal::archive(
+            self.store,
+            target,
+            plain,
+            self.encode,
+            self.identities,
+            ready,
+        )
+        .await?;
         let ms = started.elapsed().as_millis() as u64;
         match outcome {
             ArchiveOutcome::Stored { key, stored_bytes } => tracing::info!(
@@ -157,7 +183,8 @@ impl PushContext<'_> {
                     header.system_identifier
                 )));
             }
-            self.push(&name, (Box::new(file), len), started).await?;
+            self.push(&name, (Box::new(file), len), started, async { Ok(()) })
+                .await?;
             Ok((name.file_name(), stamp))
         };
         match pushed.await {

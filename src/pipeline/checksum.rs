@@ -19,20 +19,6 @@ impl Digest {
         hasher.finish()
     }
 
-    /// Digest of everything `src` yields.
-    pub fn of_reader<R: std::io::Read>(mut src: R) -> std::io::Result<Digest> {
-        let mut hasher = Hasher::default();
-        let mut buf = vec![0u8; PIECE];
-        loop {
-            match src.read(&mut buf) {
-                Ok(0) => return Ok(hasher.finish()),
-                Ok(n) => hasher.update(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
     /// Lowercase hex, as recorded in manifests and object metadata.
     pub fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)

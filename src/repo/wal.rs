@@ -71,27 +71,31 @@ pub struct Plaintext {
 /// Archives `plain` as `wal`, create-only. An object already archived with the
 /// same plaintext is success; with different plaintext it is an error and
 /// nothing is overwritten.
+///
+/// `ready` is what must hold before anything is written (the repository's
+/// identity). It runs at the same time as the lookup of an existing object
+/// and the encoding, so a store far away costs one round trip before the
+/// PUT, not three; nothing is written unless all three succeed.
 pub async fn archive(
     store: &dyn ObjectStore,
     wal: WalFile<'_>,
     plain: Plaintext,
     encode: &EncodeOptions,
     identities: &Identities,
+    ready: impl std::future::Future<Output = Result<()>>,
 ) -> Result<ArchiveOutcome> {
     let Plaintext { mut reader, len } = plain;
-    if let Some(existing) = find(store, wal, encode.stages()).await? {
-        let ours = on_worker_thread(move || Digest::of_reader(&mut reader))
-            .await?
-            .map_err(|e| Error::failed(format!("reading {}: {e}", wal.file_name)))?;
-        return check_duplicate(store, wal, ours, existing, identities).await;
-    }
     let options = encode.clone();
-    let (stored, digest) =
-        on_worker_thread(move || pipeline::encode_reader(&mut reader, len, &options))
-            .await?
-            .map_err(|e| {
-                Error::from(e).context(format!("reading and encoding {}", wal.file_name))
-            })?;
+    let encoding = on_worker_thread(move || pipeline::encode_reader(&mut reader, len, &options));
+    let (ready, existing, encoded) =
+        tokio::join!(ready, find(store, wal, encode.stages()), encoding);
+    ready?;
+    let existing = existing?;
+    let (stored, digest) = encoded?
+        .map_err(|e| Error::from(e).context(format!("reading and encoding {}", wal.file_name)))?;
+    if let Some(existing) = existing {
+        return check_duplicate(store, wal, digest, existing, identities).await;
+    }
     let key = layout::wal_key(wal.timeline, wal.file_name, encode.stages());
     let metadata = Metadata::from([
         (META_SHA256.to_string(), digest.sha256_hex()),
@@ -594,6 +598,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn nothing_is_written_unless_the_precondition_holds() {
+        let store = MemoryStore::new();
+        let data = segment(&[7u8; 100_000]);
+        let zstd = opts(Compression::Zstd { level: 1 });
+        let err = archive(
+            &store,
+            SEG,
+            plain(&mut &data[..]),
+            &zstd,
+            &Identities::none(),
+            async { Err(Error::failed("another cluster's repository".to_string())) },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("another cluster"), "{err}");
+        let requests = store.take_requests();
+        assert!(
+            requests.iter().all(|r| r.starts_with("HEAD ")),
+            "{requests:?}"
+        );
+        assert!(fetch(&store, SEG, zstd.stages(), &Identities::none())
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
     async fn fetching_takes_one_request_unless_the_settings_changed() {
         let store = MemoryStore::new();
         let data = segment(&[7u8; 100_000]);
@@ -604,6 +635,7 @@ mod tests {
             plain(&mut &data[..]),
             &zstd,
             &Identities::none(),
+            async { Ok(()) },
         )
         .await
         .unwrap();
@@ -667,6 +699,7 @@ mod tests {
             plain(&mut &data[..]),
             &zstd,
             &Identities::none(),
+            async { Ok(()) },
         )
         .await
         .unwrap();
@@ -688,6 +721,7 @@ mod tests {
             plain(&mut &data[..]),
             &opts(Compression::Zstd { level: 3 }),
             &Identities::none(),
+            async { Ok(()) },
         )
         .await
         .unwrap();
@@ -697,6 +731,7 @@ mod tests {
             plain(&mut &data[..]),
             &opts(Compression::Snappy),
             &Identities::none(),
+            async { Ok(()) },
         )
         .await
         .unwrap();
@@ -724,6 +759,7 @@ mod tests {
             plain(&mut &segment(b"original")[..]),
             &zstd,
             &Identities::none(),
+            async { Ok(()) },
         )
         .await
         .unwrap();
@@ -733,6 +769,7 @@ mod tests {
             plain(&mut &segment(b"impostor")[..]),
             &zstd,
             &Identities::none(),
+            async { Ok(()) },
         )
         .await
         .unwrap_err();
