@@ -63,7 +63,7 @@ pub fn encode_reader<R: Read>(
             std::io::copy(&mut src, &mut encoder)?;
             return encoder.finish();
         };
-        let mut encoder = Encoder::build(out, opts, len, false, compression_workers())?;
+        let mut encoder = Encoder::build(out, opts, len, false, object_workers(opts))?;
         loop {
             let chunk = read_chunk(&mut src)?;
             if chunk.is_empty() {
@@ -82,8 +82,19 @@ pub fn encode_reader<R: Read>(
     })
 }
 
-/// How many threads compress one in-memory object: every core, since the
-/// caller (PostgreSQL's archiver) waits for this one object.
+/// How many threads compress one in-memory object (a WAL segment): every
+/// core above zstd level 1, since the caller (PostgreSQL's archiver) waits
+/// for this one object. At level 1 and below one thread is as fast (zstd
+/// outruns reading and hashing; measured on real WAL: 27 ms vs 29 ms a
+/// segment) and costs 9 % less CPU and 2.5 MiB less memory.
+fn object_workers(opts: &EncodeOptions) -> u32 {
+    match opts.compression {
+        Compression::Zstd { level } if level <= 1 => 1,
+        _ => compression_workers(),
+    }
+}
+
+/// How many threads compress one stream when cores would otherwise idle.
 fn compression_workers() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
 }
