@@ -48,12 +48,16 @@ pub fn encode_reader<R: Read>(
     let out = Vec::with_capacity(len.map_or(0, |len| stored_size_bound(len as usize, opts)));
     std::thread::scope(|scope| {
         let (chunks, received) = std::sync::mpsc::sync_channel::<std::sync::Arc<Vec<u8>>>(2);
+        // Hashed chunks come back to be read into again: a handful of
+        // buffers for the whole object instead of one per chunk.
+        let (hashed, reusable) = std::sync::mpsc::channel::<std::sync::Arc<Vec<u8>>>();
         let hashing = std::thread::Builder::new()
             .name("walden-sha256".into())
             .spawn_scoped(scope, move || {
                 let mut hasher = checksum::Hasher::default();
                 for chunk in received {
                     hasher.update(&chunk);
+                    let _ = hashed.send(chunk);
                 }
                 hasher.finish()
             });
@@ -65,7 +69,10 @@ pub fn encode_reader<R: Read>(
         };
         let mut encoder = Encoder::build(out, opts, len, false, object_workers(opts))?;
         loop {
-            let chunk = read_chunk(&mut src)?;
+            let spare = reusable
+                .try_iter()
+                .find_map(|chunk| std::sync::Arc::try_unwrap(chunk).ok());
+            let chunk = read_chunk(&mut src, spare)?;
             if chunk.is_empty() {
                 break;
             }
@@ -99,9 +106,11 @@ fn compression_workers() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u32)
 }
 
-/// Reads up to `ENCODE_CHUNK` bytes, fewer only at the end of `src`.
-fn read_chunk<R: Read>(src: &mut R) -> std::io::Result<Vec<u8>> {
-    let mut chunk = Vec::with_capacity(ENCODE_CHUNK);
+/// Reads up to `ENCODE_CHUNK` bytes, fewer only at the end of `src`, into
+/// `spare` if given.
+fn read_chunk<R: Read>(src: &mut R, spare: Option<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    let mut chunk = spare.unwrap_or_else(|| Vec::with_capacity(ENCODE_CHUNK));
+    chunk.clear();
     src.take(ENCODE_CHUNK as u64).read_to_end(&mut chunk)?;
     Ok(chunk)
 }
