@@ -536,6 +536,19 @@ mod tests {
         }
     }
 
+    /// Archives `data` as SEG with nothing to check first.
+    async fn push(
+        store: &MemoryStore,
+        data: &[u8],
+        opts: &EncodeOptions,
+    ) -> Result<ArchiveOutcome> {
+        let plain = plain(&mut &data[..]);
+        archive(store, SEG, plain, opts, &Identities::none(), async {
+            Ok(())
+        })
+        .await
+    }
+
     fn opts(compression: Compression) -> EncodeOptions {
         EncodeOptions {
             compression,
@@ -629,16 +642,7 @@ mod tests {
         let store = MemoryStore::new();
         let data = segment(&[7u8; 100_000]);
         let zstd = opts(Compression::Zstd { level: 3 });
-        archive(
-            &store,
-            SEG,
-            plain(&mut &data[..]),
-            &zstd,
-            &Identities::none(),
-            async { Ok(()) },
-        )
-        .await
-        .unwrap();
+        push(&store, &data, &zstd).await.unwrap();
         store.take_requests();
 
         let mut out = Vec::new();
@@ -693,16 +697,7 @@ mod tests {
         let store = MemoryStore::new();
         let data = segment(&[7u8; 100_000]);
         let zstd = opts(Compression::Zstd { level: 3 });
-        let outcome = archive(
-            &store,
-            SEG,
-            plain(&mut &data[..]),
-            &zstd,
-            &Identities::none(),
-            async { Ok(()) },
-        )
-        .await
-        .unwrap();
+        let outcome = push(&store, &data, &zstd).await.unwrap();
         assert!(matches!(outcome, ArchiveOutcome::Stored { ref key, .. } if key.ends_with(".zst")));
         let fetched = fetch(&store, SEG, zstd.stages(), &Identities::none())
             .await
@@ -715,26 +710,12 @@ mod tests {
     async fn identical_duplicate_is_success_even_with_other_compression() {
         let store = MemoryStore::new();
         let data = segment(&[1u8; 5000]);
-        archive(
-            &store,
-            SEG,
-            plain(&mut &data[..]),
-            &opts(Compression::Zstd { level: 3 }),
-            &Identities::none(),
-            async { Ok(()) },
-        )
-        .await
-        .unwrap();
-        let again = archive(
-            &store,
-            SEG,
-            plain(&mut &data[..]),
-            &opts(Compression::Snappy),
-            &Identities::none(),
-            async { Ok(()) },
-        )
-        .await
-        .unwrap();
+        push(&store, &data, &opts(Compression::Zstd { level: 3 }))
+            .await
+            .unwrap();
+        let again = push(&store, &data, &opts(Compression::Snappy))
+            .await
+            .unwrap();
         assert_eq!(
             again,
             ArchiveOutcome::AlreadyArchived {
