@@ -64,6 +64,7 @@ pub async fn run(args: &WalFetchArgs, settings: &Settings) -> Result<()> {
     // Decoded straight into a file beside the destination, renamed into
     // place once verified: memory stays bounded, and a failed or
     // interrupted fetch leaves no half file where PostgreSQL looks.
+    spool::prefetched::remove_stale_temps_beside(&args.dest);
     let mut out = Replacing::beside(&args.dest).map_err(write_failed)?;
     let fetched = fetch_verified(
         store.as_ref(),

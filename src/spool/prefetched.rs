@@ -119,6 +119,47 @@ impl Drop for Replacing {
     }
 }
 
+/// Removes what [`Replacing::beside`] left beside `path` (for any
+/// destination in that directory) in a process that was killed (PostgreSQL stopped during a fetch): 16 MiB each, in pg_wal,
+/// which nothing else would ever clean.
+pub fn remove_stale_temps_beside(path: &Path) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    remove_stale(dir, |name| {
+        name.starts_with('.') && name.contains(".walden-tmp-")
+    });
+}
+
+/// How long a temporary file stays untouched before it counts as left by a
+/// killed process: far beyond any live write, which never pauses longer
+/// than the storage retries (30 s).
+const STALE_AFTER_SECS: u64 = 600;
+
+/// Deletes the files in `dir` whose name `matches` and that nobody has
+/// written for [`STALE_AFTER_SECS`].
+fn remove_stale(dir: &Path, matches: impl Fn(&str) -> bool) {
+    let Ok(listing) = fs::read_dir(dir) else {
+        return;
+    };
+    for temp in listing.filter_map(|e| e.ok()) {
+        let name = temp.file_name();
+        if !matches(&name.to_string_lossy()) {
+            continue;
+        }
+        let stale = temp
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > STALE_AFTER_SECS);
+        if stale {
+            let _ = fs::remove_file(temp.path());
+        }
+    }
+}
+
 /// Writes `body` to `path` through a temporary file beside it and a rename.
 pub fn write_replacing(path: &Path, body: &[u8]) -> io::Result<()> {
     let mut file = Replacing::beside(path)?;
@@ -220,22 +261,9 @@ impl Prefetched {
                 let _ = fs::remove_file(&entry.path);
             }
         }
-        let Ok(listing) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for temp in listing.filter_map(|e| e.ok()) {
-            let name = temp.file_name();
-            let name = name.to_string_lossy();
-            let stale = temp
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age.as_secs() > 600);
-            if name.starts_with('.') && name.contains(".tmp-") && stale {
-                let _ = fs::remove_file(temp.path());
-            }
-        }
+        remove_stale(&self.dir, |name| {
+            name.starts_with('.') && name.contains(".tmp-")
+        });
     }
 
     /// The range of segments a running worker is fetching, as it announced
@@ -340,6 +368,36 @@ mod tests {
         whole.commit(&dest).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"a whole segment");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporary_files_of_killed_fetches_are_removed_once_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("RECOVERYXLOG");
+        let old = dir.path().join(".RECOVERYXLOG.walden-tmp-4242");
+        let live = dir.path().join(".RECOVERYXLOG.walden-tmp-4343");
+        let other = dir.path().join(".RECOVERYHISTORY.walden-tmp-4242");
+        let foreign = dir.path().join(".not-ours.tmp-1");
+        for path in [&old, &live, &other, &foreign] {
+            fs::write(path, b"part of a segment").unwrap();
+        }
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for path in [&old, &other, &foreign] {
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        remove_stale_temps_beside(&dest);
+        assert!(
+            !old.exists(),
+            "a stale temporary file of this destination goes"
+        );
+        assert!(live.exists(), "one being written stays");
+        assert!(!other.exists(), "so does another destination's");
+        assert!(foreign.exists(), "what walden did not write stays");
     }
 
     #[test]
