@@ -527,8 +527,8 @@ def fetch():
                "(%p = pg_wal/RECOVERYXLOG, renamed to the segment; then one request past the end, answered \"absent\")",
                "segments identical to the source")
     print("pgBackRest's archive-get writes the segment without fsync (`.noSyncFile` in src/command/archive/get/; "
-          "PostgreSQL fetches it again after a crash); walden's wal-fetch fsyncs it before renaming it into place, "
-          "and so does WAL-RUS (the file, not the directory). WAL-RUS reads the repository its zstd-3 wal-push "
+          "PostgreSQL fetches it again after a crash), and so does walden's wal-fetch (temporary file, rename); "
+          "WAL-RUS fsyncs the file (not the directory). WAL-RUS reads the repository its zstd-3 wal-push "
           "filled; its prefetch stages segments in pg_wal/.wal-g/prefetch/ and wal-fetch renames them into place.\n")
     print(f"### WAL fetch (b): real archive recovery of the {N} segments from a cold copy of the cluster that wrote them, "
           f"until promoted and answering; {of}\n")
