@@ -95,26 +95,16 @@ pub async fn run(args: &WalPushArgs, settings: &Settings) -> Result<()> {
             .map(|path| context.push_ahead(path, system_identifier, &read_ahead.markers)),
     )
     .buffer_unordered(read_ahead.jobs.max(2) - 1);
-    // The requested segment first, then the read-ahead, N in flight; every
-    // upload finishes before PostgreSQL gets its answer.
-    let mut requested = Box::pin(requested);
-    let mut others = Box::pin(async move {
+    // The requested segment and the read-ahead, N in flight, once the
+    // identity is confirmed; every upload finishes before PostgreSQL gets
+    // its answer.
+    let others = async move {
         if identity_confirmed.await.is_ok() {
             others.for_each(|()| async {}).await;
         }
-    });
-    let mut outcome = None;
-    let mut others_done = false;
-    loop {
-        tokio::select! {
-            done = &mut requested, if outcome.is_none() => outcome = Some(done),
-            () = &mut others, if !others_done => others_done = true,
-        }
-        if outcome.is_some() && others_done {
-            break;
-        }
-    }
-    outcome.expect("the requested push finished").map(drop)
+    };
+    let (outcome, ()) = tokio::join!(requested, others);
+    outcome
 }
 
 /// What every upload of one call shares.

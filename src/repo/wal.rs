@@ -220,6 +220,7 @@ pub async fn fetch_into(
 }
 
 /// [`fetch_into`] memory.
+#[cfg(test)]
 pub async fn fetch(
     store: &dyn ObjectStore,
     wal: WalFile<'_>,

@@ -160,13 +160,6 @@ fn remove_stale(dir: &Path, matches: impl Fn(&str) -> bool) {
     }
 }
 
-/// Writes `body` to `path` through a temporary file beside it and a rename.
-pub fn write_replacing(path: &Path, body: &[u8]) -> io::Result<()> {
-    let mut file = Replacing::beside(path)?;
-    file.write_all(body)?;
-    file.commit(path)
-}
-
 /// One complete-looking entry: the segment it claims to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -204,6 +197,7 @@ impl Prefetched {
     }
 
     /// Adds a verified segment held in memory.
+    #[cfg(test)]
     pub fn store(&self, segment: &SegmentName, plain: &[u8]) -> io::Result<()> {
         let mut entry = self.begin(segment)?;
         entry.write_all(plain)?;
