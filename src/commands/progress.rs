@@ -54,6 +54,13 @@ impl Progress {
         })
     }
 
+    /// Adds `n` bytes to the bar's total, for work still being discovered.
+    pub fn grow(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc_length(n);
+        }
+    }
+
     /// Advances the bar by `n` bytes.
     pub fn add(&self, n: u64) {
         if let Some(bar) = &self.0 {

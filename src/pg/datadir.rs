@@ -173,17 +173,32 @@ pub fn is_excluded(rel_path: &Path, is_dir: bool) -> Exclusion {
 /// the walk are skipped: the server may drop them at any time, and WAL replay
 /// accounts for that.
 pub fn walk(root: &Path) -> io::Result<Vec<Entry>> {
-    require_dir(root)?;
     let mut entries = Vec::new();
-    walk_dir(root, Path::new(""), Place::DataDir, &mut entries)?;
-    if let Some(i) = entries
-        .iter()
-        .position(|e| e.rel_path == Path::new(CONTROL_FILE))
-    {
-        let control = entries.remove(i);
-        entries.push(control);
-    }
+    walk_each(root, &mut |entry| {
+        entries.push(entry);
+        Ok(())
+    })?;
     Ok(entries)
+}
+
+/// [`walk`], handing each entry to `sink` as it is found instead of
+/// collecting them: memory stays flat however many files the cluster has
+/// (one directory's names at a time). An error from `sink` stops the walk.
+pub fn walk_each(root: &Path, sink: &mut dyn FnMut(Entry) -> io::Result<()>) -> io::Result<()> {
+    require_dir(root)?;
+    let mut control = None;
+    walk_dir(root, Path::new(""), Place::DataDir, &mut |entry| {
+        if entry.rel_path == Path::new(CONTROL_FILE) {
+            control = Some(entry);
+            Ok(())
+        } else {
+            sink(entry)
+        }
+    })?;
+    match control {
+        Some(control) => sink(control),
+        None => Ok(()),
+    }
 }
 
 /// Everything a base backup copies from one tablespace: `version_dir` (e.g.
@@ -191,6 +206,20 @@ pub fn walk(root: &Path) -> io::Result<Vec<Entry>> {
 /// to `location` (as in pg_basebackup's `<oid>.tar`). Same rules as [`walk`];
 /// no symbolic link is kept.
 pub fn walk_tablespace(location: &Path, version_dir: &str) -> io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    walk_tablespace_each(location, version_dir, &mut |entry| {
+        entries.push(entry);
+        Ok(())
+    })?;
+    Ok(entries)
+}
+
+/// [`walk_tablespace`], handing each entry to `sink` as it is found.
+pub fn walk_tablespace_each(
+    location: &Path,
+    version_dir: &str,
+    sink: &mut dyn FnMut(Entry) -> io::Result<()>,
+) -> io::Result<()> {
     if !is_version_dir_name(version_dir.as_bytes()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -201,14 +230,8 @@ pub fn walk_tablespace(location: &Path, version_dir: &str) -> io::Result<Vec<Ent
     }
     let top = location.join(version_dir);
     let meta = require_dir(&top)?;
-    let mut entries = vec![entry(PathBuf::from(version_dir), EntryKind::Dir, &meta)];
-    walk_dir(
-        &top,
-        Path::new(version_dir),
-        Place::Tablespace,
-        &mut entries,
-    )?;
-    Ok(entries)
+    sink(entry(PathBuf::from(version_dir), EntryKind::Dir, &meta))?;
+    walk_dir(&top, Path::new(version_dir), Place::Tablespace, sink)
 }
 
 /// `TABLESPACE_VERSION_DIRECTORY` of a PostgreSQL 10 or later server:
@@ -259,7 +282,10 @@ enum Place {
     Tablespace,
 }
 
-fn walk_dir(dir: &Path, rel_dir: &Path, place: Place, out: &mut Vec<Entry>) -> io::Result<()> {
+/// Where a walk hands its entries.
+type Sink<'a> = dyn FnMut(Entry) -> io::Result<()> + 'a;
+
+fn walk_dir(dir: &Path, rel_dir: &Path, place: Place, out: &mut Sink<'_>) -> io::Result<()> {
     let names = match read_dir_sorted(dir) {
         Ok(names) => names,
         // Dropped (a database, a temp directory) since we saw it: its entry
@@ -270,10 +296,20 @@ fn walk_dir(dir: &Path, rel_dir: &Path, place: Place, out: &mut Vec<Entry>) -> i
         Err(e) => return Err(with_path(e, dir)),
     };
     let in_database_dir = is_database_dir(&components(rel_dir));
-    let siblings: HashSet<&[u8]> = names.iter().map(|n| n.as_bytes()).collect();
+    // Only the init forks are kept aside, not every name: a database
+    // directory can hold a million files.
+    let init_forks: HashSet<&[u8]> = if in_database_dir {
+        names
+            .iter()
+            .map(|n| n.as_bytes())
+            .filter(|n| matches!(parse_relation_file_name(n), Some((_, Fork::Init))))
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let in_tblspc = place == Place::DataDir && rel_dir == Path::new("pg_tblspc");
     for name in &names {
-        if in_database_dir && is_unlogged_non_init_fork(name.as_bytes(), &siblings) {
+        if in_database_dir && is_unlogged_non_init_fork(name.as_bytes(), &init_forks) {
             continue;
         }
         let path = dir.join(name);
@@ -290,12 +326,12 @@ fn walk_dir(dir: &Path, rel_dir: &Path, place: Place, out: &mut Vec<Entry>) -> i
         }
         match is_excluded(&rel, file_type.is_dir()) {
             Exclusion::SkipEntirely => {}
-            Exclusion::KeepDirEmpty => push_emptied_dir(&path, rel, &meta, out),
+            Exclusion::KeepDirEmpty => push_emptied_dir(&path, rel, &meta, out)?,
             Exclusion::Keep if file_type.is_dir() => {
-                out.push(entry(rel.clone(), EntryKind::Dir, &meta));
+                out(entry(rel.clone(), EntryKind::Dir, &meta))?;
                 walk_dir(&path, &rel, place, out)?;
             }
-            Exclusion::Keep if file_type.is_file() => out.push(entry(rel, EntryKind::File, &meta)),
+            Exclusion::Keep if file_type.is_file() => out(entry(rel, EntryKind::File, &meta))?,
             Exclusion::Keep => {
                 tracing::warn!(path = %path.display(), "skipping special file (not a regular file, directory or tablespace link)");
             }
@@ -309,20 +345,20 @@ fn walk_symlink(
     rel: PathBuf,
     meta: &std::fs::Metadata,
     in_tblspc: bool,
-    out: &mut Vec<Entry>,
+    out: &mut Sink<'_>,
 ) -> io::Result<()> {
     match is_excluded(&rel, true) {
         Exclusion::SkipEntirely => {}
         Exclusion::Keep if in_tblspc => {
             let target = std::fs::read_link(path).map_err(|e| with_path(e, path))?;
-            out.push(entry(rel, EntryKind::Symlink(target), meta));
+            out(entry(rel, EntryKind::Symlink(target), meta))?;
         }
         // pg_wal, or pg_stat_tmp on a RAM disk, say: an empty directory
         // (PostgreSQL's convert_link_to_directory), with the mode and time
         // of what the link points at.
         Exclusion::KeepDirEmpty => {
             let meta = std::fs::metadata(path).unwrap_or_else(|_| meta.clone());
-            push_emptied_dir(path, rel, &meta, out);
+            push_emptied_dir(path, rel, &meta, out)?;
         }
         Exclusion::Keep => {
             tracing::warn!(path = %path.display(), "skipping symbolic link: only tablespace links in pg_tblspc are backed up");
@@ -334,9 +370,14 @@ fn walk_symlink(
 /// A directory whose contents are excluded; for `pg_wal`, also its
 /// subdirectories, empty: `archive_status` always (PostgreSQL needs it in
 /// order to start), `summaries` where the server has one (17 and later).
-fn push_emptied_dir(path: &Path, rel: PathBuf, meta: &std::fs::Metadata, out: &mut Vec<Entry>) {
+fn push_emptied_dir(
+    path: &Path,
+    rel: PathBuf,
+    meta: &std::fs::Metadata,
+    out: &mut Sink<'_>,
+) -> io::Result<()> {
     let is_pg_wal = rel == Path::new("pg_wal");
-    out.push(entry(rel, EntryKind::Dir, meta));
+    out(entry(rel, EntryKind::Dir, meta))?;
     if is_pg_wal {
         for sub in PG_WAL_SUBDIRS {
             let name = std::ffi::OsStr::from_bytes(sub);
@@ -346,13 +387,14 @@ fn push_emptied_dir(path: &Path, rel: PathBuf, meta: &std::fs::Metadata, out: &m
             if found.is_none() && sub != b"archive_status" {
                 continue;
             }
-            out.push(entry(
+            out(entry(
                 Path::new("pg_wal").join(name),
                 EntryKind::Dir,
                 found.as_ref().unwrap_or(meta),
-            ));
+            ))?;
         }
     }
+    Ok(())
 }
 
 fn entry(rel_path: PathBuf, kind: EntryKind, meta: &std::fs::Metadata) -> Entry {
@@ -529,12 +571,15 @@ fn looks_like_temp_rel_name(name: &[u8]) -> bool {
 /// An unlogged relation's files other than its init fork: at recovery's end
 /// PostgreSQL replaces them with a copy of the init fork, so they are dead
 /// weight. A relation is unlogged when `<oid>_init` exists beside it.
-fn is_unlogged_non_init_fork(name: &[u8], siblings: &HashSet<&[u8]>) -> bool {
+/// Whether `name` is a main, FSM or VM fork (or a segment of one) of a
+/// relation that has an init fork in `init_forks` (the `<oid>_init` names of
+/// its directory): an unlogged relation, whose contents are not backed up.
+fn is_unlogged_non_init_fork(name: &[u8], init_forks: &HashSet<&[u8]>) -> bool {
     match parse_relation_file_name(name) {
         Some((_, Fork::Init)) | None => false,
         Some((oid_chars, _)) => {
             let init = [&name[..oid_chars], b"_init"].concat();
-            siblings.contains(init.as_slice())
+            init_forks.contains(init.as_slice())
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Manifest {
     pub tablespace_map: Option<String>,
     pub tablespaces: Vec<TablespaceEntry>,
     pub parts: Vec<Part>,
+    /// Never empty in a stored manifest (there is always `global/pg_control`);
+    /// skipped when empty so that [`crate::repo::file_list::FileList`] can
+    /// stream it after the other fields instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileEntry>,
     /// Plaintext bytes of every file (the sum of `files[].size`).
     pub bytes: u64,

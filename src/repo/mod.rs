@@ -5,6 +5,7 @@ pub mod chain_restore;
 pub mod chains;
 pub mod continuity;
 pub mod drills;
+pub mod file_list;
 pub mod forks;
 pub mod identity;
 pub mod inventory;

@@ -12,7 +12,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::pipeline::{Digest, EncodeOptions};
-use crate::repo::tarpart::{OnBytes, PartWriter, WrittenEntry};
+use crate::repo::tarpart::{part_is_full, OnBytes, PartWriter, WrittenEntry};
 
 /// The largest file set aside in memory; `backup_label` and
 /// `tablespace_map` are a few hundred bytes to a few KiB.
@@ -41,7 +41,7 @@ pub struct SetAside {
 }
 
 /// Reads the tar `stream` to its end and writes its entries into parts of
-/// about `part_size` file bytes (a larger file gets a part alone). Files
+/// about `part_size` file bytes (see [`part_is_full`]). Files
 /// whose path is in `set_aside` are returned instead of written. Every
 /// path must be relative and stay below the archive's root.
 pub fn recut<R: Read, S: PartSinks>(
@@ -77,7 +77,7 @@ pub fn recut<R: Read, S: PartSinks>(
             kept.push(SetAside { path, content });
             continue;
         }
-        if kind.is_file() && part.entries() > 0 && part.file_bytes() + size > part_size {
+        if kind.is_file() && part_is_full(part.entries(), part.file_bytes(), size, part_size) {
             let (sink, digest, written) = part.finish()?;
             sinks.close(index, sink, digest, written)?;
             index += 1;

@@ -47,6 +47,21 @@ pub struct WrittenEntry {
     pub sha256: Option<String>,
 }
 
+/// Most entries one part holds, whatever their sizes: a directory of a
+/// million empty relation files becomes a hundred parts, so that the list
+/// of entries a part keeps while it is written does not grow with the
+/// cluster.
+pub const MAX_PART_ENTRIES: usize = 10_000;
+
+/// Whether a part holding `entries` entries with `bytes` file bytes is full
+/// before the next entry, of `next_size` bytes: it is when the entry would
+/// take it past `part_size` (a file larger than that gets a part alone,
+/// directories before it stay with it), or at [`MAX_PART_ENTRIES`]. Both
+/// ways of taking a backup cut parts by this rule alone.
+pub fn part_is_full(entries: usize, bytes: u64, next_size: u64, part_size: u64) -> bool {
+    entries >= MAX_PART_ENTRIES || (bytes > 0 && bytes.saturating_add(next_size) > part_size)
+}
+
 /// Called with the number of plaintext bytes each time a file is done.
 pub type OnBytes = Arc<dyn Fn(u64) + Send + Sync>;
 
@@ -625,6 +640,27 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_cut_by_bytes_or_by_entries() {
+        const MIB: u64 = 1 << 20;
+        assert!(
+            !part_is_full(0, 0, 5 * MIB, MIB),
+            "an empty part takes any file"
+        );
+        assert!(
+            !part_is_full(3, 0, 5 * MIB, MIB),
+            "directories before a large file stay with it"
+        );
+        assert!(part_is_full(3, MIB / 2, MIB, MIB), "past the size");
+        assert!(!part_is_full(3, MIB / 2, MIB / 2, MIB), "exactly the size");
+        assert!(!part_is_full(MAX_PART_ENTRIES - 1, 0, 0, MIB));
+        assert!(
+            part_is_full(MAX_PART_ENTRIES, 0, 0, MIB),
+            "empty files fill a part by their number"
+        );
+        assert!(part_is_full(1, u64::MAX, u64::MAX, MIB), "no overflow");
+    }
 
     #[test]
     fn exact_size_cuts_and_pads() {

@@ -1,6 +1,6 @@
 //! A primary archiving into a repository, and the walden commands an operator runs against it, for tests that back up and restore.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -207,4 +207,45 @@ pub fn assert_ok(out: &Output, what: &str) {
         stderr(out),
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Adds `n` empty files named like relation files that no relation uses
+/// (PostgreSQL leaves such orphans alone) to the directory of `cluster`'s
+/// `postgres` database: a cluster of many small files, as one with a
+/// hundred thousand partitions has. Returns their paths relative to the
+/// data directory.
+pub fn add_orphan_relation_files(cluster: &Cluster, n: u32) -> Vec<String> {
+    let oid = cluster.sql("SELECT oid FROM pg_database WHERE datname = 'postgres'");
+    let dir = cluster.data.join("base").join(&oid);
+    (0..n)
+        .map(|i| {
+            let name = format!("{}", 900_000_000 + i);
+            std::fs::write(dir.join(&name), b"").unwrap();
+            format!("base/{oid}/{name}")
+        })
+        .collect()
+}
+
+/// The manifest of backup `name` in a local repository.
+pub fn local_manifest(repo: &TestRepo, name: &str) -> serde_json::Value {
+    assert_eq!(
+        repo.kind,
+        RepoKind::Local,
+        "reads the repository's directory"
+    );
+    let path = Path::new(&repo.url)
+        .join("backups")
+        .join(name)
+        .join("manifest.json");
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+/// How many parts a manifest names, and the most files one part holds.
+pub fn part_counts(manifest: &serde_json::Value) -> (usize, usize) {
+    let parts = manifest["parts"].as_array().unwrap().len();
+    let mut per_part = vec![0usize; parts];
+    for file in manifest["files"].as_array().unwrap() {
+        per_part[file["part"].as_u64().unwrap() as usize] += 1;
+    }
+    (parts, per_part.into_iter().max().unwrap_or(0))
 }

@@ -1,6 +1,7 @@
 //! The data-directory way of taking a backup: a control session runs `pg_backup_start`/`pg_backup_stop` while walden reads the files from disk, where the server runs.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::{
     announce_checkpoint, failed, millis, record_start, unsupported_or_failed, Plan, ServerFacts,
-    Taken, UploadedPart,
+    Stored, Taken,
 };
 use crate::commands::progress::Progress;
 use crate::config::Checkpoint;
@@ -19,7 +20,7 @@ use crate::pipeline::throttle::TokenBucket;
 use crate::pipeline::{Digest, EncodeOptions};
 use crate::repo::layout;
 use crate::repo::manifest::Part;
-use crate::repo::tarpart::{self, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
+use crate::repo::tarpart::{self, part_is_full, OnBytes, PartEntry, PartEntryKind, WrittenEntry};
 use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy, StorageError, StorageResult};
 
 /// Takes the backup of the server `plan.connect` reaches, whose data
@@ -58,28 +59,40 @@ pub(super) async fn take(plan: &Plan<'_>, pgdata: &Path) -> Result<Taken> {
     let copy_started = Instant::now();
     let name = record_start(plan.store.as_ref(), &plan.label, &start).await?;
 
-    let parts = plan_parts(&pgdata, &tablespaces, major, plan.part_size)?;
-    let total: u64 = parts.iter().flat_map(|p| &p.entries).map(|e| e.size).sum();
+    // The walk runs ahead of the copy by a few parts only, so the total
+    // grows on the bar while a large cluster is still being walked.
+    let progress = Progress::bytes(0, &format!("backing up {name}"));
+    let planned = Arc::new(AtomicU64::new(0));
+    let plans = plan_parts(
+        pgdata.clone(),
+        tablespaces.clone(),
+        major,
+        plan.part_size,
+        planned.clone(),
+        progress.clone(),
+    );
     let bucket = plan.options.max_rate.map(TokenBucket::new);
-    let progress = Progress::bytes(total, &format!("backing up {name}"));
     let on_bytes = progress.counter();
-    let uploads = futures::stream::iter(parts.into_iter().enumerate())
+    let uploads = plans
+        .enumerate()
         .map(|(index, part)| {
-            upload_part(
+            let (store, encode, bucket, on_bytes) = (
                 plan.store.clone(),
-                &name,
-                index,
-                part,
                 &plan.encode,
                 bucket.clone(),
                 on_bytes.clone(),
-            )
+            );
+            let name = &name;
+            async move { upload_part(store, name, index, part?, encode, bucket, on_bytes).await }
         })
         .buffered(plan.options.jobs as usize)
-        .try_collect::<Vec<UploadedPart>>();
+        .try_fold(Stored::new()?, |mut stored, (part, entries)| async move {
+            stored.add(part, entries)?;
+            Ok(stored)
+        });
     // If the session drops, PostgreSQL has already aborted the backup:
     // stop copying at once instead of finding out at pg_backup_stop.
-    let uploaded = tokio::select! {
+    let stored = tokio::select! {
         uploaded = uploads => uploaded?,
         () = session_lost(&session) => {
             return Err(Error::failed(format!(
@@ -106,10 +119,10 @@ pub(super) async fn take(plan: &Plan<'_>, pgdata: &Path) -> Result<Taken> {
         stop,
         server,
         tablespaces,
-        parts: uploaded,
+        stored,
         checkpoint_ms: millis(copy_started - checkpoint_started),
         copy_ms: millis(copied - copy_started),
-        planned: total,
+        planned: planned.load(Ordering::Relaxed),
         archiver: Some(session),
         parent: None,
     })
@@ -152,64 +165,119 @@ struct PartPlan {
     entries: Vec<PartEntry>,
 }
 
-/// Splits the data directory and each tablespace into parts of about
-/// `part_size` plaintext bytes (a file larger than that gets a part alone).
+/// Parts the copy may have waiting while it stores others.
+const PARTS_AHEAD: usize = 2;
+
+/// Walks the data directory, then each tablespace, on a blocking thread,
+/// cutting them into parts by [`part_is_full`] as it goes: the stream
+/// yields each part once it is cut, and an error ends it. Memory holds the
+/// parts being stored and [`PARTS_AHEAD`] more, whatever the number of
+/// files. `planned` and the bar's total count the bytes walked so far.
 fn plan_parts(
-    pgdata: &Path,
-    tablespaces: &[Tablespace],
+    pgdata: PathBuf,
+    tablespaces: Vec<Tablespace>,
     major: u32,
     part_size: u64,
-) -> Result<Vec<PartPlan>> {
-    let walk_failed =
-        |dir: &Path, e: std::io::Error| Error::failed(format!("reading {}: {e}", dir.display()));
-    let mut plans = Vec::new();
-    let base = datadir::walk(pgdata).map_err(|e| walk_failed(pgdata, e))?;
-    split(None, pgdata, base, part_size, &mut plans);
-    for tablespace in tablespaces {
-        let entries = datadir::find_tablespace_version_dir(&tablespace.location, major)
-            .and_then(|version_dir| datadir::walk_tablespace(&tablespace.location, &version_dir))
-            .map_err(|e| walk_failed(&tablespace.location, e))?;
-        split(
-            Some(tablespace.oid),
-            &tablespace.location,
-            entries,
+    planned: Arc<AtomicU64>,
+    progress: Progress,
+) -> impl futures::Stream<Item = Result<PartPlan>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(PARTS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let walk_failed = |dir: &Path, e: std::io::Error| {
+            Error::failed(format!("reading {}: {e}", dir.display()))
+        };
+        let mut cutter = Cutter {
             part_size,
-            &mut plans,
-        );
-    }
-    Ok(plans)
+            sender: sender.clone(),
+            planned,
+            progress,
+            current: None,
+        };
+        let mut walked = cutter
+            .group(None, &pgdata, |sink| datadir::walk_each(&pgdata, sink))
+            .map_err(|e| walk_failed(&pgdata, e));
+        for tablespace in &tablespaces {
+            if walked.is_err() {
+                break;
+            }
+            let location = &tablespace.location;
+            walked = cutter
+                .group(Some(tablespace.oid), location, |sink| {
+                    let version_dir = datadir::find_tablespace_version_dir(location, major)?;
+                    datadir::walk_tablespace_each(location, &version_dir, sink)
+                })
+                .map_err(|e| walk_failed(location, e));
+        }
+        if let Err(e) = walked {
+            // The copy may be gone already: then it has its own error.
+            let _ = sender.blocking_send(Err(e));
+        }
+    });
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|plan| (plan, receiver))
+    })
 }
 
-fn split(
-    oid: Option<u32>,
-    root: &Path,
-    entries: Vec<Entry>,
+/// Cuts one group's walk into parts and hands them to the copy.
+struct Cutter {
     part_size: u64,
-    plans: &mut Vec<PartPlan>,
-) {
-    let mut current: Vec<PartEntry> = Vec::new();
-    let mut current_size = 0u64;
-    let mut index = 1;
-    for entry in entries {
-        let size = entry.size;
-        if current_size > 0 && current_size + size > part_size {
-            plans.push(PartPlan {
-                tablespace_oid: oid,
-                index_in_group: index,
-                entries: std::mem::take(&mut current),
-            });
-            index += 1;
-            current_size = 0;
-        }
-        current_size += size;
-        current.push(part_entry(root, entry));
+    sender: tokio::sync::mpsc::Sender<Result<PartPlan>>,
+    planned: Arc<AtomicU64>,
+    progress: Progress,
+    /// The part being filled and its file bytes.
+    current: Option<(PartPlan, u64)>,
+}
+
+impl Cutter {
+    /// Walks one group (the data directory or a tablespace under `root`)
+    /// with `walk`; its last part is sent when the walk ends.
+    fn group(
+        &mut self,
+        oid: Option<u32>,
+        root: &Path,
+        walk: impl FnOnce(&mut dyn FnMut(Entry) -> std::io::Result<()>) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut index = 1;
+        self.current = Some((PartPlan::new(oid, index), 0));
+        walk(&mut |entry| {
+            let (part, bytes) = self.current.as_mut().expect("a part is open");
+            if part_is_full(part.entries.len(), *bytes, entry.size, self.part_size) {
+                index += 1;
+                let (full, _) = self
+                    .current
+                    .replace((PartPlan::new(oid, index), 0))
+                    .expect("a part is open");
+                self.send(full)?;
+            }
+            let (part, bytes) = self.current.as_mut().expect("a part is open");
+            *bytes += entry.size;
+            self.planned.fetch_add(entry.size, Ordering::Relaxed);
+            self.progress.grow(entry.size);
+            part.entries.push(part_entry(root, entry));
+            Ok(())
+        })?;
+        let (last, _) = self.current.take().expect("a part is open");
+        // An empty group still gets its (empty) part, as it always did.
+        self.send(last)
     }
-    if !current.is_empty() || index == 1 {
-        plans.push(PartPlan {
-            tablespace_oid: oid,
-            index_in_group: index,
-            entries: current,
-        });
+
+    fn send(&self, part: PartPlan) -> std::io::Result<()> {
+        self.sender.blocking_send(Ok(part)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the copy stopped before the walk ended",
+            )
+        })
+    }
+}
+
+impl PartPlan {
+    fn new(tablespace_oid: Option<u32>, index_in_group: usize) -> PartPlan {
+        PartPlan {
+            tablespace_oid,
+            index_in_group,
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -239,7 +307,7 @@ async fn upload_part(
     encode: &EncodeOptions,
     bucket: Option<Arc<TokenBucket>>,
     on_bytes: OnBytes,
-) -> Result<UploadedPart> {
+) -> Result<(Part, Vec<WrittenEntry>)> {
     let relative =
         layout::backup_part_relative(plan.tablespace_oid, plan.index_in_group, encode.stages());
     let key = layout::backup_object_key(name, &relative);
@@ -269,16 +337,14 @@ async fn upload_part(
         .map_err(|e| Error::from(e).context(format!("backup part {relative}")))?;
     let (digest, stored_bytes, written) = uploaded;
     tracing::info!(part = %relative, index, bytes = digest.bytes, stored_bytes, files = written.len(), "part stored");
-    Ok(UploadedPart {
-        part: Part {
-            key: relative,
-            tablespace_oid: plan.tablespace_oid,
-            stored_bytes,
-            plain_bytes: digest.bytes,
-            sha256: digest.sha256_hex(),
-        },
-        entries: written,
-    })
+    let part = Part {
+        key: relative,
+        tablespace_oid: plan.tablespace_oid,
+        stored_bytes,
+        plain_bytes: digest.bytes,
+        sha256: digest.sha256_hex(),
+    };
+    Ok((part, written))
 }
 
 /// Streams one part: tar + encode on a blocking thread, into `put_stream`.
@@ -329,5 +395,66 @@ async fn upload_part_once(
         // Otherwise the producer's error explains a broken stream better.
         (Err(produced), _) => Err(local_failure(format!("{produced:#}"))),
         (Ok(_), Err(stored)) => Err(stored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    #[tokio::test]
+    async fn the_walk_is_cut_into_bounded_parts_as_it_goes() {
+        let pgdata = tempfile::tempdir().unwrap();
+        let root = pgdata.path();
+        std::fs::create_dir_all(root.join("global")).unwrap();
+        std::fs::write(root.join("global/pg_control"), [1u8; 100]).unwrap();
+        std::fs::create_dir_all(root.join("base/5")).unwrap();
+        let files = tarpart::MAX_PART_ENTRIES * 2 + 10;
+        for i in 0..files {
+            std::fs::write(root.join(format!("base/5/{}", 100_000 + i)), b"").unwrap();
+        }
+        std::fs::write(root.join("base/5/1259"), [7u8; 3000]).unwrap();
+        let planned = Arc::new(AtomicU64::new(0));
+        let plans: Vec<PartPlan> = plan_parts(
+            root.to_path_buf(),
+            Vec::new(),
+            15,
+            1 << 20,
+            planned.clone(),
+            Progress::bytes(0, "test"),
+        )
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(plans.len(), 3, "cut by the number of entries");
+        for (i, plan) in plans.iter().enumerate() {
+            assert_eq!(plan.index_in_group, i + 1);
+            assert_eq!(plan.tablespace_oid, None);
+            assert!(plan.entries.len() <= tarpart::MAX_PART_ENTRIES);
+        }
+        let all: Vec<&PartEntry> = plans.iter().flat_map(|p| &p.entries).collect();
+        // The directories, base/5's files, pg_control.
+        assert_eq!(all.len(), 3 + files + 1 + 1);
+        assert_eq!(all.last().unwrap().rel_path, "global/pg_control");
+        assert_eq!(planned.load(Ordering::Relaxed), 3100);
+    }
+
+    #[tokio::test]
+    async fn a_walk_error_ends_the_stream_with_it() {
+        let missing = tempfile::tempdir().unwrap().path().join("gone");
+        let planned = Arc::new(AtomicU64::new(0));
+        let result: Result<Vec<PartPlan>> = plan_parts(
+            missing.clone(),
+            Vec::new(),
+            15,
+            1 << 20,
+            planned,
+            Progress::bytes(0, "test"),
+        )
+        .try_collect()
+        .await;
+        let err = result.err().expect("a missing data directory fails");
+        assert!(err.to_string().contains("gone"), "{err}");
     }
 }

@@ -16,11 +16,7 @@ use crate::pg::control::{
 use crate::pg::{SegmentName, WalSegmentSize};
 use crate::pipeline::EncodeOptions;
 use crate::repo::identity::{self, RepoIdentity};
-use crate::repo::manifest::{
-    Durations, FileEntry, FileKind, Manifest, Part, TablespaceEntry, FULL_FORMAT,
-    INCREMENTAL_FORMAT,
-};
-use crate::repo::tarpart::{PartEntryKind, WrittenEntry};
+use crate::repo::manifest::Durations;
 use crate::repo::wal::{self, WalFile};
 use crate::repo::{catalog, layout};
 use crate::storage::{Metadata, ObjectStore, PutMode, StorageError};
@@ -28,6 +24,9 @@ use crate::storage::{Metadata, ObjectStore, PutMode, StorageError};
 mod incremental;
 mod local;
 mod network;
+mod stored;
+
+use stored::{ManifestInput, Stored};
 
 pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
     let store = settings.store()?;
@@ -69,7 +68,7 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         stop,
         server,
         tablespaces,
-        parts,
+        stored,
         checkpoint_ms,
         copy_ms,
         planned,
@@ -99,34 +98,26 @@ pub async fn run(args: &BackupPushArgs, settings: &Settings) -> Result<()> {
         copy_ms,
         wal_wait_ms: millis(Instant::now() - copied),
     };
-    let manifest = build_manifest(ManifestInput {
-        name: &name,
-        label: &plan.label,
-        start: &start,
-        stop: &stop,
-        major: server.major,
-        system_identifier: server.system_identifier,
-        wal_segment_size: server.wal_segment_size,
-        encode: &encode,
-        tablespaces: &tablespaces,
-        parts,
-        durations,
-        parent,
-    });
-    let (bytes, files) = (manifest.bytes, manifest.files.len());
-    // The file list is the one part of a backup's memory that grows with
-    // the cluster: keep it once, as JSON, from here on.
-    let json = Bytes::from(manifest.to_json());
-    drop(manifest);
-    store
-        .put(
-            &layout::backup_manifest_key(&name),
-            json,
-            PutMode::CreateOnly,
-            &Metadata::new(),
-        )
-        .await
-        .map_err(|e| Error::from(e).context(format!("writing the manifest of {name}")))?;
+    let (bytes, files) = (stored.files.bytes(), stored.files.len());
+    stored::write_manifest(
+        store.as_ref(),
+        ManifestInput {
+            name: &name,
+            label: &plan.label,
+            start: &start,
+            stop: &stop,
+            major: server.major,
+            system_identifier: server.system_identifier,
+            wal_segment_size: server.wal_segment_size,
+            encode: &encode,
+            tablespaces: &tablespaces,
+            stored,
+            durations,
+            parent,
+        },
+    )
+    .await
+    .map_err(|e| e.context(format!("writing the manifest of {name}")))?;
 
     let stored_bytes = match catalog::stored_bytes(store.as_ref(), &name).await {
         Ok(stored) => Some(stored),
@@ -199,7 +190,8 @@ pub(super) struct Taken {
     pub stop: BackupStop,
     pub server: ServerFacts,
     pub tablespaces: Vec<Tablespace>,
-    pub parts: Vec<UploadedPart>,
+    /// The parts, in order, and their files.
+    pub stored: Stored,
     pub checkpoint_ms: u64,
     pub copy_ms: u64,
     /// The bytes the copy expected to read.
@@ -413,96 +405,6 @@ async fn wait_until_archived(
 
 pub(super) fn failed(e: impl std::fmt::Display) -> Error {
     Error::failed(e.to_string())
-}
-
-pub(super) struct UploadedPart {
-    pub part: Part,
-    pub entries: Vec<WrittenEntry>,
-}
-
-struct ManifestInput<'a> {
-    name: &'a str,
-    label: &'a str,
-    start: &'a crate::pg::control::BackupStart,
-    stop: &'a crate::pg::control::BackupStop,
-    major: u32,
-    system_identifier: u64,
-    wal_segment_size: u32,
-    encode: &'a EncodeOptions,
-    tablespaces: &'a [Tablespace],
-    parts: Vec<UploadedPart>,
-    durations: Durations,
-    parent: Option<String>,
-}
-
-fn build_manifest(input: ManifestInput<'_>) -> Manifest {
-    use crate::pg::{SegmentName, WalSegmentSize};
-    let size = WalSegmentSize::new(input.wal_segment_size).unwrap_or(WalSegmentSize::DEFAULT);
-    let timeline = input.start.timeline;
-    let mut parts = Vec::new();
-    let mut files = Vec::new();
-    for (index, uploaded) in input.parts.into_iter().enumerate() {
-        for entry in uploaded.entries {
-            files.push(file_entry(entry, index));
-        }
-        parts.push(uploaded.part);
-    }
-    Manifest {
-        format: if input.parent.is_some() {
-            INCREMENTAL_FORMAT
-        } else {
-            FULL_FORMAT
-        },
-        name: input.name.to_string(),
-        label: input.label.to_string(),
-        start_lsn: input.start.lsn.to_string(),
-        stop_lsn: input.stop.lsn.to_string(),
-        start_wal_file: SegmentName::from_lsn(timeline, input.start.lsn, size).to_string(),
-        stop_wal_file: SegmentName::from_lsn(timeline, input.stop.lsn, size).to_string(),
-        timeline: timeline.0,
-        start_time: input.start.time,
-        stop_time: input.stop.time,
-        pg_version: input.major,
-        system_identifier: input.system_identifier.to_string(),
-        wal_segment_size: input.wal_segment_size,
-        compression: input.encode.compression.to_string(),
-        encrypted: !input.encode.recipients.is_empty(),
-        backup_label: input.stop.label_file.clone(),
-        tablespace_map: input.stop.tablespace_map.clone(),
-        tablespaces: input
-            .tablespaces
-            .iter()
-            .map(|t| TablespaceEntry {
-                oid: t.oid,
-                name: t.name.clone(),
-                location: t.location.display().to_string(),
-            })
-            .collect(),
-        bytes: files.iter().map(|f| f.size).sum(),
-        stored_bytes: parts.iter().map(|p| p.stored_bytes).sum(),
-        parts,
-        files,
-        durations: Some(input.durations),
-        parent: input.parent,
-    }
-}
-
-fn file_entry(entry: WrittenEntry, part: usize) -> FileEntry {
-    let (kind, link_target) = match entry.kind {
-        PartEntryKind::File => (FileKind::File, None),
-        PartEntryKind::Dir => (FileKind::Dir, None),
-        PartEntryKind::Symlink(target) => (FileKind::Symlink, Some(target.display().to_string())),
-    };
-    FileEntry {
-        path: entry.rel_path,
-        part,
-        size: entry.size,
-        mode: entry.mode,
-        mtime: entry.mtime,
-        sha256: entry.sha256,
-        kind,
-        link_target,
-    }
 }
 
 /// Lowers the I/O priority of this process (Linux ioprio_set); threads

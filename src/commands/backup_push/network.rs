@@ -10,7 +10,7 @@
 //! can check a restored directory.
 
 use std::io::{BufWriter, Read, Seek, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
@@ -22,7 +22,7 @@ use tokio_util::io::SyncIoBridge;
 use super::incremental::{self, ServerState};
 use super::{
     announce_checkpoint, failed, millis, record_start, unsupported_or_failed, Plan, ServerFacts,
-    Taken, UploadedPart,
+    Stored, Taken,
 };
 use crate::commands::progress::Progress;
 use crate::config::Checkpoint;
@@ -147,8 +147,13 @@ pub(super) async fn take(plan: &Plan<'_>) -> Result<Taken> {
         part_size: plan.part_size,
         bucket: plan.options.max_rate.map(TokenBucket::new),
         on_bytes: progress.counter(),
+        stored: Arc::new(Mutex::new(Stored::new()?)),
     };
     let streamed = receive(&mut backup, &copy).await.map_err(incomplete)?;
+    let stored = Arc::try_unwrap(copy.stored)
+        .ok()
+        .and_then(|stored| stored.into_inner().ok())
+        .ok_or_else(|| incomplete(Error::failed("a copy thread still holds the part list")))?;
     progress.finish();
     let copied = Instant::now();
     drop(backup);
@@ -194,7 +199,7 @@ pub(super) async fn take(plan: &Plan<'_>) -> Result<Taken> {
         stop,
         server,
         tablespaces: tablespaces(&headers),
-        parts: streamed.parts,
+        stored,
         checkpoint_ms: millis(copy_started - checkpoint_started),
         copy_ms: millis(copied - copy_started),
         planned,
@@ -288,11 +293,13 @@ struct Copy {
     part_size: u64,
     bucket: Option<Arc<TokenBucket>>,
     on_bytes: OnBytes,
+    /// Where each part is recorded once stored (archives come one at a
+    /// time, so in order).
+    stored: Arc<Mutex<Stored>>,
 }
 
 /// What the stream delivered.
 struct Streamed {
-    parts: Vec<UploadedPart>,
     label: Option<String>,
     tablespace_map: Option<String>,
     stop_lsn: Lsn,
@@ -303,16 +310,18 @@ struct Streamed {
 /// on a blocking thread, the server's manifest spooled to a temporary file
 /// and stored as the last part, and the stop position.
 async fn receive(backup: &mut BaseBackup<'_>, copy: &Copy) -> Result<Streamed> {
-    let mut parts = Vec::new();
     let mut label = None;
     let mut tablespace_map = None;
     let mut base_parts = 0;
+    let mut parts_before = 0;
     let mut archive: Option<Archive> = None;
     let mut manifest: Option<std::fs::File> = None;
     loop {
         let event = backup.next().await.map_err(failed)?;
         match event {
             Some(BackupEvent::ArchiveStart { oid }) => {
+                // The thread records its parts as it stores them.
+                parts_before = stored_parts(copy);
                 archive = Some(Archive::start(copy, oid));
             }
             Some(BackupEvent::ArchiveData(data)) => {
@@ -334,11 +343,10 @@ async fn receive(backup: &mut BaseBackup<'_>, copy: &Copy) -> Result<Streamed> {
                     .take()
                     .ok_or_else(|| Error::failed("an archive ended that never began"))?;
                 let oid = current.oid;
-                let (uploaded, set_aside) = current.finish().await?;
+                let set_aside = current.finish().await?;
                 if oid.is_none() {
-                    base_parts = uploaded.len();
+                    base_parts = stored_parts(copy) - parts_before;
                 }
-                parts.extend(uploaded);
                 for file in set_aside {
                     let text = String::from_utf8(file.content).map_err(|_| {
                         Error::failed(format!("the server's {} is not UTF-8", file.path))
@@ -365,12 +373,11 @@ async fn receive(backup: &mut BaseBackup<'_>, copy: &Copy) -> Result<Streamed> {
             Some(BackupEvent::Stopped { lsn, timeline }) => {
                 if let Some(file) = manifest.take() {
                     let index = base_parts + 1;
-                    parts.push(store_server_manifest(copy, index, file).await?);
+                    store_server_manifest(copy, index, file).await?;
                 }
                 // The server still sends CommandComplete and ReadyForQuery.
                 while backup.next().await.map_err(failed)?.is_some() {}
                 return Ok(Streamed {
-                    parts,
                     label,
                     tablespace_map,
                     stop_lsn: lsn,
@@ -387,11 +394,18 @@ async fn receive(backup: &mut BaseBackup<'_>, copy: &Copy) -> Result<Streamed> {
     }
 }
 
+fn stored_parts(copy: &Copy) -> usize {
+    copy.stored
+        .lock()
+        .map(|stored| stored.parts.len())
+        .unwrap_or(0)
+}
+
 /// One archive being re-cut into parts on a blocking thread.
 struct Archive {
     oid: Option<u32>,
     chunks: mpsc::Sender<Bytes>,
-    thread: JoinHandle<Result<(Vec<UploadedPart>, Vec<SetAside>)>>,
+    thread: JoinHandle<Result<Vec<SetAside>>>,
 }
 
 impl Archive {
@@ -414,7 +428,7 @@ impl Archive {
             let result =
                 tar_recut::recut(stream, part_size, &encode, set_aside, &mut sinks, &on_bytes);
             match result {
-                Ok(kept) => Ok((std::mem::take(&mut sinks.done), kept)),
+                Ok(kept) => Ok(kept),
                 // A failed upload breaks the pipe the part is written to:
                 // then the store's error is the cause.
                 Err(e) => Err(sinks.upload_error().unwrap_or(e)),
@@ -427,8 +441,9 @@ impl Archive {
         }
     }
 
-    /// Ends the stream and waits for the thread's parts.
-    async fn finish(self) -> Result<(Vec<UploadedPart>, Vec<SetAside>)> {
+    /// Ends the stream and waits for the thread to store its last part;
+    /// returns the files set aside.
+    async fn finish(self) -> Result<Vec<SetAside>> {
         drop(self.chunks);
         self.thread
             .await
@@ -474,7 +489,7 @@ struct StoreSinks {
     encode: EncodeOptions,
     handle: tokio::runtime::Handle,
     upload: Option<(String, JoinHandle<StorageResult<u64>>)>,
-    done: Vec<UploadedPart>,
+    stored: Arc<Mutex<Stored>>,
 }
 
 type PartSink = BufWriter<SyncIoBridge<DuplexStream>>;
@@ -488,7 +503,7 @@ impl StoreSinks {
             encode: copy.encode.clone(),
             handle: tokio::runtime::Handle::current(),
             upload: None,
-            done: Vec::new(),
+            stored: copy.stored.clone(),
         }
     }
 
@@ -553,17 +568,17 @@ impl PartSinks for StoreSinks {
             .map_err(|e| Error::failed(format!("the upload of {relative} failed: {e}")))?
             .map_err(|e| Error::from(e).context(format!("backup part {relative}")))?;
         tracing::info!(part = %relative, index = index_in_group, bytes = digest.bytes, stored_bytes, files = entries.len(), "part stored");
-        self.done.push(UploadedPart {
-            part: Part {
-                key: relative,
-                tablespace_oid: self.oid,
-                stored_bytes,
-                plain_bytes: digest.bytes,
-                sha256: digest.sha256_hex(),
-            },
-            entries,
-        });
-        Ok(())
+        let part = Part {
+            key: relative,
+            tablespace_oid: self.oid,
+            stored_bytes,
+            plain_bytes: digest.bytes,
+            sha256: digest.sha256_hex(),
+        };
+        self.stored
+            .lock()
+            .map_err(|_| Error::failed("another copy thread failed while recording its part"))?
+            .add(part, entries)
     }
 }
 
@@ -578,14 +593,10 @@ impl Drop for StoreSinks {
 
 /// Stores the server's `backup_manifest` as the main data directory's last
 /// part, a file of the backup like any other.
-async fn store_server_manifest(
-    copy: &Copy,
-    index: usize,
-    mut file: std::fs::File,
-) -> Result<UploadedPart> {
+async fn store_server_manifest(copy: &Copy, index: usize, mut file: std::fs::File) -> Result<()> {
     let mut sinks = StoreSinks::new(copy, None);
     let encode = copy.encode.clone();
-    let stored = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let spool_failed = |e: std::io::Error| {
             Error::failed(format!("reading back the server's backup_manifest: {e}"))
         };
@@ -600,12 +611,10 @@ async fn store_server_manifest(
             }));
         }
         let (sink, digest, entries) = part.finish()?;
-        sinks.close(index, sink, digest, entries)?;
-        Ok::<_, Error>(sinks.done.pop())
+        sinks.close(index, sink, digest, entries)
     })
     .await
-    .map_err(|e| Error::failed(format!("the copy thread failed: {e}")))??;
-    stored.ok_or_else(|| Error::failed("the server's backup_manifest was not stored"))
+    .map_err(|e| Error::failed(format!("the copy thread failed: {e}")))?
 }
 
 #[cfg(test)]
