@@ -37,9 +37,11 @@
 #      pg_basebackup's server-zstd tar, pgBackRest).
 #   4. Memory against file count: peak RSS of walden backup-push (replication
 #      and local mode), pg_basebackup client-zstd and pgBackRest on a fresh
-#      initdb cluster (~1 000 files), then on the same cluster with 100 000
-#      more relation files (empty files named like relation files under
-#      base/<postgres' oid>/, created while it is stopped; sent as they are).
+#      initdb cluster (~1 000 files), then on the same cluster with 10 000
+#      and then 1 000 000 (BENCH_FILES) more relation files (empty files
+#      named like relation files under base/<postgres' oid>/, created while
+#      it is stopped; sent as they are). The target: at most 200 MB at
+#      1 000 000 files, and flat against 10 000 files.
 #   5. (s3) The WAL of 1. and 2. against S3: SeaweedFS (`weed mini`, as
 #      installed by scripts/install-test-servers.sh) behind the fault proxy
 #      of benches/lib/proxy.py adding S3_LATENCY_MS (default 20) to every
@@ -61,7 +63,7 @@
 # 2. and 5. is only generated when one of them runs), S3_LATENCY_MS and
 # S3_RATE_MBPS (5.), WALDEN_TEST_SERVERS (where SeaweedFS is installed, as for
 # the tests; default target/test-servers), BENCH_FILES (relation
-# files added in 4., default 100000), BENCH_SEGMENTS (default 200), BENCH_SCALE (default 100),
+# files added in 4., default 1000000; more than 10000), BENCH_SEGMENTS (default 200), BENCH_SCALE (default 100),
 # BENCH_REPS (rounds of every measurement, interleaved; default 1: tables
 # then show medians and ranges),
 # BENCH_WAL_DIR (keep the generated WAL and the cold copy of its cluster there
@@ -79,7 +81,10 @@ cd "$(dirname "$0")/.."
 SEGMENTS=${BENCH_SEGMENTS:-200}
 SCALE=${BENCH_SCALE:-100}
 REPS=${BENCH_REPS:-1}
-FILES=${BENCH_FILES:-100000}
+FILES=${BENCH_FILES:-1000000}
+# The issue's "flat": RSS with FILES added against RSS with this many.
+MID_FILES=10000
+[ "$FILES" -gt "$MID_FILES" ] || { echo "BENCH_FILES must be more than $MID_FILES" >&2; exit 2; }
 SECTIONS=${BENCH_SECTIONS:-push fetch backup memory s3}
 S3_LATENCY_MS=${S3_LATENCY_MS:-20}
 S3_RATE_MBPS=${S3_RATE_MBPS:-100}
@@ -585,18 +590,19 @@ def backup():
           "restore CPU and RSS are the restore command's (recovery runs in the server).\n")
 
 def memory():
-    print(f"### Peak RSS against file count: a fresh initdb cluster, then the same with {int(e['FILES']):,} more "
-          f"(empty) relation files; {of}\n")
-    n0, n1 = int(val("mem-small.files")), int(val("mem-large.files"))
-    print(f"| tool | {n0:,} files: wall s | peak RSS | {n1:,} files: wall s | peak RSS | RSS growth per 1 000 files | "
-          "server CPU s (large) | load avg before (large) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"### Peak RSS against file count: a fresh initdb cluster, then the same with {int(e['MID_FILES']):,} and "
+          f"{int(e['FILES']):,} more (empty) relation files; {of}\n")
+    n0, nm, n1 = (int(val(f"mem-{s}.files")) for s in ("small", "mid", "large"))
+    print(f"| tool | {n0:,} files: wall s | peak RSS | {nm:,} files: wall s | peak RSS | {n1:,} files: wall s | "
+          f"peak RSS | RSS growth per 1 000 files ({nm:,} to {n1:,}) | server CPU s ({n1:,}) | load avg before ({n1:,}) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for key, label in MEMORY:
-        a, b = Timed(f"mem-small-{key}"), Timed(f"mem-large-{key}")
-        if not (a.ok and b.ok):
+        a, m, b = Timed(f"mem-small-{key}"), Timed(f"mem-mid-{key}"), Timed(f"mem-large-{key}")
+        if not (a.ok and m.ok and b.ok):
             continue
-        growth = round((b.rss() - a.rss()) / ((n1 - n0) / 1000), 1) + 0.0  # (+ 0.0: no "-0.0")
-        print(f"| {label} | {a.s():.2f}{rng(a.ss())} | {mib(a.rss())} | {b.s():.2f}{rng(b.ss())} | {mib(b.rss())} | "
+        growth = round((b.rss() - m.rss()) / ((n1 - nm) / 1000), 1) + 0.0  # (+ 0.0: no "-0.0")
+        print(f"| {label} | {a.s():.2f}{rng(a.ss())} | {mib(a.rss())} | {m.s():.2f}{rng(m.ss())} | {mib(m.rss())} | "
+              f"{b.s():.2f}{rng(b.ss())} | {mib(b.rss())} | "
               f"{growth:.1f} KiB | {figure(f'mem-large-{key}', '.servercpu'):.2f} | {loads(f'mem-large-{key}')} |")
     flat = [(f"initdb cluster ({size(val('mem-small.bytes'))})", Timed("mem-small-wrepl"))]
     if Timed("backup-wrepl").ok:
@@ -770,9 +776,15 @@ def summary():
         mem("walden backup-push, replication mode: peak RSS", rss("backup-wrepl"), 200)
         mem("walden restore: peak RSS", rss("restore-walden"), 200)
     if "memory" in ran:
-        n1 = int(val("mem-large.files"))
-        mem(f"walden backup-push, replication mode, {n1:,} files: peak RSS", rss("mem-large-wrepl"), 200)
-        mem(f"walden backup-push, local mode, {n1:,} files: peak RSS", rss("mem-large-walden"), 200)
+        nm, n1 = int(val("mem-mid.files")), int(val("mem-large.files"))
+        for key, mode in (("wrepl", "replication"), ("walden", "local")):
+            mem(f"walden backup-push, {mode} mode, {n1:,} files: peak RSS", rss(f"mem-large-{key}"), 200)
+            mid, large = rss(f"mem-mid-{key}"), rss(f"mem-large-{key}")
+            if mid and large:
+                # "Flat": within a quarter of the figure at 10 000 files.
+                ratio = large / mid
+                print(f"| walden backup-push, {mode} mode: peak RSS at {n1:,} files / at {nm:,} files | {ratio:.2f}x "
+                      f"| ≤ 1.25x (flat) | {'met' if ratio <= 1.25 else '**NOT met**'} |")
 
 {"push": push, "fetch": fetch, "backup": backup, "memory": memory, "s3": s3, "summary": summary}[what]()
 PY
@@ -798,7 +810,7 @@ W_DEFAULT_DESC="zstd-${W_DEFAULT_LEVEL:-?}"
 echo "- sections: $SECTIONS; ${SIZES}$REPS round(s); zstd level 3 unless a row says otherwise (pgBackRest's zst default; walden's own default for WAL here: $W_DEFAULT_DESC)"
 echo
 own "$WORK"
-export SEGMENTS SCALE REPS FILES SECTIONS W_DEFAULT_DESC S3_LATENCY_MS S3_RATE_MBPS
+export SEGMENTS SCALE REPS FILES MID_FILES SECTIONS W_DEFAULT_DESC S3_LATENCY_MS S3_RATE_MBPS
 
 # Clusters of this run all start the same way: on a private Unix socket, no
 # TCP (extra settings come last and win: the backup clusters add
@@ -1682,7 +1694,7 @@ if runs memory; then
   PGD=$WORK/mem
   walden_local "$PGD"
   mkpg "$WORK/repo-pgbr-mem"
-  log "memory: a fresh cluster, then $FILES more relation files"
+  log "memory: a fresh cluster, then $MID_FILES and $FILES more relation files"
   pg $PGBIN/initdb -D "$PGD" -U postgres --auth=trust >/dev/null
   backup_conf "$PGD"
   allow_repl "$PGD"
@@ -1710,15 +1722,20 @@ if runs memory; then
     done
     rm -rf "$WORK/repo-mem-wrepl" "$WORK/repo-mem-walden" "$WORK/pgbbc"
   }
-  mem_round small
-  stop_server "$PGD"
-  pg python3 - "$PGD/base/$DBOID" "$FILES" <<'PY'
+  add_files() { # FROM TO: empty relation files 2000000+FROM .. 2000000+TO-1, the server stopped
+    stop_server "$PGD"
+    pg python3 - "$PGD/base/$DBOID" "$1" "$2" <<'PY'
 import os, sys
-d, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
+d, a, b = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+for i in range(a, b):
     open(os.path.join(d, str(2000000 + i)), "x").close()
 PY
-  start_cluster "$PGD" "$SOCK" "$T/mem.log" "$TCP"
+    start_cluster "$PGD" "$SOCK" "$T/mem.log" "$TCP"
+  }
+  mem_round small
+  add_files 0 "$MID_FILES"
+  mem_round mid
+  add_files "$MID_FILES" "$FILES"
   mem_round large
   stop_server "$PGD"
   report memory
