@@ -32,9 +32,18 @@
 #      --compress=client-zstd (both over TCP as repl, both -X fetch: the WAL
 #      the backup needs is in its tar, where walden and pgBackRest archive it
 #      through their archive_command), pgBackRest backup --type=full (zst,
-#      process-max 2), all with a fast checkpoint; then restore + start until
+#      process-max 2), WAL-RUS backup-push from the data directory (its
+#      filesystem mode: the PGDATA path as argument, over the socket as
+#      postgres; zstd 3, or its default lz4 1 if it has no zstd, as the row
+#      says; WALG_UPLOAD_CONCURRENCY 2), all with a fast checkpoint, each
+#      archiving the WAL the backup needs through its own archive_command
+#      (WAL-RUS: walrus wal-push, as with WAL-G); then restore + start until
 #      the cluster answers after recovery (both walden backups,
-#      pg_basebackup's server-zstd tar, pgBackRest).
+#      pg_basebackup's server-zstd tar, pgBackRest, and WAL-RUS backup-fetch
+#      LATEST with WALG_DOWNLOAD_CONCURRENCY 2, then recovery.signal and
+#      restore_command = walrus wal-fetch from the same repository, as WAL-G's
+#      documentation has it). A WAL-RUS step that fails skips only its rows,
+#      with the reason.
 #   4. Memory against file count: peak RSS of walden backup-push (replication
 #      and local mode), pg_basebackup client-zstd and pgBackRest on a fresh
 #      initdb cluster (~1 000 files), then on the same cluster with 10 000
@@ -481,8 +490,8 @@ S3PUSH = [("w-sync", "walden wal-push (sync)"),
 S3REC = [("w-pf8", "walden wal-fetch --prefetch 8"),
          ("b-async", "pgBackRest archive-get async, queue 128 MiB, process-max 4 (TLS)"),
          ("wr-pf8", "WAL-RUS wal-fetch, WALG_DOWNLOAD_CONCURRENCY=8 (forks wal-prefetch of 8)")]
-BACKUPS = ["walden", "wrepl", "pgbb", "pgbbc", "pgbr"]
-RESTORES = ["walden", "wrepl", "pgbb", "pgbr"]
+BACKUPS = ["walden", "wrepl", "pgbb", "pgbbc", "pgbr", "wrus"]
+RESTORES = ["walden", "wrepl", "pgbb", "pgbr", "wrus"]
 MEMORY = [("wrepl", "walden backup-push, replication mode"),
           ("walden", "walden backup-push, local mode (--pgdata)"),
           ("pgbbc", "pg_basebackup -Ft --compress=client-zstd -X fetch"),
@@ -560,34 +569,51 @@ def backup():
               "wrepl": "walden backup-push --jobs 2, zstd-3, replication mode (TCP, scram)",
               "pgbb": "pg_basebackup -Ft --compress=server-zstd -X fetch (TCP, scram)",
               "pgbbc": "pg_basebackup -Ft --compress=client-zstd -X fetch (TCP, scram)",
-              "pgbr": "pgBackRest backup --type=full, zst, process-max 2"}
+              "pgbr": "pgBackRest backup --type=full, zst, process-max 2",
+              "wrus": f"WAL-RUS backup-push --full --fast PGDATA (filesystem mode, socket), {e.get('WR_BACKUP_DESC', '?')}, "
+                      "WALG_UPLOAD_CONCURRENCY=2"}
     for key in BACKUPS:
         name = f"backup-{key}"
+        why = skipped(name)
+        if why:
+            print(f"| {labels[key]} | **SKIPPED: {why}** | | | | | | |"); continue
         t = Timed(name)
+        if not t.ok:
+            continue
         wal = "in the tar" if key.startswith("pgbb") else f"{figure(name, '.wal') / 1024:.0f} KiB"
         print(f"| {labels[key]} | {t.s():.2f}{rng(t.ss())} | {t.cpu():.2f} | {figure(name, '.servercpu'):.2f} | "
               f"{mib(t.rss())} | {size(figure(name, '.stored'))} | {wal} | {loads(name)} |")
     print("\nServer CPU: all processes of the PostgreSQL server during the backup: the walsender of walden's "
           "replication mode and of pg_basebackup (server-side zstd runs there), the checkpoint, and the "
           "archive_command runs for the WAL each backup needs (walden and pgBackRest each archive through their "
-          "own command; pg_basebackup -X fetch puts it in its tar). Client CPU and RSS: the tool's process and "
-          "every child it waited for. walden's replication mode and pg_basebackup connect over TCP on 127.0.0.1 "
-          "as a replication user with a scram-sha-256 password; walden's local mode and pgBackRest read the "
-          "data directory and talk to the server over its Unix socket.\n")
+          "own command; pg_basebackup -X fetch puts it in its tar; WAL-RUS archives with walrus wal-push, as "
+          "WAL-G does). Client CPU and RSS: the tool's process and every child it waited for. walden's "
+          "replication mode and pg_basebackup connect over TCP on 127.0.0.1 as a replication user with a "
+          "scram-sha-256 password; walden's local mode, pgBackRest and WAL-RUS read the data directory and talk "
+          "to the server over its Unix socket (WAL-RUS as postgres).\n")
     print(f"### Restore, then start PostgreSQL until it answers `SELECT 1` after recovery; {of}\n")
     print("| tool | restore s | start + recovery s | total s | restore CPU s | restore peak RSS | check | load avg before |")
     print("|---|---|---|---|---|---|---|---|")
     labels = {"walden": "walden restore --jobs 2 (+ wal-fetch), of the local-mode backup",
               "wrepl": "walden restore --jobs 2 (+ wal-fetch), of the replication-mode backup",
               "pgbb": "zstd -d \\| tar x of pg_basebackup's server-zstd tar (WAL inside)",
-              "pgbr": "pgBackRest restore, process-max 2 (+ archive-get)"}
+              "pgbr": "pgBackRest restore, process-max 2 (+ archive-get)",
+              "wrus": "WAL-RUS backup-fetch LATEST, WALG_DOWNLOAD_CONCURRENCY=2 (+ walrus wal-fetch, no prefetch)"}
     for key in RESTORES:
         name = f"restore-{key}"
+        why = skipped(name)
+        if why:
+            print(f"| {labels[key]} | **SKIPPED: {why}** | | | | | | |"); continue
         t, totals = Timed(name), figures(name, ".total")
+        if not (t.ok and totals):
+            continue
         print(f"| {labels[key]} | {t.s():.2f} | {med(totals) - t.s():.2f} | {med(totals):.2f}{rng(totals)} | "
               f"{t.cpu():.2f} | {mib(t.rss())} | {int(e['SCALE']) * 100000} rows | {loads(name)} |")
     print("\nThe clock runs from the start of the restore until `SELECT 1` answers on the promoted cluster; "
-          "restore CPU and RSS are the restore command's (recovery runs in the server).\n")
+          "restore CPU and RSS are the restore command's (recovery runs in the server). WAL-RUS's backup-fetch "
+          "writes no recovery settings: its restore step also appends restore_command (walrus wal-fetch from "
+          "the same repository, WALG_DOWNLOAD_CONCURRENCY=1: no detached prefetch, as walden's restore_command) "
+          "to postgresql.auto.conf and creates recovery.signal, inside the clock.\n")
 
 def memory():
     print(f"### Peak RSS against file count: a fresh initdb cluster, then the same with {int(e['MID_FILES']):,} and "
@@ -678,6 +704,8 @@ def summary():
         name = f"s3rec-{key}"
         return None if skipped(name) or not figures(name, ".cpu") else 1000 * figure(name, ".cpu") / N
     def wall(name):
+        if skipped(name):
+            return None
         t = Timed(name); return t.s() if t.ok else None
     segs, ms, sec = (lambda x: f"{x:.1f} seg/s"), (lambda x: f"{x:.1f} ms"), (lambda x: f"{x:.2f} s")
     add("wal-push sync vs pgBackRest sync: seg/s", rate("push", "w-sync"), rate("push", "b-sync"), segs, True, "≥ 2x")
@@ -748,6 +776,11 @@ def summary():
     rw = figure("restore-walden", ".total")
     add("restore + recovery vs pgBackRest", rw, figure("restore-pgbr", ".total"), sec, False, "≤ 0.5x")
     add("restore + recovery vs pg_basebackup tar (DESIGN §5)", rw, figure("restore-pgbb", ".total"), sec, False, "≤ 1x")
+    if "backup" in ran:  # WAL-RUS (a skipped row says why)
+        add("backup-push local mode vs WAL-RUS backup-push: wall", bw, wall("backup-wrus"), sec, False,
+            peer="backup-wrus")
+        add("restore + recovery vs WAL-RUS backup-fetch", rw,
+            None if skipped("restore-wrus") else figure("restore-wrus", ".total"), sec, False, peer="restore-wrus")
     if rows:
         print(f"### Summary: walden vs peer (ratio = walden / peer; {of})\n")
         print("| comparison | walden | peer | ratio | better | target | |")
@@ -1628,9 +1661,51 @@ WREPL=(env PGPASSWORD="$REPL_PW" "$WALDEN" backup-push --pg-host 127.0.0.1 --pg-
   --pg-user "$REPL_USER" "${ZSTD3_ARGS[@]}" --jobs 2 --checkpoint fast)
 PGBB=(env PGPASSWORD="$REPL_PW" "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U "$REPL_USER" -Ft
   --checkpoint=fast -X fetch)
+# WAL-RUS, as WAL-G is set up: everything in the environment; backup-push
+# with the data directory as argument reads it (its filesystem mode, like
+# walden's local mode and pgBackRest; without it, it would stream
+# BASE_BACKUP) and asks the server for the backup over the socket as
+# postgres, the superuser the other local tools use. Its WAL goes through
+# `walrus wal-push` as archive_command while the backup runs; the restore
+# recovers with `walrus wal-fetch` from the same repository. zstd 3 when it
+# has zstd (see the probe of 1.), else its default (lz4 1). Concurrency 2
+# like walden's --jobs 2 and pgBackRest's process-max 2; --full like
+# pgBackRest's --type=full (no delta whatever WALG_DELTA_MAX_STEPS says);
+# --fast: a fast checkpoint like the others (its help says spread is the
+# default, its code makes fast the default: given, so either way).
+RWRUS=$WORK/repo-walrus
+if [ "$WR_METHOD" = zstd ]; then
+  WR_BACKUP_COMP=$WR_ZSTD3; WR_BACKUP_DESC="zstd-3"
+else
+  WR_BACKUP_COMP=""; WR_BACKUP_DESC="its default lz4-1 (this walrus has no zstd)"
+fi
+export WR_BACKUP_DESC
+read -ra WR_BACKUP_COMP_ARGS <<< "$WR_BACKUP_COMP"
+WRBACKUP=(env WALG_FILE_PREFIX="$RWRUS" "${WR_BACKUP_COMP_ARGS[@]}" WALG_UPLOAD_CONCURRENCY=2
+  PGHOST="$SOCK" PGPORT="$PORT" PGUSER=postgres PGDATABASE=postgres "$WALRUS" backup-push --full --fast)
+# restore_command of its restores: no prefetch (a detached wal-prefetch
+# would outlive the recovery), as walden's restore_command
+WR_RESTORE_CMD="WALG_FILE_PREFIX=$RWRUS WALG_COMPRESSION_METHOD=$WR_METHOD WALG_DOWNLOAD_CONCURRENCY=1 $WALRUS wal-fetch %f %p"
+# walrus-restore.sh WALRUS DATADIR RESTORE_COMMAND: backup-fetch LATEST
+# (storage from the environment), then what WAL-G leaves to the user:
+# restore_command and recovery.signal.
+cat > "$BIN/walrus-restore.sh" <<'SH'
+set -e
+"$1" backup-fetch "$2" LATEST
+printf "restore_command = '%s'\n" "$3" >> "$2/postgresql.auto.conf"
+: > "$2/recovery.signal"
+SH
+# wr_reason WHAT FILE: WHAT, with the last line of FILE that says why
+wr_reason() {
+  local line
+  line=$(grep -E 'FATAL|PANIC|ERROR|[Ee]rror' "$2" 2>/dev/null | tail -n 1 || true)
+  [ -n "$line" ] || line=$(grep -v '^[[:space:]]*$' "$2" 2>/dev/null | tail -n 1 || true)
+  echo "$1: ${line:0:300}"
+}
 
 if runs backup; then
-  mkpg "$RW" "$RWR" "$RB"
+  mkpg "$RW" "$RWR" "$RB" "$RWRUS"
+  [ -z "$WALRUS_WHY" ] || walrus_skip "$WALRUS_WHY" backup-wrus restore-wrus
   walden_local "$PGD"
   log "cluster for backups: pgbench -i -s $SCALE ..."
   pg $PGBIN/initdb -D "$PGD" -U postgres --auth=trust >/dev/null
@@ -1665,6 +1740,33 @@ if runs backup; then
     use_archiver "pgbackrest --config=$PGBR_CONF --stanza=main archive-push %p" "$RB/archive/main/*/*/*"
     backup "backup-pgbr.r$rep" "$RB/archive/main" "${PGBR[@]}" --stanza=main --type=full backup
     put "backup-pgbr.r$rep.stored" "$(bytes "$(newest "$RB"/backup/main/*F/)")"
+
+    # WAL-RUS: in a subshell, so that a failure skips its rows (loudly)
+    # instead of ending the run
+    if ! is_skipped backup-wrus; then
+      set +e
+      (
+        set -e
+        use_archiver "WALG_FILE_PREFIX=$RWRUS $WR_BACKUP_COMP $WALRUS wal-push %p" "$RWRUS/wal_005/*"
+        backup "backup-wrus.r$rep" "$RWRUS/wal_005" "${WRBACKUP[@]}" "$PGD"
+        compgen -G "$RWRUS/basebackups_005/base_*_backup_stop_sentinel.json" >/dev/null ||
+          { echo "no backup sentinel in $RWRUS/basebackups_005" > "$T/backup-wrus.r$rep.err"; exit 1; }
+        put "backup-wrus.r$rep.stored" "$(bytes "$(newest "$RWRUS"/basebackups_005/base_*/)")"
+      )
+      rc=$?
+      set -e
+      if [ "$rc" -ne 0 ]; then
+        if [ -e "$T/backup-wrus.r$rep.err" ]; then
+          why=$(wr_reason "backup-push failed" "$T/backup-wrus.r$rep.err")
+        else
+          why=$(wr_reason "walrus wal-push as archive_command did not archive" "$T/pg.log")
+        fi
+        echo "*** WAL-RUS backup-push cannot run: $why" >&2
+        rm -f "$T/backup-wrus.r$rep.time"   # (/usr/bin/time's note of the failure: no measurement)
+        walrus_skip "$why" backup-wrus
+        walrus_skip "no WAL-RUS backup to restore" restore-wrus
+      fi
+    fi
     use_archiver "true"
     stop_server "$PGD"          # restores run without the source server beside them
 
@@ -1677,10 +1779,35 @@ if runs backup; then
     # pgBackRest writes restore_command = 'pgbackrest --config=… --pg1-path=… --stanza=main archive-get %f "%p"'
     # from the options given here; pg1-path must be the restored directory (cwd check).
     restore "restore-pgbr.r$rep" "$WORK/r-pgbr" "${PGBR[@]}" --stanza=main --pg1-path="$WORK/r-pgbr" restore
+    if ! is_skipped restore-wrus; then
+      mkpg "$WORK/r-wrus"; chmod 700 "$WORK/r-wrus"
+      SERVERS+=("$WORK/r-wrus")   # (restore adds it in the subshell only)
+      set +e
+      (
+        set -e
+        restore "restore-wrus.r$rep" "$WORK/r-wrus" env WALG_FILE_PREFIX="$RWRUS" WALG_DOWNLOAD_CONCURRENCY=2 \
+          sh "$BIN/walrus-restore.sh" "$WALRUS" "$WORK/r-wrus" "$WR_RESTORE_CMD"
+      )
+      rc=$?
+      set -e
+      if [ "$rc" -ne 0 ]; then
+        if grep -q 'ready to accept connections' "$T/restore-wrus.r$rep.pglog" 2>/dev/null; then
+          why="its restored cluster failed the check of pgbench_accounts' row count"
+        elif [ -e "$T/restore-wrus.r$rep.pglog" ]; then
+          why=$(wr_reason "recovery of its backup failed" "$T/restore-wrus.r$rep.pglog")
+        else
+          why=$(wr_reason "backup-fetch failed" "$T/restore-wrus.r$rep.err")
+        fi
+        echo "*** WAL-RUS restore cannot run: $why" >&2
+        rm -f "$T/restore-wrus.r$rep.time"
+        walrus_skip "$why" restore-wrus
+        stop_server "$WORK/r-wrus"; rm -rf "$WORK/r-wrus"
+      fi
+    fi
     rm -rf "$WORK/pgbb"
   done
   report backup
-  rm -rf "$PGD" "$RW" "$RWR" "$RB"   # room for what follows
+  rm -rf "$PGD" "$RW" "$RWR" "$RB" "$RWRUS"   # room for what follows
 fi
 
 # ================================================================ 4. memory against file count
