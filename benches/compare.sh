@@ -239,7 +239,7 @@ fi
 if [ -z "$WALRUS_WHY" ]; then
   cp "$walrus_src" "$WALRUS"
   if ! "$WALRUS" --version >/dev/null 2>&1; then
-    WALRUS_WHY="$walrus_src does not run: $("$WALRUS" --version 2>&1 | head -1)"
+    WALRUS_WHY="$walrus_src does not run: $("$WALRUS" --version 2>&1 | head -1 || true)"
   fi
 fi
 if [ -n "$WALRUS_WHY" ]; then

@@ -28,7 +28,7 @@
 //! * The lists are otherwise the same from 13 to 18.
 
 use std::collections::HashSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -163,7 +163,8 @@ pub fn is_excluded(rel_path: &Path, is_dir: bool) -> Exclusion {
 }
 
 /// Everything a base backup copies from the data directory `root`, parents
-/// before children, siblings in byte order, `global/pg_control` last.
+/// before children, siblings in byte order (in a directory of more than
+/// 10 000 names, in the file system's order), `global/pg_control` last.
 ///
 /// Symbolic links are not followed. `pg_tblspc/<oid>` links are reported as
 /// [`EntryKind::Symlink`] (tablespaces are walked separately with
@@ -286,7 +287,7 @@ enum Place {
 type Sink<'a> = dyn FnMut(Entry) -> io::Result<()> + 'a;
 
 fn walk_dir(dir: &Path, rel_dir: &Path, place: Place, out: &mut Sink<'_>) -> io::Result<()> {
-    let names = match read_dir_sorted(dir) {
+    let names = match DirNames::read(dir) {
         Ok(names) => names,
         // Dropped (a database, a temp directory) since we saw it: its entry
         // stays, as an empty directory, and replay removes it.
@@ -298,43 +299,54 @@ fn walk_dir(dir: &Path, rel_dir: &Path, place: Place, out: &mut Sink<'_>) -> io:
     let in_database_dir = is_database_dir(&components(rel_dir));
     // Only the init forks are kept aside, not every name: a database
     // directory can hold a million files.
-    let init_forks: HashSet<&[u8]> = if in_database_dir {
-        names
-            .iter()
-            .map(|n| n.as_bytes())
-            .filter(|n| matches!(parse_relation_file_name(n), Some((_, Fork::Init))))
-            .collect()
-    } else {
-        HashSet::new()
-    };
+    let mut init_forks: HashSet<Vec<u8>> = HashSet::new();
+    if in_database_dir {
+        names.for_each(&mut |name| {
+            if let Some((_, Fork::Init)) = parse_relation_file_name(name.as_bytes()) {
+                init_forks.insert(name.as_bytes().to_vec());
+            }
+            Ok(())
+        })?;
+    }
     let in_tblspc = place == Place::DataDir && rel_dir == Path::new("pg_tblspc");
-    for name in &names {
+    names.for_each(&mut |name| {
         if in_database_dir && is_unlogged_non_init_fork(name.as_bytes(), &init_forks) {
-            continue;
+            return Ok(());
         }
-        let path = dir.join(name);
-        let rel = rel_dir.join(name);
-        let meta = match std::fs::symlink_metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(with_path(e, &path)),
-        };
-        let file_type = meta.file_type();
-        if file_type.is_symlink() {
-            walk_symlink(&path, rel, &meta, in_tblspc, out)?;
-            continue;
+        walk_name(dir, rel_dir, name, place, in_tblspc, out)
+    })
+}
+
+/// One name of a directory being walked.
+fn walk_name(
+    dir: &Path,
+    rel_dir: &Path,
+    name: &OsStr,
+    place: Place,
+    in_tblspc: bool,
+    out: &mut Sink<'_>,
+) -> io::Result<()> {
+    let path = dir.join(name);
+    let rel = rel_dir.join(name);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(with_path(e, &path)),
+    };
+    let file_type = meta.file_type();
+    if file_type.is_symlink() {
+        return walk_symlink(&path, rel, &meta, in_tblspc, out);
+    }
+    match is_excluded(&rel, file_type.is_dir()) {
+        Exclusion::SkipEntirely => {}
+        Exclusion::KeepDirEmpty => push_emptied_dir(&path, rel, &meta, out)?,
+        Exclusion::Keep if file_type.is_dir() => {
+            out(entry(rel.clone(), EntryKind::Dir, &meta))?;
+            walk_dir(&path, &rel, place, out)?;
         }
-        match is_excluded(&rel, file_type.is_dir()) {
-            Exclusion::SkipEntirely => {}
-            Exclusion::KeepDirEmpty => push_emptied_dir(&path, rel, &meta, out)?,
-            Exclusion::Keep if file_type.is_dir() => {
-                out(entry(rel.clone(), EntryKind::Dir, &meta))?;
-                walk_dir(&path, &rel, place, out)?;
-            }
-            Exclusion::Keep if file_type.is_file() => out(entry(rel, EntryKind::File, &meta))?,
-            Exclusion::Keep => {
-                tracing::warn!(path = %path.display(), "skipping special file (not a regular file, directory or tablespace link)");
-            }
+        Exclusion::Keep if file_type.is_file() => out(entry(rel, EntryKind::File, &meta))?,
+        Exclusion::Keep => {
+            tracing::warn!(path = %path.display(), "skipping special file (not a regular file, directory or tablespace link)");
         }
     }
     Ok(())
@@ -421,6 +433,52 @@ fn require_dir(path: &Path) -> io::Result<std::fs::Metadata> {
         ));
     }
     Ok(meta)
+}
+
+/// Most names of one directory walked in byte order; see [`DirNames`].
+const SORTED_NAMES_LIMIT: usize = 10_000;
+
+/// The names in one directory, to walk. Up to [`SORTED_NAMES_LIMIT`] of
+/// them are read at once and sorted, so that backups of the same files are
+/// the same; a larger directory (a database of a hundred thousand
+/// partitions) is walked in the order the file system lists it, a batch
+/// at a time, so that memory does not grow with it.
+enum DirNames {
+    Sorted(Vec<OsString>),
+    Large(PathBuf),
+}
+
+impl DirNames {
+    fn read(dir: &Path) -> io::Result<DirNames> {
+        let mut names = Vec::new();
+        for name in std::fs::read_dir(dir)? {
+            if names.len() == SORTED_NAMES_LIMIT {
+                return Ok(DirNames::Large(dir.to_path_buf()));
+            }
+            names.push(name?.file_name());
+        }
+        names.sort_unstable();
+        Ok(DirNames::Sorted(names))
+    }
+
+    /// Calls `f` with each name; a large directory is read again, and one
+    /// removed since is empty.
+    fn for_each(&self, f: &mut dyn FnMut(&OsStr) -> io::Result<()>) -> io::Result<()> {
+        match self {
+            DirNames::Sorted(names) => names.iter().try_for_each(|name| f(name)),
+            DirNames::Large(dir) => {
+                let listing = match std::fs::read_dir(dir) {
+                    Ok(listing) => listing,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                for name in listing {
+                    f(&name?.file_name())?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Entry names of `dir` in byte order, so that backups are reproducible.
@@ -574,7 +632,7 @@ fn looks_like_temp_rel_name(name: &[u8]) -> bool {
 /// Whether `name` is a main, FSM or VM fork (or a segment of one) of a
 /// relation that has an init fork in `init_forks` (the `<oid>_init` names of
 /// its directory): an unlogged relation, whose contents are not backed up.
-fn is_unlogged_non_init_fork(name: &[u8], init_forks: &HashSet<&[u8]>) -> bool {
+fn is_unlogged_non_init_fork(name: &[u8], init_forks: &HashSet<Vec<u8>>) -> bool {
     match parse_relation_file_name(name) {
         Some((_, Fork::Init)) | None => false,
         Some((oid_chars, _)) => {
@@ -884,6 +942,44 @@ mod tests {
                 "global/2000_init",
             ]
         );
+    }
+
+    #[test]
+    fn a_directory_too_large_to_sort_is_walked_whole_with_the_same_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        build(
+            dir.path(),
+            &[
+                "base/5/16384",
+                "base/5/16384_init",
+                "base/5/16384_fsm",
+                "base/5/16385",
+                "global/pg_control",
+            ],
+        );
+        let many = SORTED_NAMES_LIMIT + 5;
+        for i in 0..many {
+            std::fs::write(dir.path().join(format!("base/5/{}", 900_000 + i)), b"").unwrap();
+        }
+        let entries = walk(dir.path()).unwrap();
+        let paths = rel_paths(&entries);
+        assert_eq!(
+            paths.len(),
+            2 + 2 + many + 2,
+            "base/, base/5/, two files, the many, global/ and pg_control"
+        );
+        assert_eq!(&paths[..2], ["base/", "base/5/"]);
+        let in_base: HashSet<&str> = paths[2..paths.len() - 2]
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        assert!(in_base.contains("base/5/16384_init") && in_base.contains("base/5/16385"));
+        assert!(
+            !in_base.contains("base/5/16384") && !in_base.contains("base/5/16384_fsm"),
+            "an unlogged relation keeps only its init fork"
+        );
+        assert!(in_base.contains(format!("base/5/{}", 900_000 + many - 1).as_str()));
+        assert_eq!(&paths[paths.len() - 2..], ["global/", "global/pg_control"]);
     }
 
     #[test]

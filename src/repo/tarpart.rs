@@ -48,10 +48,10 @@ pub struct WrittenEntry {
 }
 
 /// Most entries one part holds, whatever their sizes: a directory of a
-/// million empty relation files becomes a hundred parts, so that the list
+/// million empty relation files becomes 500 parts, so that the list
 /// of entries a part keeps while it is written does not grow with the
 /// cluster.
-pub const MAX_PART_ENTRIES: usize = 10_000;
+pub const MAX_PART_ENTRIES: usize = 2_000;
 
 /// Whether a part holding `entries` entries with `bytes` file bytes is full
 /// before the next entry, of `next_size` bytes: it is when the entry would

@@ -79,6 +79,32 @@ impl RetryingStore {
 }
 
 impl RetryPolicy {
+    /// [`run`](Self::run) for a put under a key no one else writes (a
+    /// backup's own objects): the first attempt is create-only, so that a
+    /// clash of names is caught; a retry overwrites, since an attempt that
+    /// only seemed to fail may have stored the object already.
+    pub async fn run_put_of_own_key<T, F, Fut>(
+        &self,
+        key: &str,
+        mut attempt_once: F,
+    ) -> StorageResult<T>
+    where
+        F: FnMut(PutMode) -> Fut + Send,
+        Fut: Future<Output = StorageResult<T>> + Send,
+        T: Send,
+    {
+        let mut attempts = 0u32;
+        self.run(key, || {
+            attempts += 1;
+            attempt_once(if attempts == 1 {
+                PutMode::CreateOnly
+            } else {
+                PutMode::Overwrite
+            })
+        })
+        .await
+    }
+
     /// Runs `attempt_once` until it succeeds, fails with a non-`Transient`
     /// error, or the policy is spent. Backends use it for sub-requests they
     /// can replay themselves (an in-memory multipart part).

@@ -249,3 +249,18 @@ pub fn part_counts(manifest: &serde_json::Value) -> (usize, usize) {
     }
     (parts, per_part.into_iter().max().unwrap_or(0))
 }
+
+/// Every one of `paths` (relative to the data directory) is a file in
+/// `cluster`'s data directory.
+pub fn assert_all_restored(cluster: &Cluster, paths: &[String]) {
+    let missing: Vec<&String> = paths
+        .iter()
+        .filter(|path| !cluster.data.join(path).is_file())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} files not restored, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+}

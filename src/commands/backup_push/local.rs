@@ -158,7 +158,6 @@ async fn check_pgdata(given: &Path, session: &ControlSession) -> Result<PathBuf>
 
 /// One part to write: which group (main data directory or a tablespace)
 /// and its entries.
-#[derive(Clone)]
 struct PartPlan {
     tablespace_oid: Option<u32>,
     index_in_group: usize,
@@ -310,18 +309,11 @@ async fn upload_part(
 ) -> Result<(Part, Vec<WrittenEntry>)> {
     let relative =
         layout::backup_part_relative(plan.tablespace_oid, plan.index_in_group, encode.stages());
+    // Shared with each attempt's copy thread, not copied for it.
+    let plan = Arc::new(plan);
     let key = layout::backup_object_key(name, &relative);
-    let mut attempts = 0;
     let uploaded = RetryPolicy::default()
-        .run(&key, || {
-            attempts += 1;
-            // This backup owns its prefix: a retry may replace what an
-            // attempt that only seemed to fail left behind.
-            let mode = if attempts == 1 {
-                PutMode::CreateOnly
-            } else {
-                PutMode::Overwrite
-            };
+        .run_put_of_own_key(&key, |mode| {
             upload_part_once(
                 store.clone(),
                 &key,
@@ -354,7 +346,7 @@ async fn upload_part_once(
     store: Arc<dyn ObjectStore>,
     key: &str,
     relative: &str,
-    plan: &PartPlan,
+    plan: &Arc<PartPlan>,
     encode: &EncodeOptions,
     mode: PutMode,
     bucket: Option<Arc<TokenBucket>>,
@@ -364,10 +356,10 @@ async fn upload_part_once(
     let sink =
         std::io::BufWriter::with_capacity(1 << 20, tokio_util::io::SyncIoBridge::new(writer));
     let encode = encode.clone();
-    let entries = plan.entries.clone();
+    let plan = plan.clone();
     let producer = tokio::task::spawn_blocking(move || {
         let (sink, digest, written) =
-            tarpart::write_part(sink, &entries, &encode, bucket, &on_bytes)?;
+            tarpart::write_part(sink, &plan.entries, &encode, bucket, &on_bytes)?;
         // Dropping the writer ends the stream the store is reading.
         let mut bridge = sink
             .into_inner()

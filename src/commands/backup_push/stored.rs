@@ -13,7 +13,7 @@ use crate::repo::manifest::{
     INCREMENTAL_FORMAT,
 };
 use crate::repo::tarpart::{PartEntryKind, WrittenEntry};
-use crate::storage::{Metadata, ObjectStore, PutMode, RetryPolicy};
+use crate::storage::{Metadata, ObjectStore, RetryPolicy};
 
 /// The parts stored so far, in manifest order, and their files. The files
 /// go to a temporary file at once: a cluster's file list is the one thing
@@ -76,17 +76,8 @@ pub(super) async fn write_manifest(
     .await
     .map_err(|e| Error::failed(format!("the manifest thread failed: {e}")))?
     .map_err(|e| Error::failed(format!("writing the manifest to a temporary file: {e}")))?;
-    let mut attempts = 0;
     RetryPolicy::default()
-        .run(&key, || {
-            attempts += 1;
-            // A retry may find what an attempt that only seemed to fail
-            // stored: the same bytes, under this backup's own name.
-            let mode = if attempts == 1 {
-                PutMode::CreateOnly
-            } else {
-                PutMode::Overwrite
-            };
+        .run_put_of_own_key(&key, |mode| {
             let body = spooled
                 .try_clone()
                 .and_then(|mut file| file.seek(SeekFrom::Start(0)).map(|_| file));
